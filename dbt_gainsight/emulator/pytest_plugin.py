@@ -1,0 +1,3 @@
+"""pytest fixtures that start a local Gainsight emulator (registered via the pytest11 entry point)."""
+
+from __future__ import annotations
