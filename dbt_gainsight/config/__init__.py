@@ -1,0 +1,25 @@
+"""The sync config: ``meta.gainsight`` blocks (model.py) and Gainsight connections."""
+
+from __future__ import annotations
+
+from dbt_gainsight.config.model import (
+    FieldMapping,
+    Lookup,
+    ObjectKind,
+    SyncConfig,
+    check_columns,
+    load_schema,
+    parse_sync_config,
+    validate_sync_config,
+)
+
+__all__ = [
+    "FieldMapping",
+    "Lookup",
+    "ObjectKind",
+    "SyncConfig",
+    "check_columns",
+    "load_schema",
+    "parse_sync_config",
+    "validate_sync_config",
+]

@@ -1,0 +1,631 @@
+"""The typed, validated form of a model's ``config.meta.gainsight`` block.
+
+Validation runs in two passes so a user sees every problem in one go: the JSON Schema in
+``schema.json`` (shapes, enums, unknown keys), then the semantic rules of docs/config-spec.md
+(keys are mapped targets, people objects have Email, ...) on the parts that passed the schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from dbt_gainsight.errors import ConfigError, ConfigProblem
+from dbt_gainsight.gainsight.objects import ObjectKind
+
+ROOT = "meta.gainsight"
+
+#: API name -> kind, for the objects with a fixed name.
+STANDARD_OBJECTS: dict[str, ObjectKind] = {
+    "Company": ObjectKind.DATA,
+    "Relationship": ObjectKind.DATA,
+    "Person": ObjectKind.PERSON,
+    "CompanyPerson": ObjectKind.COMPANY_PERSON,
+    "RelationshipPerson": ObjectKind.RELATIONSHIP_PERSON,
+}
+OBJECT_ALIASES: dict[str, str] = {
+    "Company Person": "CompanyPerson",
+    "Company_Person": "CompanyPerson",
+    "Relationship Person": "RelationshipPerson",
+    "Relationship_Person": "RelationshipPerson",
+}
+CUSTOM_OBJECT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*__gc$")
+SYSTEM_FIELDS = ("Gsid", "CreatedDate", "ModifiedDate", "CreatedBy", "ModifiedBy")
+PEOPLE_KINDS = frozenset(
+    {ObjectKind.PERSON, ObjectKind.COMPANY_PERSON, ObjectKind.RELATIONSHIP_PERSON}
+)
+#: Target prefix -> the people objects that accept it.
+TARGET_PREFIXES: dict[str, frozenset[ObjectKind]] = {
+    "Company": frozenset({ObjectKind.COMPANY_PERSON, ObjectKind.RELATIONSHIP_PERSON}),
+    "Relationship": frozenset({ObjectKind.RELATIONSHIP_PERSON}),
+    "Company_Person": frozenset({ObjectKind.COMPANY_PERSON}),
+    "Relationship_Person": frozenset({ObjectKind.RELATIONSHIP_PERSON}),
+}
+_PREFIX_OWNERS = {
+    "Company": "CompanyPerson and RelationshipPerson",
+    "Relationship": "RelationshipPerson",
+    "Company_Person": "CompanyPerson",
+    "Relationship_Person": "RelationshipPerson",
+}
+MULTI_MATCH_API = {"first_match": "FIRSTMATCH", "error": "MARKASERROR"}
+ON_NO_MATCH_API = {"error": "ERROR", "null": "NULLABLE", "default": "DEFAULTVALUE"}
+MAX_BATCH_SIZE = 50
+_OBJECTS_ALLOWED = (
+    "Company, Relationship, Person, CompanyPerson, RelationshipPerson, "
+    "or a custom object named <Name>__gc"
+)
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """One model column written to one Gainsight field."""
+
+    column: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A Gainsight field whose value Gainsight resolves from another object's record.
+
+    ``match`` pairs are (model column, field on the looked-up object); ``multi_match`` and
+    ``on_no_match`` are already in the API's spelling (FIRSTMATCH, MARKASERROR, ERROR, ...).
+    """
+
+    field: str
+    object: str
+    match: tuple[tuple[str, str], ...]
+    multi_match: str = "FIRSTMATCH"
+    on_no_match: str = "ERROR"
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Everything the engine needs to sync one model, validated and normalised."""
+
+    model: str
+    unique_id: str
+    yaml_path: str
+    object: str
+    kind: ObjectKind
+    behavior: str
+    keys: tuple[str, ...]
+    fields: tuple[FieldMapping, ...]
+    lookups: tuple[Lookup, ...] = ()
+    nulls: str = "skip"
+    connection: str | None = None
+    enabled: bool = True
+    batch_size: int = MAX_BATCH_SIZE
+
+    @property
+    def is_people(self) -> bool:
+        """True for objects written through the People API."""
+        return self.kind in PEOPLE_KINDS
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every model column read: fields, then lookup match columns; first spelling wins."""
+        seen: set[str] = set()
+        out: list[str] = []
+        names = [f.column for f in self.fields]
+        names += [col for lk in self.lookups for col, _ in lk.match]
+        for name in names:
+            if name.casefold() not in seen:
+                seen.add(name.casefold())
+                out.append(name)
+        return tuple(out)
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The model columns mapped to ``keys``, in key order (what identifies a row)."""
+        by_target = {f.target: f.column for f in self.fields}
+        return tuple(by_target[key] for key in self.keys)
+
+    def fingerprint(self) -> str:
+        """Hash of what shapes the records sent; a change resets this sync's state.
+
+        ``batch_size`` and ``enabled`` are left out: they change how, not what, is sent. Mapping
+        and lookup order are canonicalised so reordering YAML does not force a full resend.
+        """
+        canonical = {
+            "v": 1,
+            "object": self.object,
+            "behavior": self.behavior,
+            "keys": list(self.keys),
+            "fields": sorted([f.column, f.target] for f in self.fields),
+            "lookups": sorted(
+                (
+                    {
+                        "field": lk.field,
+                        "object": lk.object,
+                        "match": sorted([c, t] for c, t in lk.match),
+                        "multi_match": lk.multi_match,
+                        "on_no_match": lk.on_no_match,
+                    }
+                    for lk in self.lookups
+                ),
+                key=lambda d: d["field"],
+            ),
+            "nulls": self.nulls,
+            "connection": self.connection,
+        }
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_schema() -> dict[str, Any]:
+    """Return the JSON Schema of ``meta.gainsight`` (a fresh copy; callers may mutate it)."""
+    text = resources.files("dbt_gainsight.config").joinpath("schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    schema = load_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def normalise_object(name: str) -> tuple[str, ObjectKind] | None:
+    """Map an object name (or alias) to its canonical API name and kind; None if unknown."""
+    name = OBJECT_ALIASES.get(name, name)
+    if name in STANDARD_OBJECTS:
+        return name, STANDARD_OBJECTS[name]
+    if CUSTOM_OBJECT_RE.match(name):
+        return name, ObjectKind.DATA
+    return None
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def key_path(path: Iterable[str | int]) -> str:
+    """Render a path inside the block as ``meta.gainsight.fields.col`` / ``keys[1]``."""
+    out = ROOT
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENT_RE.match(part):
+            out += f".{part}"
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+def _show(value: Any) -> str:
+    """Show a YAML value the way the user wrote it (null/true, not None/True)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return repr(value)
+
+
+def _describe(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return _show(value)
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__} ({value!r})"
+
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "object": "a mapping",
+    "array": "a list",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ``"; did you mean 'x'?"`` for a close choice (case-insensitive), else ``""``."""
+    choices = list(choices)
+    folded = {c.casefold(): c for c in choices}
+    hits = difflib.get_close_matches(word.casefold(), list(folded), n=1, cutoff=0.6)
+    return f"; did you mean {folded[hits[0]]!r}?" if hits else ""
+
+
+def _object_message(value: str) -> str:
+    candidates = [*STANDARD_OBJECTS, *OBJECT_ALIASES]
+    hint = _did_you_mean(value, candidates)
+    if not hint and _IDENT_RE.match(value) and value[:1].isalpha():
+        base = re.sub(r"(__gc|__c)$", "", value, flags=re.IGNORECASE)
+        hint = f"; did you mean {base + '__gc'!r}?"
+    return f"unknown object {value!r}{hint} (allowed: {_OBJECTS_ALLOWED})"
+
+
+def _schema_problems(error: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
+    """Turn one jsonschema error into (path, message) pairs worded for a YAML author."""
+    path = tuple(error.absolute_path)
+    inst = error.instance
+    v = error.validator
+    where = path[-1] if path else None
+    if v == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extras = [k for k in inst if k not in error.schema.get("properties", {})]
+        return [
+            (
+                (*path, k),
+                f"unknown key {k!r}{_did_you_mean(str(k), allowed)} "
+                f"(allowed: {', '.join(allowed)})",
+            )
+            for k in extras
+        ]
+    if v == "required":
+        missing = re.match(r"'(.*)' is a required property", error.message)
+        name = missing.group(1) if missing else error.message
+        return [(path, f"missing required key {name!r}")]
+    if v == "type":
+        types = error.validator_value
+        types = [types] if isinstance(types, str) else list(types)
+        expected = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+        return [(path, f"expected {expected}, got {_describe(inst)}")]
+    if v == "enum":
+        allowed = [x for x in error.validator_value if x is not None]
+        return [(path, f"{_show(inst)} is not one of {allowed!r}")]
+    if v == "anyOf" and where == "object" and len(path) == 1:
+        return [(path, _object_message(inst))]
+    if v == "minItems" or v == "maxItems":
+        got = len(inst) if inst else "none"
+        return [(path, f"expected 1 to 3 keys, got {got}")]
+    if v == "uniqueItems":
+        seen: set[Any] = set()
+        out = []
+        for i, item in enumerate(inst):
+            marker = json.dumps(item, sort_keys=True, default=str)
+            if marker in seen:
+                out.append(((*path, i), f"duplicate key {_show(item)}"))
+            seen.add(marker)
+        return out or [(path, "keys must be unique")]
+    if v in ("minProperties", "maxProperties"):
+        if where == "fields":
+            return [(path, "map at least one column to a Gainsight field")]
+        if where == "match":
+            return [(path, f"expected 1 to 3 columns to match on, got {len(inst)}")]
+    if v in ("minimum", "maximum") and where == "batch_size":
+        return [(path, f"must be between 1 and {MAX_BATCH_SIZE}, got {_show(inst)}")]
+    if v == "minLength":
+        return [(path, "must not be empty")]
+    return [(path, error.message)]
+
+
+def _non_string_keys(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Find mapping keys YAML did not read as strings (``on:``, ``1:``); they need quotes."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                out.append((path, f"key {_show(k)} is not a string; quote it in the YAML"))
+            else:
+                out.extend(_non_string_keys(v, (*path, k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out.extend(_non_string_keys(v, (*path, i)))
+    return out
+
+
+def _path_sort_key(path: tuple[str | int, ...]) -> tuple[tuple[int, str | int], ...]:
+    return tuple((0, p) if isinstance(p, int) else (1, p) for p in path)
+
+
+# --------------------------------------------------------------------------- semantics
+
+
+def _split_target(target: str) -> tuple[str | None, str]:
+    """``Company.Name`` -> (``Company``, ``Name``); ``Name`` -> (None, ``Name``)."""
+    if "." in target:
+        prefix, _, rest = target.partition(".")
+        return prefix, rest
+    return None, target
+
+
+def _check_target(target: str, obj: str, kind: ObjectKind | None) -> str | None:
+    """Return the problem with one target (or lookup field) name, or None."""
+    prefix, name = _split_target(target)
+    if prefix is None:
+        if name.casefold() in {s.casefold() for s in SYSTEM_FIELDS}:
+            return f"{target!r} is a system field and cannot be written"
+        return None
+    if kind is None:
+        return None
+    if prefix not in TARGET_PREFIXES:
+        if kind in PEOPLE_KINDS:
+            hint = _did_you_mean(prefix, TARGET_PREFIXES)
+            return (
+                f"unknown prefix {prefix!r} in {target!r}{hint} "
+                "(allowed: Company., Relationship., Company_Person., Relationship_Person.)"
+            )
+        return (
+            f"{target!r}: dotted targets are only for people objects; to point at another "
+            "object's record, use lookups"
+        )
+    if not name or "." in name:
+        return f"{target!r}: expected {prefix}.<Field>"
+    if kind not in TARGET_PREFIXES[prefix]:
+        return (
+            f"{target!r}: {prefix}.* targets are only allowed on {_PREFIX_OWNERS[prefix]}, "
+            f"not on {obj}"
+        )
+    if prefix in ("Company_Person", "Relationship_Person") and name.casefold() in {
+        s.casefold() for s in SYSTEM_FIELDS
+    }:
+        return f"{target!r} is a system field and cannot be written"
+    return None
+
+
+def _semantic_problems(
+    meta: Mapping[str, Any], bad: set[str]
+) -> tuple[list[tuple[tuple[str | int, ...], str]], tuple[str, ...] | None]:
+    """Apply the spec's semantic rules to the parts that passed the schema.
+
+    Returns the problems and the effective keys (None when they cannot be worked out).
+    """
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    kind: ObjectKind | None = None
+    obj = ""
+    if "object" not in bad and isinstance(meta.get("object"), str):
+        norm = normalise_object(meta["object"])
+        if norm is not None:
+            obj, kind = norm
+    # Checks of single targets use whatever entries are well-formed; checks of the whole
+    # mapping (Email present, keys mapped) need all of it, or they would report noise.
+    raw_fields = meta.get("fields")
+    fields_ok = "fields" not in bad and isinstance(raw_fields, Mapping)
+    fields: dict[str, str] = (
+        {c: t for c, t in raw_fields.items() if isinstance(t, str) and t}
+        if isinstance(raw_fields, Mapping)
+        else {}
+    )
+    raw_lookups = meta.get("lookups")
+    lookups: Mapping[str, Any] = raw_lookups if isinstance(raw_lookups, Mapping) else {}
+
+    # Targets: system fields, prefixes, duplicates.
+    first_column: dict[str, str] = {}
+    for column, target in fields.items():
+        problem = _check_target(target, obj, kind)
+        if problem:
+            out.append((("fields", column), problem))
+        if target in first_column:
+            out.append(
+                (
+                    ("fields", column),
+                    f"target {target!r} is already mapped from column {first_column[target]!r}",
+                )
+            )
+        else:
+            first_column[target] = column
+    targets = list(first_column)
+
+    # Lookups: not a system field, not also a plain target.
+    for field_name in lookups:
+        problem = _check_target(field_name, obj, kind)
+        if problem:
+            out.append((("lookups", field_name), problem))
+        if field_name in first_column:
+            out.append(
+                (
+                    ("lookups", field_name),
+                    f"{field_name!r} is both a lookup and the target of column "
+                    f"{first_column[field_name]!r} in fields; keep one",
+                )
+            )
+
+    # People objects: Email, the link target, prefixes.
+    if fields_ok and kind in PEOPLE_KINDS:
+        if "Email" not in first_column:
+            hint = _did_you_mean("Email", targets)
+            out.append(
+                (
+                    ("fields",),
+                    f"{obj} needs a column mapped to 'Email'{hint} "
+                    "(people are identified by email)",
+                )
+            )
+        for prefix, needed_by in (
+            ("Company", ObjectKind.COMPANY_PERSON),
+            ("Relationship", ObjectKind.RELATIONSHIP_PERSON),
+        ):
+            linked = [t for t in targets if _split_target(t)[0] == prefix]
+            if kind == needed_by and not linked:
+                out.append(
+                    (
+                        ("fields",),
+                        f"{obj} needs a {prefix}.<Field> target (normally '{prefix}.Name') "
+                        f"to find the {prefix.lower()} to link to",
+                    )
+                )
+            if len(linked) > 1 and kind in TARGET_PREFIXES[prefix]:
+                out.append(
+                    (
+                        ("fields",),
+                        f"only one {prefix}.* target is allowed (found "
+                        f"{', '.join(linked)}): it identifies the one {prefix.lower()} to link to",
+                    )
+                )
+
+    # Keys.
+    keys: tuple[str, ...] | None = None
+    keys_given = "keys" in meta
+    if keys_given and "keys" not in bad and isinstance(meta["keys"], list):
+        keys = tuple(meta["keys"])
+        if fields_ok:
+            for i, key in enumerate(keys):
+                if key in lookups:
+                    out.append(
+                        (
+                            ("keys", i),
+                            f"key {key!r} is a lookup; keys must be fields mapped in fields",
+                        )
+                    )
+                elif key not in first_column:
+                    hint = _did_you_mean(key, targets)
+                    out.append(
+                        (
+                            ("keys", i),
+                            f"key {key!r} is not a mapped target{hint} "
+                            f"(mapped: {', '.join(sorted(targets))})",
+                        )
+                    )
+        if kind in PEOPLE_KINDS and "Email" not in keys:
+            out.append((("keys",), f"keys of {obj} must include 'Email'"))
+    elif not keys_given and kind is not None:
+        if kind == ObjectKind.DATA:
+            out.append(
+                (
+                    (),
+                    f"missing required key 'keys' (1 to 3 fields that identify a {obj} record)",
+                )
+            )
+        elif fields_ok:
+            keys = ("Email",)
+            for prefix, owner in (
+                ("Company", ObjectKind.COMPANY_PERSON),
+                ("Relationship", ObjectKind.RELATIONSHIP_PERSON),
+            ):
+                if kind == owner:
+                    linked = [t for t in targets if _split_target(t)[0] == prefix]
+                    keys = ("Email", *linked[:1])
+    return out, keys
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _check(
+    meta_gainsight: Any, *, model: str, yaml_path: str, unique_id: str
+) -> tuple[list[ConfigProblem], SyncConfig | None]:
+    def problem(path: tuple[str | int, ...], message: str) -> ConfigProblem:
+        return ConfigProblem(
+            model=model, yaml_path=yaml_path, key_path=key_path(path), message=message
+        )
+
+    if not isinstance(meta_gainsight, Mapping):
+        return [problem((), f"expected a mapping, got {_describe(meta_gainsight)}")], None
+
+    raw = _non_string_keys(meta_gainsight)
+    if raw:
+        return [problem(p, m) for p, m in sorted(raw, key=lambda x: _path_sort_key(x[0]))], None
+
+    meta = dict(meta_gainsight)
+    errors = list(_validator().iter_errors(meta))
+    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    bad: set[str] = set()
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if error.validator != "type" and path in typed:
+            continue  # "expected a string" says it all
+        found.extend(_schema_problems(error))
+        if path:
+            bad.add(str(path[0]))
+        elif error.validator == "required":
+            bad.update(str(k) for k in ("object", "fields") if k not in meta)
+    semantic, keys = _semantic_problems(meta, bad)
+    # One list sorted by key path (stable: a schema problem precedes a semantic one there).
+    found = sorted(found + semantic, key=lambda x: _path_sort_key(x[0]))
+    problems = [problem(p, m) for p, m in found]
+    if problems:
+        return problems, None
+
+    obj, kind = normalise_object(meta["object"])  # type: ignore[misc]
+    lookups = tuple(
+        Lookup(
+            field=name,
+            object=spec["object"],
+            match=tuple((str(c), str(t)) for c, t in spec["match"].items()),
+            multi_match=MULTI_MATCH_API[spec.get("multi_match", "first_match")],
+            on_no_match=ON_NO_MATCH_API[spec.get("on_no_match", "error") or "null"],
+        )
+        for name, spec in (meta.get("lookups") or {}).items()
+    )
+    assert keys is not None
+    config = SyncConfig(
+        model=model,
+        unique_id=unique_id,
+        yaml_path=yaml_path,
+        object=obj,
+        kind=kind,
+        behavior=meta.get("behavior", "upsert"),
+        keys=keys,
+        fields=tuple(FieldMapping(column=c, target=t) for c, t in meta["fields"].items()),
+        lookups=lookups,
+        nulls=meta.get("nulls", "skip"),
+        connection=meta.get("connection"),
+        enabled=meta.get("enabled", True),
+        batch_size=int(meta.get("batch_size", MAX_BATCH_SIZE)),
+    )
+    return [], config
+
+
+def validate_sync_config(
+    meta_gainsight: Any, *, model: str, yaml_path: str, unique_id: str = ""
+) -> list[ConfigProblem]:
+    """Return every problem in one ``meta.gainsight`` block (schema, then semantic rules)."""
+    problems, _ = _check(meta_gainsight, model=model, yaml_path=yaml_path, unique_id=unique_id)
+    return problems
+
+
+def parse_sync_config(
+    meta_gainsight: Any, *, model: str, unique_id: str, yaml_path: str
+) -> SyncConfig:
+    """Validate one ``meta.gainsight`` block and return it typed; ConfigError lists ALL problems."""
+    problems, config = _check(meta_gainsight, model=model, yaml_path=yaml_path, unique_id=unique_id)
+    if problems or config is None:
+        n = len(problems)
+        raise ConfigError(
+            f"{yaml_path}: {model}: invalid meta.gainsight ({n} problem{'s' if n != 1 else ''})",
+            problems,
+        )
+    return config
+
+
+def check_columns(config: SyncConfig, columns: Iterable[str]) -> list[ConfigProblem]:
+    """Report mapped columns (fields, lookup matches) missing from the model; case-insensitive."""
+    model_columns = list(columns)
+    present = {c.casefold() for c in model_columns}
+    listing = ", ".join(model_columns) if model_columns else "none"
+    problems: list[ConfigProblem] = []
+
+    def missing(path: Sequence[str | int], column: str) -> None:
+        hint = _did_you_mean(column, model_columns)
+        problems.append(
+            ConfigProblem(
+                model=config.model,
+                yaml_path=config.yaml_path,
+                key_path=key_path(path),
+                message=f"column {column!r} is not in the model{hint} (columns: {listing})",
+            )
+        )
+
+    for mapping in config.fields:
+        if mapping.column.casefold() not in present:
+            missing(("fields", mapping.column), mapping.column)
+    for lookup in config.lookups:
+        for column, _ in lookup.match:
+            if column.casefold() not in present:
+                missing(("lookups", lookup.field, "match", column), column)
+    return problems
