@@ -1,0 +1,124 @@
+"""The diff query: which rows of a model are new, changed, to retry, or unsendable.
+
+Written once for every adapter from dbt's cross-database macros. Each row gets a key hash
+(its identity in Gainsight) and a row hash of every mapped value; comparing them with the
+state table in the warehouse means unchanged rows never leave it.
+
+Values are encoded netstring-style before hashing (``<length>:<text>`` or ``~`` for null),
+so ``('a,b', 'c')`` and ``('a', 'b,c')`` and ``NULL`` vs ``''`` never collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dbt_gainsight.warehouse import Warehouse
+
+# Actions, as the diff query spells them.
+NEW = "new"
+CHANGED = "changed"
+RETRY = "retry"
+UNCHANGED = "unchanged"
+DUPLICATE = "duplicate"
+NULL_KEY = "null_key"
+GONE = "gone"  # in state, no longer in the model (counted, never deleted)
+SENDABLE = (NEW, CHANGED, RETRY)
+
+# Names of the extra columns the stream query returns after the model's columns.
+KEY_HASH, ROW_HASH, GSID, ACTION, KEY_ROWS = (
+    "gs_key_hash",
+    "gs_row_hash",
+    "gs_gsid",
+    "gs_action",
+    "gs_key_rows",
+)
+
+
+@dataclass(frozen=True)
+class DiffQuery:
+    """The two statements the engine runs for one model."""
+
+    counts_sql: str  # -> rows of (action, count)
+    stream_sql: str  # -> model columns + KEY_HASH, ROW_HASH, GSID, ACTION, KEY_ROWS
+    columns: tuple[str, ...]  # model columns, in the order the stream returns them
+
+
+def build_diff_query(
+    wh: Warehouse,
+    *,
+    relation,
+    columns: Sequence[str],
+    key_columns: Sequence[str],
+    state_relation,
+    rejects_relation,
+    sync_id: str,
+) -> DiffQuery:
+    """Render the diff for one model; ``columns`` are the relation's real column names."""
+    text = wh.macro("type_string")
+    quoted = [wh.quote(c) for c in columns]
+    key_quoted = [wh.quote(c) for c in key_columns]
+
+    def encode(expr: str) -> str:
+        as_text = f"cast({expr} as {text})"
+        length = wh.macro("length", expression=as_text)
+        body = wh.macro("concat", fields=[f"cast({length} as {text})", "':'", as_text])
+        return f"coalesce({body}, '~')"
+
+    def digest(exprs: Sequence[str]) -> str:
+        parts: list[str] = []
+        for i, expr in enumerate(exprs):
+            if i:
+                parts.append("','")
+            parts.append(encode(expr))
+        joined = wh.macro("concat", fields=parts) if len(parts) > 1 else parts[0]
+        return wh.macro("hash", field=joined)
+
+    null_key = " or ".join(f"{k} is null" for k in key_quoted)
+    sync = wh.literal(sync_id)
+    select_cols = ", ".join(quoted)
+    counted_cols = ", ".join(f"counted.{q}" for q in quoted)
+
+    base = f"""
+with src as (
+    select {select_cols},
+        {digest(key_quoted)} as {KEY_HASH},
+        {digest(quoted)} as {ROW_HASH},
+        case when {null_key} then 1 else 0 end as gs_null_key
+    from {relation}
+),
+counted as (
+    select src.*, count(*) over (partition by {KEY_HASH}, gs_null_key) as {KEY_ROWS}
+    from src
+),
+st as (
+    select key_hash, row_hash, gsid from {state_relation} where sync_id = {sync}
+),
+rj as (
+    select distinct key_hash from {rejects_relation} where sync_id = {sync}
+),
+classified as (
+    select {counted_cols},
+        counted.{KEY_HASH}, counted.{ROW_HASH}, st.gsid as {GSID}, counted.{KEY_ROWS},
+        case
+            when counted.gs_null_key = 1 then '{NULL_KEY}'
+            when counted.{KEY_ROWS} > 1 then '{DUPLICATE}'
+            when rj.key_hash is not null then '{RETRY}'
+            when st.key_hash is null then '{NEW}'
+            when st.row_hash <> counted.{ROW_HASH} then '{CHANGED}'
+            else '{UNCHANGED}'
+        end as {ACTION}
+    from counted
+    left join st on st.key_hash = counted.{KEY_HASH}
+    left join rj on rj.key_hash = counted.{KEY_HASH}
+)"""
+    counts_sql = f"""{base}
+select {ACTION}, count(*) from classified group by {ACTION}
+union all
+select '{GONE}', count(*) from st
+where not exists (select 1 from src where src.{KEY_HASH} = st.key_hash)
+"""
+    stream_sql = f"""{base}
+select * from classified where {ACTION} <> '{UNCHANGED}'
+"""
+    return DiffQuery(counts_sql=counts_sql, stream_sql=stream_sql, columns=tuple(columns))

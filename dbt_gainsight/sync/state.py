@@ -1,0 +1,315 @@
+"""Sync state in the user's warehouse: what Gainsight accepted, and what it rejected.
+
+Three tables in a schema of the user's choice (default ``<target schema>_gainsight``):
+
+- ``gainsight_syncs``: one row per sync (model + object + connection) with the fingerprint of
+  its mapping; a new fingerprint resets that sync's state.
+- ``gainsight_sync_state``: per accepted record, its key hash, row hash and Gsid.
+- ``gainsight_rejects``: per rejected record, Gainsight's code and message; retried next run.
+
+Only accepted records reach the state table, written by ``StateWriter`` in buffered batches
+from its own thread and connection. A crash loses at most the unflushed window, whose
+records are then sent again (upserts are idempotent); nothing unsent is ever marked synced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from dbt_gainsight.errors import GainsightSyncError
+from dbt_gainsight.warehouse import Warehouse
+
+STATE_VERSION = 1
+SYNCS, STATE, REJECTS, META = (
+    "gainsight_syncs",
+    "gainsight_sync_state",
+    "gainsight_rejects",
+    "gainsight_meta",
+)
+FLUSH_SECONDS = 2.0
+FLUSH_ROWS = 5_000
+_IN_CHUNK = 1_000  # key hashes per ``in (...)`` list
+
+
+def sync_id_for(model_unique_id: str, object_name: str, connection: str) -> str:
+    """A stable id for one sync: the same model may feed several objects or tenants."""
+    raw = f"{model_unique_id}|{object_name}|{connection}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One record Gainsight (or our own checks) refused."""
+
+    key_hash: str
+    key_values: dict
+    error_code: str
+    error_message: str
+
+
+class StateStore:
+    """The state tables of one warehouse schema."""
+
+    def __init__(self, wh: Warehouse, schema: str):
+        self.wh = wh
+        self.schema = schema
+        self.syncs = wh.relation(schema, SYNCS)
+        self.state = wh.relation(schema, STATE)
+        self.rejects = wh.relation(schema, REJECTS)
+        self.meta = wh.relation(schema, META)
+
+    def ensure(self) -> None:
+        """Create the schema and tables when absent; refuse a newer state version."""
+        wh = self.wh
+        text = wh.macro("type_string")
+        ts = wh.macro("type_timestamp")
+        wh.adapter.create_schema(wh.relation(self.schema, SYNCS).without_identifier())
+        existing = {
+            r.identifier.lower()
+            for r in wh.adapter.list_relations(self.syncs.database, self.schema)
+        }
+        ddl = {
+            META: f"create table {self.meta} (name {text}, value {text})",
+            SYNCS: (
+                f"create table {self.syncs} (sync_id {text}, model_unique_id {text}, "
+                f"object_name {text}, connection_name {text}, fingerprint {text}, "
+                f"updated_at {ts})"
+            ),
+            STATE: (
+                f"create table {self.state} (sync_id {text}, key_hash {text}, "
+                f"row_hash {text}, gsid {text}, run_id {text}, synced_at {ts})"
+            ),
+            REJECTS: (
+                f"create table {self.rejects} (sync_id {text}, run_id {text}, "
+                f"model_name {text}, key_hash {text}, key_values {text}, error_code {text}, "
+                f"error_message {text}, rejected_at {ts})"
+            ),
+        }
+        statements = [(sql, None) for name, sql in ddl.items() if name not in existing]
+        if META not in existing:
+            statements.append(
+                (f"insert into {self.meta} values ('state_version', '{STATE_VERSION}')", None)
+            )
+        if statements:
+            wh.run_in_transaction(statements)
+        rows = wh.execute(f"select value from {self.meta} where name = 'state_version'", fetch=True)
+        version = int(rows[0][0]) if rows else STATE_VERSION
+        if version > STATE_VERSION:
+            raise GainsightSyncError(
+                f"The state in schema {self.schema} is version {version}, newer than this "
+                f"dbt-gainsight understands ({STATE_VERSION}). Upgrade dbt-gainsight."
+            )
+
+    def prepare_sync(
+        self,
+        *,
+        sync_id: str,
+        model_unique_id: str,
+        object_name: str,
+        connection: str,
+        fingerprint: str,
+        full_refresh: bool,
+    ) -> str | None:
+        """Record the sync's fingerprint; reset its state when the mapping changed.
+
+        Returns why the state was reset (``"mapping changed"``, ``"full refresh"``) or None.
+        """
+        wh = self.wh
+        sid = wh.literal(sync_id)
+        rows = wh.execute(f"select fingerprint from {self.syncs} where sync_id = {sid}", fetch=True)
+        previous = rows[0][0] if rows else None
+        reason = None
+        if full_refresh and previous is not None:
+            reason = "full refresh"
+        elif previous is not None and previous != fingerprint:
+            reason = "mapping changed"
+        if previous == fingerprint and reason is None:
+            return None
+        b = wh.binding_char()
+        statements: list[tuple[str, Sequence | None]] = [
+            (f"delete from {self.syncs} where sync_id = {sid}", None),
+            (
+                f"insert into {self.syncs} values ({b}, {b}, {b}, {b}, {b}, {b})",
+                [sync_id, model_unique_id, object_name, connection, fingerprint, _now()],
+            ),
+        ]
+        if reason:
+            statements += [
+                (f"delete from {self.state} where sync_id = {sid}", None),
+                (f"delete from {self.rejects} where sync_id = {sid}", None),
+            ]
+        wh.run_in_transaction(statements)
+        return reason
+
+    def rejects_for(self, sync_id: str) -> list[tuple]:
+        """(key_values, error_code, error_message) of a sync's current rejects (for tests/CLI)."""
+        sid = self.wh.literal(sync_id)
+        return self.wh.execute(
+            f"select key_values, error_code, error_message from {self.rejects} "
+            f"where sync_id = {sid}",
+            fetch=True,
+        )
+
+
+class StateWriter:
+    """Buffers accepted/rejected records and writes them from its own thread.
+
+    Its own thread means its own dbt connection, so it never disturbs the cursor that
+    streams the model. Flushes every ``flush_seconds`` or ``flush_rows`` and on close.
+    """
+
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        sync_id: str,
+        run_id: str,
+        model_name: str,
+        flush_seconds: float = FLUSH_SECONDS,
+        flush_rows: int = FLUSH_ROWS,
+    ):
+        self.store = store
+        self.sync_id = sync_id
+        self.run_id = run_id
+        self.model_name = model_name
+        self.flush_seconds = flush_seconds
+        self.flush_rows = flush_rows
+        self.binding = store.wh.binding_char()
+        self.error: BaseException | None = None
+        self.flushed_accepted = 0
+        self.flushed_rejected = 0
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="gainsight-state", daemon=True)
+        self._thread.start()
+
+    def accepted(self, key_hash: str, row_hash: str, gsid: str | None) -> None:
+        """Gainsight accepted this record: remember its hash (and clear any reject)."""
+        self._queue.put(("a", key_hash, row_hash, gsid))
+
+    def rejected(self, reject: Reject) -> None:
+        """This record was refused: keep Gainsight's reason; it is retried next run."""
+        self._queue.put(("r", reject))
+
+    def clear_rejects(self, codes: Sequence[str]) -> None:
+        """Drop rejects with these codes (recomputed every run, e.g. duplicate keys)."""
+        self._queue.put(("c", tuple(codes)))
+
+    def close(self) -> None:
+        """Flush what is buffered and stop; raises the writer's error, if any."""
+        self._queue.put(None)
+        self._thread.join()
+        if self.error:
+            raise self.error
+
+    def _run(self) -> None:
+        wh = self.store.wh
+        try:
+            with wh.connection("gainsight-state"):
+                self._loop()
+        except BaseException as exc:  # surfaced by close()
+            self.error = exc
+
+    def _loop(self) -> None:
+        accepted: dict[str, tuple] = {}
+        rejected: dict[str, Reject] = {}
+        clear: list[Sequence[str]] = []
+        deadline = time.monotonic() + self.flush_seconds
+        done = False
+        while not done:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                item = ...
+            if item is None:
+                done = True
+            elif item is not ...:
+                if item[0] == "a":
+                    accepted[item[1]] = item[1:]
+                    rejected.pop(item[1], None)
+                elif item[0] == "r":
+                    rejected[item[1].key_hash] = item[1]
+                    accepted.pop(item[1].key_hash, None)
+                else:
+                    clear.append(item[1])
+            size = len(accepted) + len(rejected)
+            if done or time.monotonic() >= deadline or size >= self.flush_rows:
+                if size or clear:
+                    self._flush(accepted, rejected, clear)
+                    self.flushed_accepted += len(accepted)
+                    self.flushed_rejected += len(rejected)
+                    accepted, rejected, clear = {}, {}, []
+                deadline = time.monotonic() + self.flush_seconds
+
+    def _flush(self, accepted: dict, rejected: dict, clear: list) -> None:
+        store, b = self.store, self.binding
+        sid = store.wh.literal(self.sync_id)
+        now = _now()
+        statements: list[tuple[str, Sequence | None]] = []
+        for codes in clear:
+            in_list = ", ".join(store.wh.literal(c) for c in codes)
+            statements.append(
+                (
+                    f"delete from {store.rejects} where sync_id = {sid} "
+                    f"and error_code in ({in_list})",
+                    None,
+                )
+            )
+        touched = list(accepted) + list(rejected)
+        for chunk in _chunks(touched, _IN_CHUNK):
+            marks = ", ".join([b] * len(chunk))
+            statements.append(
+                (
+                    f"delete from {store.rejects} where sync_id = {sid} and key_hash in ({marks})",
+                    chunk,
+                )
+            )
+        for chunk in _chunks(list(accepted), _IN_CHUNK):
+            marks = ", ".join([b] * len(chunk))
+            statements.append(
+                (
+                    f"delete from {store.state} where sync_id = {sid} and key_hash in ({marks})",
+                    chunk,
+                )
+            )
+        row = f"({b}, {b}, {b}, {b}, {b}, {b})"
+        for chunk in _chunks(list(accepted.values()), _IN_CHUNK):
+            params: list = []
+            for key_hash, row_hash, gsid in chunk:
+                params += [self.sync_id, key_hash, row_hash, gsid, self.run_id, now]
+            statements.append(
+                (f"insert into {store.state} values {', '.join([row] * len(chunk))}", params)
+            )
+        row8 = f"({b}, {b}, {b}, {b}, {b}, {b}, {b}, {b})"
+        for chunk in _chunks(list(rejected.values()), _IN_CHUNK):
+            params = []
+            for r in chunk:
+                params += [
+                    self.sync_id,
+                    self.run_id,
+                    self.model_name,
+                    r.key_hash,
+                    json.dumps(r.key_values, default=str, sort_keys=True),
+                    r.error_code,
+                    r.error_message,
+                    now,
+                ]
+            statements.append(
+                (f"insert into {store.rejects} values {', '.join([row8] * len(chunk))}", params)
+            )
+        store.wh.run_in_transaction(statements)
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)

@@ -1,0 +1,176 @@
+"""The warehouse through dbt's own adapter: one place that opens it, runs SQL and streams rows.
+
+Everything here must work on any dbt adapter: SQL fragments come from dbt's cross-database
+macros (``hash``, ``concat``, ``length``, ``type_string`` ...), identifiers are quoted by the
+adapter, and rows are read with the driver's own cursor so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import threading
+from argparse import Namespace
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from dbt_gainsight.errors import ModelNotBuiltError, ProjectError
+from dbt_gainsight.project import DbtArgs
+
+FETCH_SIZE = 5_000
+
+
+class Warehouse:
+    """A live dbt adapter for the project's target, plus the macros we render SQL with.
+
+    Create it only after selection is resolved: every dbtRunner invocation resets dbt's
+    registered adapters.
+    """
+
+    def __init__(self, args: DbtArgs, manifest):
+        from dbt.adapters.factory import get_adapter, register_adapter, reset_adapters
+        from dbt.config.runtime import RuntimeConfig
+        from dbt.context.providers import generate_runtime_macro_context
+        from dbt.flags import set_from_args
+        from dbt.mp_context import get_mp_context
+
+        namespace = Namespace(
+            project_dir=str(args.project_dir),
+            profiles_dir=str(args.profiles_dir) if args.profiles_dir else None,
+            target=args.target,
+            profile=args.profile,
+            vars=args.vars,
+            threads=None,
+        )
+        try:
+            set_from_args(namespace, None)
+            self.config = RuntimeConfig.from_args(namespace)
+            reset_adapters()
+            register_adapter(self.config, get_mp_context())
+        except Exception as exc:  # dbt raises many types for a bad profile
+            raise ProjectError(f"dbt could not load the profile/target: {exc}") from exc
+        self.adapter = get_adapter(self.config)
+        self.adapter.set_macro_resolver(manifest)
+        self.adapter.set_macro_context_generator(generate_runtime_macro_context)
+        self._macro_cache: dict[tuple, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def adapter_type(self) -> str:
+        """e.g. ``duckdb``, ``postgres``."""
+        return self.adapter.type()
+
+    @property
+    def target_schema(self) -> str:
+        """The schema of the active target (profiles.yml)."""
+        return self.config.credentials.schema
+
+    @property
+    def target_database(self) -> str:
+        """The database of the active target."""
+        return self.config.credentials.database
+
+    @contextmanager
+    def connection(self, name: str):
+        """A connection for the current thread; dbt keys connections by thread."""
+        with self.adapter.connection_named(name):
+            self.adapter.connections.get_thread_connection()
+            self.adapter.execute("select 1")  # opens it, so environment-bound macros work
+            yield self
+
+    def close(self) -> None:
+        """Release every connection dbt opened for us."""
+        self.adapter.cleanup_connections()
+
+    # SQL fragments -----------------------------------------------------------------------
+
+    def macro(self, name: str, **kwargs: Any) -> str:
+        """Render one of dbt's cross-database macros (cached: they are pure)."""
+        key = (name, repr(sorted(kwargs.items())))
+        if key not in self._macro_cache:
+            rendered = self.adapter.execute_macro(name, kwargs=kwargs or None)
+            self._macro_cache[key] = str(rendered).strip()
+        return self._macro_cache[key]
+
+    def quote(self, identifier: str) -> str:
+        """Quote an identifier the adapter's way; we never build SQL from bare names."""
+        return self.adapter.quote(identifier)
+
+    def literal(self, value: str) -> str:
+        """A SQL string literal (dbt's ``string_literal`` after escaping quotes)."""
+        escaped = self.macro("escape_single_quotes", expression=value)
+        return f"'{escaped}'"
+
+    def relation(self, schema: str, identifier: str):
+        """A relation in this target's database."""
+        return self.adapter.Relation.create(
+            database=self.target_database, schema=schema, identifier=identifier
+        )
+
+    # Reading -----------------------------------------------------------------------------
+
+    def model_relation(self, node):
+        """The model's relation, or ModelNotBuiltError when dbt has not built it yet."""
+        relation = self.adapter.get_relation(node.database, node.schema, node.alias or node.name)
+        if relation is None:
+            raise ModelNotBuiltError(
+                f"{node.name}: {node.relation_name} does not exist in the warehouse. "
+                f"Build it first (`dbt build -s {node.name}`)."
+            )
+        return relation
+
+    def columns_of(self, relation) -> list[str]:
+        """The relation's column names, as the warehouse reports them."""
+        return [c.name for c in self.adapter.get_columns_in_relation(relation)]
+
+    def execute(self, sql: str, fetch: bool = False):
+        """Run a statement; with ``fetch``, return rows as tuples (small results only)."""
+        _, table = self.adapter.execute(sql, fetch=fetch)
+        if not fetch:
+            return None
+        return [tuple(row.values()) for row in table.rows]
+
+    def stream(self, sql: str, fetch_size: int = FETCH_SIZE) -> Iterator[tuple[list[str], list]]:
+        """Yield (column names, chunk of rows) with the driver's cursor, never the whole result.
+
+        On Postgres a named (server-side) cursor; elsewhere ``fetchmany`` on the driver's
+        cursor, which DuckDB, Snowflake, BigQuery and Redshift drivers serve incrementally.
+        """
+        handle = self.adapter.connections.get_thread_connection().handle
+        cursor = _server_side_cursor(handle)
+        try:
+            cursor.execute(sql)
+            rows = cursor.fetchmany(fetch_size)  # a named cursor describes after a fetch
+            names = [d[0] for d in cursor.description]
+            while rows:
+                yield names, rows
+                rows = cursor.fetchmany(fetch_size)
+        finally:
+            if cursor is not getattr(handle, "_cursor", None):  # dbt-duckdb shares one cursor
+                cursor.close()
+
+    def run_in_transaction(self, statements: Sequence[tuple[str, Sequence[Any] | None]]) -> None:
+        """Run statements (sql, bindings) atomically on this thread's connection."""
+        conns = self.adapter.connections
+        if conns.get_thread_connection().transaction_open:
+            conns.commit()  # end the implicit transaction dbt opened for earlier reads
+        conns.begin()
+        try:
+            for sql, bindings in statements:
+                conns.add_query(sql, auto_begin=False, bindings=bindings)
+            conns.commit()
+        except BaseException:
+            conns.rollback_if_open()
+            raise
+
+    def binding_char(self) -> str:
+        """The driver's placeholder (``%s`` on Postgres, ``?`` on DuckDB)."""
+        return self.macro("get_binding_char")
+
+
+def _server_side_cursor(handle):
+    module = type(handle).__module__
+    if module.startswith("psycopg2"):
+        cursor = handle.cursor(name="dbt_gainsight_stream", withhold=True)
+        cursor.itersize = FETCH_SIZE
+        return cursor
+    return handle.cursor()
