@@ -1,0 +1,40 @@
+"""Talking to Gainsight: the HTTP client, its retry and rate-limit rules, schemas and types."""
+
+from __future__ import annotations
+
+from dbt_gainsight.gainsight.objects import (
+    PEOPLE_API_OBJECT,
+    SYSTEM_FIELDS,
+    FieldSchema,
+    ObjectKind,
+    ObjectSchema,
+    PicklistOption,
+    object_kind,
+    parse_describe,
+)
+from dbt_gainsight.gainsight.ratelimit import Permit, RateLimiter
+from dbt_gainsight.gainsight.retry import (
+    RetryPolicy,
+    backoff_delays,
+    next_window_delay,
+    parse_retry_after,
+)
+from dbt_gainsight.gainsight.types import converter_for
+
+__all__ = [
+    "PEOPLE_API_OBJECT",
+    "SYSTEM_FIELDS",
+    "FieldSchema",
+    "ObjectKind",
+    "ObjectSchema",
+    "Permit",
+    "PicklistOption",
+    "RateLimiter",
+    "RetryPolicy",
+    "backoff_delays",
+    "converter_for",
+    "next_window_delay",
+    "object_kind",
+    "parse_describe",
+    "parse_retry_after",
+]

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from dbt_gainsight.gainsight.ratelimit import RateLimiter
+
+
+class FakeTime:
+    """A clock that only moves when something sleeps."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def clock(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+def make(n, t, **kw):
+    return RateLimiter(n, clock=t.clock, sleep=t.sleep, **kw)
+
+
+def test_n_calls_then_blocks_until_first_completion_plus_window():
+    t = FakeTime()
+    lim = make(3, t)
+    for latency in (1.0, 2.0, 3.0):
+        with lim.acquire():
+            t.advance(latency)  # completions at 1001, 1003, 1006
+    assert t.sleeps == []
+    lim.acquire().release()
+    assert t.now == pytest.approx(1061.0)  # first completion + 60
+    lim.acquire().release()
+    assert t.now == pytest.approx(1063.0)
+    assert lim.waited_seconds == pytest.approx(63.0 - 6.0)
+
+
+def test_no_fixed_window_ever_sees_more_than_n_calls():
+    """Whatever the server's window alignment, N+1 consecutive starts span > window."""
+    t = FakeTime(start=0.0)
+    n = 5
+    lim = make(n, t)
+    starts = []
+    for i in range(40):
+        with lim.acquire():
+            starts.append(t.now)
+            t.advance(0.5 + (i % 3) * 0.7)  # latency jitter
+    for i in range(len(starts) - n):
+        assert starts[i + n] - starts[i] > 60.0
+    # ... and the budget is still used: 40 calls in well under 8 full minutes + latency
+    assert starts[-1] < 8 * 60 + 10
+
+
+def test_in_flight_calls_count_as_live():
+    t = FakeTime()
+    lim = make(2, t)
+    a = lim.acquire()
+    b = lim.acquire()
+    got = []
+
+    def third():
+        with lim.acquire():
+            got.append(t.clock())
+
+    th = threading.Thread(target=third)
+    th.start()
+    time.sleep(0.05)
+    assert got == []  # two in flight, none completed: waits for a reply, not a time
+    t.advance(5.0)
+    a.release()  # completes at 1005; b still in flight, so the slot frees at 1005 + 60
+    th.join(2)
+    assert not th.is_alive()
+    assert got == [pytest.approx(1065.0)]
+    b.release()
+
+
+def test_penalize_delays_every_next_call():
+    t = FakeTime()
+    lim = make(100, t)
+    lim.acquire().release()
+    lim.penalize(30.0)
+    lim.penalize(10.0)  # a shorter penalty never shortens a longer one
+    lim.acquire().release()
+    assert t.now == pytest.approx(1030.0)
+    lim.acquire().release()
+    assert t.now == pytest.approx(1030.0)
+
+
+@pytest.mark.parametrize("limit", [None, 0])
+def test_unlimited_returns_immediately_but_honours_penalty(limit):
+    t = FakeTime()
+    lim = make(limit, t)
+    for _ in range(1000):
+        lim.acquire().release()
+    assert t.sleeps == [] and lim.waited_seconds == 0
+    lim.penalize(2.0)
+    lim.acquire().release()
+    assert t.now == pytest.approx(1002.0)
+
+
+def test_release_is_idempotent():
+    t = FakeTime()
+    lim = make(1, t)
+    p = lim.acquire()
+    p.release()
+    p.release()
+    assert lim._in_flight == 0
+    assert len(lim._completions) == 1
+
+
+def test_threads_share_one_budget():
+    t = FakeTime(start=0.0)
+    lim = make(4, t)
+    starts = []
+    lock = threading.Lock()
+
+    def worker():
+        for _ in range(5):
+            with lim.acquire():
+                with lock:
+                    starts.append(t.clock())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(5)
+    assert len(starts) == 20
+    starts.sort()
+    for i in range(len(starts) - 4):
+        assert starts[i + 4] - starts[i] >= 60.0
+
+
+def test_negative_limit_rejected():
+    with pytest.raises(ValueError):
+        RateLimiter(-1)
