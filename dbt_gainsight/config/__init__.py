@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from dbt_gainsight.config.connections import (
+    Connection,
+    GainsightSettings,
+    Secret,
+    load_settings,
+)
 from dbt_gainsight.config.model import (
     FieldMapping,
     Lookup,
@@ -14,6 +20,10 @@ from dbt_gainsight.config.model import (
 )
 
 __all__ = [
+    "Connection",
+    "GainsightSettings",
+    "Secret",
+    "load_settings",
     "FieldMapping",
     "Lookup",
     "ObjectKind",

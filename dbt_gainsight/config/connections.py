@@ -1,0 +1,471 @@
+"""Gainsight connections: ``gainsight.yml`` (beside the project or profiles.yml) or the environment.
+
+Values are rendered like dbt's profiles (``{{ env_var('NAME', 'default') }}``) so credentials
+stay in the environment. Each connection is rendered on its own and a broken one only fails
+when a model asks for it, as dbt only renders the target in use: an unset sandbox key must not
+block the production sync.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import jinja2
+import jinja2.sandbox
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from dbt_gainsight.config.model import _TYPE_NAMES, _describe, _did_you_mean
+from dbt_gainsight.errors import ConfigError, redact
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "gainsight.yml"
+DEFAULT_CONNECTION = "default"
+ENV_URL = "GAINSIGHT_URL"
+ENV_ACCESS_KEY = "GAINSIGHT_ACCESS_KEY"
+_REDACTED = "***"
+
+
+class Secret:
+    """A string that never shows itself: repr/str/format give ``***``; ``reveal()`` gives it.
+
+    It refuses to be pickled so it cannot leak through a serialised log record or report.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if isinstance(value, Secret):
+            value = value.reveal()
+        if not isinstance(value, str):
+            raise TypeError("Secret wraps a str")
+        object.__setattr__(self, "_value", value)
+
+    def reveal(self) -> str:
+        """Return the secret; call it only where the value goes on the wire."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return _REDACTED
+
+    def __str__(self) -> str:
+        return _REDACTED
+
+    def __format__(self, spec: str) -> str:
+        return format(_REDACTED, spec)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Secret):
+            return self._value == other._value
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Secret is immutable")
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One Gainsight tenant and how hard to drive it."""
+
+    name: str
+    url: str
+    access_key: Secret
+    calls_per_minute: int | None = 100
+    max_in_flight: int = 4
+    timeout_seconds: float = 60.0
+    people_bulk: bool = False
+    verify_tls: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.access_key, Secret):
+            object.__setattr__(self, "access_key", Secret(self.access_key))
+
+
+@dataclass(frozen=True)
+class GainsightSettings:
+    """Every connection that could be built, plus why the others could not.
+
+    ``unavailable`` maps a connection name to the reason it cannot be used (an unset env var,
+    no ``default`` anywhere); the reason is raised only when a model asks for that connection.
+    """
+
+    connections: Mapping[str, Connection]
+    state_schema: str | None
+    source_path: str | None
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    searched: tuple[str, ...] = ()
+
+    def connection(self, name: str | None) -> Connection:
+        """Return the named connection (None -> ``default``) or raise ConfigError saying why not."""
+        name = DEFAULT_CONNECTION if name is None else name
+        if name in self.connections:
+            return self.connections[name]
+        if name in self.unavailable:
+            raise ConfigError(self.unavailable[name])
+        known = sorted({*self.connections, *self.unavailable})
+        hint = _did_you_mean(name, known)
+        if self.source_path is None:
+            raise ConfigError(
+                f"connection {name!r} is not defined: no gainsight.yml found (looked in: "
+                f"{', '.join(self.searched)}); without one only {DEFAULT_CONNECTION!r} exists, "
+                f"from {ENV_URL} and {ENV_ACCESS_KEY}"
+            )
+        raise ConfigError(
+            f"connection {name!r} is not defined in {self.source_path}{hint} "
+            f"(defined: {', '.join(known) or 'none'})"
+        )
+
+
+# --------------------------------------------------------------------------- schema
+
+_CONNECTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["url", "access_key"],
+    "properties": {
+        "url": {"type": "string", "minLength": 1},
+        "access_key": {"type": "string"},
+        "calls_per_minute": {"type": ["integer", "null"], "minimum": 1},
+        "max_in_flight": {"type": "integer", "minimum": 1},
+        "timeout_seconds": {"type": "number", "exclusiveMinimum": 0},
+        "people_bulk": {"type": "boolean"},
+        "verify_tls": {"type": "boolean"},
+    },
+}
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "gainsight.yml",
+    # Keys only: value types are checked after rendering, per connection.
+    "$defs": {
+        "connection_shape": {
+            **_CONNECTION_SCHEMA,
+            "properties": dict.fromkeys(_CONNECTION_SCHEMA["properties"], {}),
+        }
+    },
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "state_schema": {"type": "string", "minLength": 1},
+        "connections": {
+            "type": ["object", "null"],
+            "propertyNames": {"minLength": 1},
+            "additionalProperties": {"$ref": "#/$defs/connection_shape"},
+        },
+    },
+}
+_CONNECTION_VALIDATOR = Draft202012Validator(_CONNECTION_SCHEMA)
+_SETTINGS_VALIDATOR = Draft202012Validator(SETTINGS_SCHEMA)
+#: Options that are not strings: a rendered "100" or "false" is read as YAML, like dbt's as_number.
+_COERCED = ("calls_per_minute", "max_in_flight", "timeout_seconds", "people_bulk", "verify_tls")
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _schema_message(error: ValidationError, prefix: tuple[str | int, ...]) -> tuple[str, str]:
+    """(key path, message) for one schema error; never shows an access key's value."""
+    path = (*prefix, *error.absolute_path)
+    secret = "access_key" in path
+    v = error.validator
+    if v == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extras = sorted(str(k) for k in error.instance if k not in error.schema["properties"])
+        shown = ", ".join(repr(k) for k in extras)
+        if len(extras) == 1:
+            path = (*path, extras[0])
+        hint = _did_you_mean(extras[0], allowed) if len(extras) == 1 else ""
+        return _dotted(path), f"unknown key {shown}{hint} (allowed: {', '.join(allowed)})"
+    if v == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return _dotted(path), f"missing required key {missing!r}"
+    if v == "type":
+        types = error.validator_value
+        types = [types] if isinstance(types, str) else list(types)
+        expected = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+        got = _describe_redacted(error.instance) if secret else _describe(error.instance)
+        return _dotted(path), f"expected {expected}, got {got}"
+    if secret:
+        return _dotted(path), "invalid value"
+    if v == "minimum":
+        return _dotted(path), f"must be at least {error.validator_value}, got {error.instance!r}"
+    if v == "exclusiveMinimum":
+        return _dotted(path), f"must be more than {error.validator_value}, got {error.instance!r}"
+    if v == "minLength":
+        return _dotted(path), "must not be empty"
+    return _dotted(path), error.message
+
+
+def _describe_redacted(value: Any) -> str:
+    """Say what kind of value it is, never the value (it may be an access key)."""
+    if value is None or isinstance(value, bool):
+        return _describe(value)
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "a value of another type"
+
+
+def _schema_errors(
+    validator: Draft202012Validator, instance: Any, prefix: tuple[str | int, ...]
+) -> list[str]:
+    """Every schema problem as ``key.path: message``, sorted by key path."""
+    found = [_schema_message(e, prefix) for e in validator.iter_errors(instance)]
+    found.sort(key=lambda pm: (pm[0].split("."), pm[1]))
+    return [f"{path}: {message}" for path, message in found]
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+class _MissingEnvVar(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
+
+
+def _jinja(env: Mapping[str, str]) -> jinja2.Environment:
+    """A sandboxed Jinja with dbt's ``env_var`` and casting filters, nothing else."""
+
+    def env_var(name: str, default: Any = None) -> str:
+        if name in env:
+            return env[name]
+        if default is not None:
+            return str(default)
+        raise _MissingEnvVar(name)
+
+    def native(value: Any) -> Any:
+        return yaml.safe_load(value) if isinstance(value, str) else value
+
+    jenv = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    jenv.globals["env_var"] = env_var
+    jenv.filters.update(as_number=native, as_bool=native, as_native=native, as_text=str)
+    return jenv
+
+
+def _render(value: Any, jenv: jinja2.Environment, where: str) -> Any:
+    """Render every string in ``value``; ``where`` names the file and key for errors."""
+    if isinstance(value, Mapping):
+        return {k: _render(v, jenv, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, jenv, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+        return value
+    try:
+        return jenv.from_string(value).render()
+    except _MissingEnvVar as exc:
+        raise ConfigError(
+            f"{where}: environment variable {exc.name!r} is not set "
+            f"(use env_var({exc.name!r}, 'default') for an optional value)"
+        ) from None
+    except jinja2.TemplateError as exc:
+        # Not str(exc): it may quote the template line, and the line may hold a secret.
+        reason = redact(exc.message or type(exc).__name__, value)
+        raise ConfigError(f"{where}: cannot render {{{{ ... }}}}: {reason}") from None
+    except Exception as exc:  # e.g. env_var() called with the wrong arguments
+        reason = redact(f"{type(exc).__name__}: {exc}", value)
+        raise ConfigError(f"{where}: cannot render {{{{ ... }}}}: {reason}") from None
+
+
+def _coerce(options: dict[str, Any]) -> dict[str, Any]:
+    out = dict(options)
+    for key in _COERCED:
+        value = out.get(key)
+        if isinstance(value, str):
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                continue
+            if isinstance(parsed, bool | int | float) or parsed is None:
+                out[key] = parsed
+    return out
+
+
+def _check_url(url: str, where: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ConfigError(
+            f"{where}: {url!r} is not an http(s) URL; expected e.g. https://acme.gainsightcloud.com"
+        )
+    return url.rstrip("/")
+
+
+def _build_connection(name: str, raw: Any, jenv: jinja2.Environment, source: str) -> Connection:
+    """Render, validate and build one connection of gainsight.yml; ConfigError says why not."""
+    where = f"{source}: connections.{name}"
+    options = _coerce({k: _render(v, jenv, f"{where}.{k}") for k, v in raw.items()})
+    problems = _schema_errors(_CONNECTION_VALIDATOR, options, ("connections", name))
+    if problems:
+        raise ConfigError(f"{source}: invalid connection {name!r}:\n  - " + "\n  - ".join(problems))
+    access_key = options["access_key"].strip()
+    if not access_key:
+        raise ConfigError(f"{where}.access_key: is empty")
+    return Connection(
+        name=name,
+        url=_check_url(options["url"], f"{where}.url"),
+        access_key=Secret(access_key),
+        calls_per_minute=options.get("calls_per_minute", 100),
+        max_in_flight=options.get("max_in_flight", 4),
+        timeout_seconds=float(options.get("timeout_seconds", 60.0)),
+        people_bulk=options.get("people_bulk", False),
+        verify_tls=options.get("verify_tls", True),
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _candidates(
+    project_dir: str | os.PathLike[str],
+    profiles_dir: str | os.PathLike[str] | None,
+    env: Mapping[str, str],
+) -> list[Path]:
+    """Where gainsight.yml may live, in order: project dir, profiles dir, ~/.dbt."""
+    profiles = profiles_dir or env.get("DBT_PROFILES_DIR")
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    dirs = [Path(project_dir), *([Path(profiles)] if profiles else []), home / ".dbt"]
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for d in dirs:
+        path = d / SETTINGS_FILE
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(path)
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        # Not str(exc): it quotes the offending line, which may hold a key.
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: {exc.problem}") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {type(exc).__name__}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {_describe(data)}")
+    return data
+
+
+def _env_default(env: Mapping[str, str], looked: list[str]) -> tuple[Connection | None, str | None]:
+    """The ``default`` connection from GAINSIGHT_URL/GAINSIGHT_ACCESS_KEY, or why there is none."""
+    url = (env.get(ENV_URL) or "").strip()
+    key = (env.get(ENV_ACCESS_KEY) or "").strip()
+    if url and key:
+        try:
+            return Connection(DEFAULT_CONNECTION, _check_url(url, ENV_URL), Secret(key)), None
+        except ConfigError as exc:
+            return None, str(exc)
+    status = ", ".join(
+        f"{var} ({'set' if (env.get(var) or '').strip() else 'not set'})"
+        for var in (ENV_URL, ENV_ACCESS_KEY)
+    )
+    return None, (
+        f"no Gainsight connection {DEFAULT_CONNECTION!r}: set {ENV_URL} and {ENV_ACCESS_KEY}, "
+        f"or add a {DEFAULT_CONNECTION!r} connection to gainsight.yml. "
+        f"Looked in: {'; '.join(looked)}; environment: {status}"
+    )
+
+
+def load_settings(
+    project_dir: str | os.PathLike[str],
+    profiles_dir: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> GainsightSettings:
+    """Read the first gainsight.yml found (project dir, profiles dir, ~/.dbt) and the environment.
+
+    Raises ConfigError for a malformed file; a connection that cannot be built (unset env var,
+    bad URL) is recorded in ``unavailable`` and raised when it is asked for.
+    """
+    looked: list[str] = []
+    searched: list[str] = []
+    source: Path | None = None
+    data: dict[str, Any] = {}
+    for path in _candidates(project_dir, profiles_dir, env):
+        searched.append(str(path))
+        if path.is_file():
+            source = path
+            data = _read_yaml(path)
+            break
+        looked.append(f"{path} (not found)")
+
+    connections: dict[str, Connection] = {}
+    unavailable: dict[str, str] = {}
+    state_schema: str | None = None
+    if source is not None:
+        problems = _schema_errors(_SETTINGS_VALIDATOR, data, ())
+        if problems:
+            raise ConfigError(f"{source}: invalid gainsight.yml:\n  - " + "\n  - ".join(problems))
+        jenv = _jinja(env)
+        if "state_schema" in data:
+            state_schema = _render(data["state_schema"], jenv, f"{source}: state_schema").strip()
+        for name, raw in (data.get("connections") or {}).items():
+            try:
+                connections[name] = _build_connection(name, raw, jenv, str(source))
+            except ConfigError as exc:
+                unavailable[name] = str(exc)
+            else:
+                _warn_literal_key(source, Path(project_dir), name, raw)
+        names = ", ".join(sorted(data.get("connections") or {})) or "none"
+        looked.append(f"{source} (no {DEFAULT_CONNECTION!r} connection; defined: {names})")
+
+    if DEFAULT_CONNECTION not in connections and DEFAULT_CONNECTION not in unavailable:
+        conn, reason = _env_default(env, looked)
+        if conn is not None:
+            connections[DEFAULT_CONNECTION] = conn
+        else:
+            unavailable[DEFAULT_CONNECTION] = reason or ""
+
+    return GainsightSettings(
+        connections=MappingProxyType(connections),
+        state_schema=state_schema or None,
+        source_path=str(source) if source is not None else None,
+        unavailable=MappingProxyType(unavailable),
+        searched=tuple(searched),
+    )
+
+
+def _warn_literal_key(source: Path, project_dir: Path, name: str, raw: Mapping[str, Any]) -> None:
+    """A key written literally in the project's gainsight.yml ends up in git: say so."""
+    key = raw.get("access_key")
+    in_project = source.parent.resolve() == project_dir.resolve()
+    if in_project and isinstance(key, str) and "{{" not in key:
+        log.warning(
+            "%s: connections.%s.access_key is written literally in the project; use "
+            "\"{{ env_var('GAINSIGHT_ACCESS_KEY') }}\" so the key stays out of version control",
+            source,
+            name,
+        )
