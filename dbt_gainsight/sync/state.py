@@ -194,7 +194,7 @@ class StateWriter:
         self._queue.put(("a", key_hash, row_hash, gsid))
 
     def rejected(self, reject: Reject) -> None:
-        """This record was refused: keep Gainsight's reason; it is retried next run."""
+        """Gainsight refused the record: keep Gainsight's reason; it is retried next run."""
         self._queue.put(("r", reject))
 
     def clear_rejects(self, codes: Sequence[str]) -> None:

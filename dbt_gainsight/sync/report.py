@@ -1,0 +1,130 @@
+"""What a run did, per model: counts for the terminal and target/gainsight_run_results.json.
+
+The report carries key values and Gainsight's messages for the first rejects (they may be
+personal data, like any model output) but never a URL's credentials or an access key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+MAX_REJECT_SAMPLES = 20
+
+# Model statuses.
+SUCCESS = "success"  # every record sent was accepted
+PARTIAL = "partial"  # some records rejected
+ERROR = "error"  # the model could not be synced
+SKIPPED = "skipped"  # not synced this run (disabled, failed in dbt, ...)
+PLANNED = "planned"  # --dry-run
+
+
+@dataclass
+class RejectSample:
+    """One refused record as reported."""
+
+    key: dict[str, Any]
+    error_code: str
+    error_message: str
+
+
+@dataclass
+class ModelResult:
+    """Counts and outcome for one model."""
+
+    model: str
+    unique_id: str
+    object: str
+    behavior: str
+    connection: str
+    status: str = SUCCESS
+    message: str | None = None
+    rows: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    retry: int = 0
+    duplicates: int = 0
+    null_keys: int = 0
+    no_longer_in_model: int = 0
+    sent: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    failed: int = 0  # could not be sent (retries exhausted); retried next run
+    api_calls: int = 0
+    planned_calls: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    seconds: float = 0.0
+    state_reset: str | None = None
+    first_rejects: list[RejectSample] = field(default_factory=list)
+
+    @property
+    def to_send(self) -> int:
+        """Rows the diff selected for sending."""
+        return self.new + self.changed + self.retry
+
+    def add_reject(self, sample: RejectSample) -> None:
+        """Count a rejected record; keep the first few for the report."""
+        self.rejected += 1
+        if len(self.first_rejects) < MAX_REJECT_SAMPLES:
+            self.first_rejects.append(sample)
+
+    def finish(self) -> None:
+        """Derive the status from the counts (unless already skipped or failed)."""
+        if self.status in (ERROR, SKIPPED, PLANNED):
+            return
+        self.status = PARTIAL if (self.rejected or self.failed) else SUCCESS
+
+
+@dataclass
+class SyncResult:
+    """Everything one ``dbt-gainsight sync`` did."""
+
+    run_id: str
+    started_at: str
+    dry_run: bool = False
+    models: list[ModelResult] = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        """True when every model synced and nothing was rejected."""
+        return not self.interrupted and all(
+            m.status in (SUCCESS, SKIPPED, PLANNED) for m in self.models
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """0 all accepted; 1 something rejected or failed; 130 interrupted."""
+        if self.interrupted:
+            return 130
+        return 0 if self.success else 1
+
+    def write(self, target_path: Path) -> Path:
+        """Write target/gainsight_run_results.json and return its path."""
+        target_path.mkdir(parents=True, exist_ok=True)
+        path = target_path / "gainsight_run_results.json"
+        payload = {
+            "metadata": {
+                "generated_at": datetime.now(timezone.utc).isoformat(),
+                "run_id": self.run_id,
+                "started_at": self.started_at,
+                "dry_run": self.dry_run,
+                "interrupted": self.interrupted,
+                "seconds": round(self.seconds, 3),
+            },
+            "results": [_model_dict(m) for m in self.models],
+        }
+        path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        return path
+
+
+def _model_dict(result: ModelResult) -> dict[str, Any]:
+    data = asdict(result)
+    data["seconds"] = round(result.seconds, 3)
+    return data
