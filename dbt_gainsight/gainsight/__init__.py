@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from dbt_gainsight.gainsight.client import (
+    ClientStats,
+    GainsightClient,
+    RecordResult,
+    classify_response,
+    lookup_payload,
+)
 from dbt_gainsight.gainsight.objects import (
     PEOPLE_API_OBJECT,
     SYSTEM_FIELDS,
@@ -22,6 +29,11 @@ from dbt_gainsight.gainsight.retry import (
 from dbt_gainsight.gainsight.types import converter_for
 
 __all__ = [
+    "ClientStats",
+    "GainsightClient",
+    "RecordResult",
+    "classify_response",
+    "lookup_payload",
     "PEOPLE_API_OBJECT",
     "SYSTEM_FIELDS",
     "FieldSchema",

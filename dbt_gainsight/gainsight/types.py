@@ -9,6 +9,7 @@ the value and the expected form when a value cannot be converted.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -23,6 +24,7 @@ _UTC = timezone.utc
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 _isfinite = math.isfinite
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+\Z")
 
 
 def converter_for(field: FieldSchema) -> Converter:
@@ -45,7 +47,7 @@ def _to_text(value: Any) -> str:
     if value.__class__ is bool:
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return _format_datetime(value)
+        return format_datetime(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
@@ -55,6 +57,8 @@ def _to_text(value: Any) -> str:
 
 def _string(field: FieldSchema) -> Converter:
     name, data_type, length = field.name, field.data_type, field.length
+    if data_type == "EMAIL":
+        return _email(field)
 
     if length is None:
 
@@ -78,6 +82,28 @@ def _string(field: FieldSchema) -> Converter:
         return value
 
     return convert_checked
+
+
+def _email(field: FieldSchema) -> Converter:
+    """Text that must look like an address: Gainsight rejects the whole batch otherwise."""
+    name, data_type, length = field.name, field.data_type, field.length
+    match = _EMAIL.match
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if value.__class__ is not str:
+            value = _to_text(value)
+        if match(value) is None:
+            raise _fail(name, value, data_type, "expected an address such as name@example.com")
+        if length is not None and len(value) > length:
+            raise ValueConversionError(
+                f"{name}: {len(value)} characters is longer than the {data_type}"
+                f" field's length of {length}"
+            )
+        return value
+
+    return convert
 
 
 # --- numbers ---------------------------------------------------------------------------
@@ -152,8 +178,9 @@ def _boolean(field: FieldSchema) -> Converter:
 # --- dates and datetimes ---------------------------------------------------------------
 
 
-def _format_datetime(value: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds; naive means UTC. Slicing isoformat() is fastest."""
+def format_datetime(value: datetime) -> str:
+    """Gainsight's DATETIME form: ISO 8601 in UTC with milliseconds; naive means UTC."""
+    # Slicing isoformat() is the fastest way to this form.
     if value.tzinfo is None:
         text = value.isoformat()
     else:
@@ -204,7 +231,7 @@ def _datetime(field: FieldSchema) -> Converter:
     def convert(value: Any) -> Any:
         cls = value.__class__
         if cls is datetime:
-            return _format_datetime(value)
+            return format_datetime(value)
         if value is None:
             return None
         if cls is str:
@@ -212,9 +239,9 @@ def _datetime(field: FieldSchema) -> Converter:
                 value = datetime.fromisoformat(value.strip())
             except ValueError:
                 raise _fail(name, value, data_type, expected) from None
-            return _format_datetime(value)
+            return format_datetime(value)
         if isinstance(value, datetime):
-            return _format_datetime(value)
+            return format_datetime(value)
         if isinstance(value, date):
             return value.isoformat() + "T00:00:00.000+00:00"
         raise _fail(name, value, data_type, expected)
@@ -300,7 +327,7 @@ def _generic(field: FieldSchema) -> Converter:
         if value.__class__ is Decimal:
             return number(value)
         if isinstance(value, datetime):
-            return _format_datetime(value)
+            return format_datetime(value)
         if isinstance(value, date):
             return value.isoformat()
         return str(value)

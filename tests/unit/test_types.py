@@ -239,7 +239,7 @@ def test_multiselect():
 # --- strings ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data_type", ["STRING", "EMAIL", "URL", "RICHTEXTAREA", "GSID", "LOOKUP"])
+@pytest.mark.parametrize("data_type", ["STRING", "URL", "RICHTEXTAREA", "GSID", "LOOKUP"])
 def test_strings(data_type):
     c = conv(data_type)
     assert c("abc") == "abc"
@@ -250,6 +250,16 @@ def test_strings(data_type):
     assert c(True) == "true"
     assert c(date(2026, 1, 2)) == "2026-01-02"
     assert c(datetime(2026, 1, 2, 3, 4)) == "2026-01-02T03:04:00.000+00:00"
+
+
+def test_email():
+    c = conv("EMAIL", name="Email", length=22)
+    assert c("ava.patel@example.com") == "ava.patel@example.com"
+    for bad in ["ava", "ava@example", "a b@example.com", "a@b@c.com", "ava@example.com."]:
+        with pytest.raises(ValueConversionError, match=r"^Email: cannot read .* as a EMAIL"):
+            c(bad)
+    with pytest.raises(ValueConversionError, match="longer"):
+        c("someone.long@example.com")
 
 
 def test_string_length_checked():
