@@ -32,9 +32,9 @@ from dbt_gainsight.errors import (
 from dbt_gainsight.gainsight.client import GainsightClient
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
 from dbt_gainsight.sync import diff
-from dbt_gainsight.sync.engine import sync_model
+from dbt_gainsight.sync.engine import count_plan, estimate_calls, sync_model
 from dbt_gainsight.sync.plan import ModelPlan, describe_for, object_rank, online_problems
-from dbt_gainsight.sync.report import ERROR, SKIPPED, ModelResult, SyncResult
+from dbt_gainsight.sync.report import ERROR, PLANNED, SKIPPED, ModelResult, SyncResult
 from dbt_gainsight.sync.state import StateStore, sync_id_for
 from dbt_gainsight.warehouse import Warehouse
 
@@ -97,13 +97,17 @@ class Session:
                 problems += exc.problems
                 continue
             parsed.append((config, node))
-        for config, _ in parsed:
+        for name in sorted({config.connection or "default" for config, _ in parsed}):
             try:
-                self.settings.connection(config.connection)
+                self.settings.connection(name)
             except ConfigError as exc:
+                users = [c for c, _ in parsed if (c.connection or "default") == name]
                 problems.append(
                     ConfigProblem(
-                        config.model, config.yaml_path, "meta.gainsight.connection", str(exc)
+                        ", ".join(c.model for c in users),
+                        users[0].yaml_path,
+                        "meta.gainsight.connection",
+                        str(exc),
                     )
                 )
         if problems:
@@ -209,9 +213,6 @@ def sync(
             for plan in active:
                 if plan.connection.name not in clients:
                     clients[plan.connection.name] = session.client(plan.connection)
-            if not options.dry_run:
-                for plan in active:
-                    problems += online_problems(plan.config, clients[plan.connection.name])
             if problems:
                 raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
             store = StateStore(wh, _state_schema(options, session, wh))
@@ -242,66 +243,64 @@ def _run_plans(
     on_progress: ProgressCallback | None,
     emit: EventCallback,
 ) -> None:
-    auth_failed: str | None = None
+    """Count every model, validate the ones with work against Gainsight, then send.
+
+    Counting first means an unchanged project costs one query per model and no API call
+    (not even a describe), and every mapping is checked before the first write.
+    """
+    work: list[tuple[ModelPlan, ModelResult]] = []
     for plan in plans:
-        config = plan.config
-        model = ModelResult(
-            model=config.model,
-            unique_id=config.unique_id,
-            object=config.object,
-            behavior=config.behavior,
-            connection=plan.connection.name,
-        )
-        result.models.append(model)
-        if plan.skip_reason:
-            model.status, model.message = SKIPPED, plan.skip_reason
-            emit("warn", f"{config.model}: skipped: {plan.skip_reason}")
+        model = _start_model(plan, result, emit)
+        if model.status == ERROR or model.status == SKIPPED:
             continue
-        if plan.error or auth_failed:
-            model.status, model.message = ERROR, plan.error or auth_failed
-            emit("error", f"{config.model}: {model.message}")
-            continue
-        client = clients[plan.connection.name]
-        sync_id = plan.sync_id
+        query = _diff(wh, store, plan, _counting_sync_id(store, plan, options))
+        count_plan(wh, query.counts_sql, model)
+        model.planned_calls = estimate_calls(plan, model)
         if options.dry_run:
-            sync_id = _dry_run_sync_id(store, plan, options)
+            model.status = PLANNED
         else:
-            model.state_reset = store.prepare_sync(
-                sync_id=plan.sync_id,
-                model_unique_id=config.unique_id,
-                object_name=config.object,
-                connection=plan.connection.name,
-                fingerprint=config.fingerprint(),
-                full_refresh=options.full_refresh,
-            )
-            if model.state_reset:
-                emit("info", f"{config.model}: state reset ({model.state_reset}); all rows resent")
-            plan.schemas = describe_for(config, client)
-        query = diff.build_diff_query(
-            wh,
-            relation=plan.relation,
-            columns=plan.columns,
-            key_columns=plan.key_columns,
-            state_relation=store.state,
-            rejects_relation=store.rejects,
-            sync_id=sync_id,
+            work.append((plan, model))
+    if options.dry_run:
+        return
+    problems: list[ConfigProblem] = []
+    for plan, model in work:
+        if model.to_send:
+            client = clients[plan.connection.name]
+            problems += online_problems(plan.config, client)
+            if not problems:
+                plan.schemas = describe_for(plan.config, client)  # cached by the client
+    if problems:
+        raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
+    auth_failed: str | None = None
+    for plan, model in work:
+        config = plan.config
+        if auth_failed:
+            model.status, model.message = ERROR, auth_failed
+            continue
+        model.state_reset = store.prepare_sync(
+            sync_id=plan.sync_id,
+            model_unique_id=config.unique_id,
+            object_name=config.object,
+            connection=plan.connection.name,
+            fingerprint=config.fingerprint(),
+            full_refresh=options.full_refresh,
         )
+        if model.state_reset:
+            emit("info", f"{config.model}: state reset ({model.state_reset}); all rows resent")
         try:
             sync_model(
                 plan,
                 wh=wh,
                 store=store,
-                client=client,
+                client=clients[plan.connection.name],
                 run_id=result.run_id,
                 result=model,
-                query=query,
-                dry_run=options.dry_run,
+                query=_diff(wh, store, plan, plan.sync_id),
                 on_progress=on_progress,
             )
         except SyncInterrupted:
             result.interrupted = True
             model.status, model.message = ERROR, "interrupted"
-            model.finish()
             break
         except AuthError as exc:
             auth_failed = str(exc)
@@ -312,8 +311,43 @@ def _run_plans(
             emit("error", f"{config.model}: {model.message}")
 
 
-def _dry_run_sync_id(store: StateStore, plan: ModelPlan, options: SyncOptions) -> str:
-    """The sync id to diff against in a dry run: a mapping change or full refresh means none."""
+def _start_model(plan: ModelPlan, result: SyncResult, emit: EventCallback) -> ModelResult:
+    config = plan.config
+    model = ModelResult(
+        model=config.model,
+        unique_id=config.unique_id,
+        object=config.object,
+        behavior=config.behavior,
+        connection=plan.connection.name,
+    )
+    result.models.append(model)
+    if plan.skip_reason:
+        model.status, model.message = SKIPPED, plan.skip_reason
+        emit("warn", f"{config.model}: skipped: {plan.skip_reason}")
+    elif plan.error:
+        model.status, model.message = ERROR, plan.error
+        emit("error", f"{config.model}: {plan.error}")
+    return model
+
+
+def _diff(wh: Warehouse, store: StateStore, plan: ModelPlan, sync_id: str) -> diff.DiffQuery:
+    return diff.build_diff_query(
+        wh,
+        relation=plan.relation,
+        columns=plan.columns,
+        key_columns=plan.key_columns,
+        state_relation=store.state,
+        rejects_relation=store.rejects,
+        sync_id=sync_id,
+    )
+
+
+def _counting_sync_id(store: StateStore, plan: ModelPlan, options: SyncOptions) -> str:
+    """The sync id to count against: none when the state is about to be reset.
+
+    Counting happens before ``prepare_sync`` resets anything, so a dry run never writes and
+    its counts equal what the real run then does.
+    """
     if options.full_refresh:
         return "dry-run-without-state"
     rows = store.wh.execute(

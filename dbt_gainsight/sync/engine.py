@@ -25,7 +25,7 @@ from dbt_gainsight.gainsight.client import GainsightClient, RecordResult
 from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.plan import ModelPlan
 from dbt_gainsight.sync.records import PARENT_ID_FIELD, PARENT_PREFIX, RecordBuilder
-from dbt_gainsight.sync.report import PLANNED, ModelResult, RejectSample
+from dbt_gainsight.sync.report import ModelResult, RejectSample
 from dbt_gainsight.sync.state import Reject, StateStore, StateWriter
 from dbt_gainsight.warehouse import Warehouse
 
@@ -117,13 +117,8 @@ class ModelSync:
 
     # The run -----------------------------------------------------------------------------
 
-    def run(self, query: diff.DiffQuery, dry_run: bool = False) -> ModelResult:
-        """Count, then (unless dry run) stream and send the rows the diff selected."""
-        count_plan(self.wh, query.counts_sql, self.result)
-        self.result.planned_calls = estimate_calls(self.plan, self.result)
-        if dry_run:
-            self.result.status = PLANNED
-            return self.result
+    def run(self, query: diff.DiffQuery) -> ModelResult:
+        """Stream and send the rows the diff selected (the counts are already in the result)."""
         if not (self.result.to_send or self.result.duplicates or self.result.null_keys):
             return self.result  # nothing changed: one query, zero API calls
         before = self.client.stats.snapshot()
@@ -135,6 +130,7 @@ class ModelSync:
             self._stream(query)
             self._flush_buffers()
             self._drain(until=0)
+            self.on_progress(self.result, self.read)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -405,10 +401,9 @@ def sync_model(
     run_id: str,
     result: ModelResult,
     query: diff.DiffQuery,
-    dry_run: bool,
     on_progress: Callable[[ModelResult, int], None] | None = None,
 ) -> ModelResult:
-    """Sync one model and return its result (the engine's one entry point)."""
+    """Send one counted model's changes and return its result (the engine's entry point)."""
     started = time.monotonic()
     runner = ModelSync(
         plan,
@@ -420,8 +415,8 @@ def sync_model(
         on_progress=on_progress,
     )
     try:
-        runner.run(query, dry_run=dry_run)
+        runner.run(query)
     finally:
-        result.seconds = time.monotonic() - started
+        result.seconds += time.monotonic() - started
     result.finish()
     return result

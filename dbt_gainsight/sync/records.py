@@ -68,16 +68,18 @@ class RecordBuilder:
         self.lookup_slots = [
             (index[column.casefold()], column) for lk in config.lookups for column, _ in lk.match
         ]
-        self.lookups = {
-            lk.field: lookup_payload(
-                lk.field,
-                lk.object,
-                dict(lk.match),
-                multi_match=lk.multi_match,
-                on_no_match=lk.on_no_match,
+        lookups: dict[str, Any] = {}
+        for lk in config.lookups:
+            lookups.update(
+                lookup_payload(
+                    lk.field,
+                    lk.object,
+                    dict(lk.match),
+                    multi_match=lk.multi_match,
+                    on_no_match=lk.on_no_match,
+                )
             )
-            for lk in config.lookups
-        } or None
+        self.lookups = lookups or None
 
     def key_values(self, row: Sequence[Any]) -> dict[str, Any]:
         """The record's identity, as shown in reports and the rejects table."""
