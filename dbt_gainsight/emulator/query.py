@@ -291,19 +291,20 @@ def run_query(store: Store, obj: ObjectDef, body: Any) -> list[dict[str, Any]]:
         if order:
             ordered = list(seqs)
             for get, desc in reversed(order):
-                ordered.sort(key=lambda s, g=get: _sort_key(g(s)), reverse=desc)
+                ordered.sort(key=lambda s, g=get, d=desc: _sort_key(g(s), d), reverse=desc)
             page: Iterable[int] = ordered[offset : offset + limit]
         else:
             page = islice(seqs, offset, offset + limit)
         return [{name: query_value(f, get(s)) for name, f, get in columns} for s in page]
 
 
-def _sort_key(v: Any) -> tuple[int, Any]:
+def _sort_key(v: Any, desc: bool) -> tuple[int, Any]:
+    """Nulls last in both directions; text ignores case."""
     if v is None:
-        return (1, 0)
+        return (0 if desc else 1, 0)
     if isinstance(v, str):
-        return (0, v.lower())
-    return (0, v)
+        v = v.lower()
+    return (1 if desc else 0, v)
 
 
 def _where(store: Store, obj: ObjectDef, where: Any) -> Any:

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from gs_helpers import Api
+
+from dbt_gainsight.emulator import Emulator
+
+
+@pytest.fixture
+def gs(gainsight_emulator: Emulator) -> Emulator:
+    return gainsight_emulator
+
+
+@pytest.fixture
+def api(gs: Emulator) -> Api:
+    return Api(gs)
+
+
+@pytest.fixture
+def make_api() -> Callable[..., Api]:
+    return Api
