@@ -425,7 +425,6 @@ class GainsightClient:
                 }
             )
             session.verify = self.verify_tls
-            session.max_redirects = 0
             with self._lock:
                 self._sessions.append(session)
             self._local.session = session
@@ -447,7 +446,7 @@ class GainsightClient:
                     method, url, data=body, timeout=self._timeouts, allow_redirects=False
                 )
             except requests.RequestException as exc:
-                raise self._transport_error(exc, idempotent) from None
+                raise self._transport_error(exc) from None
         try:
             return classify_response(
                 response, idempotent=idempotent, base_url=self.base_url, now=self._wall_clock()
@@ -460,7 +459,7 @@ class GainsightClient:
                 self.stats.add("server_errors")
             raise
 
-    def _transport_error(self, exc: requests.RequestException, idempotent: bool) -> Exception:
+    def _transport_error(self, exc: requests.RequestException) -> Exception:
         """Map a requests exception to our tree, by whether anything was sent."""
         where = self.base_url
         detail = redact(_reason(exc), self._key)
@@ -475,8 +474,7 @@ class GainsightClient:
             return ConnectionFailed(f"{where} is not a usable URL ({detail}); check GAINSIGHT_URL")
         if isinstance(exc, requests.exceptions.ReadTimeout):
             self.stats.add("timeouts")
-            cls = RetryableError if idempotent else OutcomeUnknown
-            return cls(f"no reply from Gainsight within {self.timeout:g}s")
+            return OutcomeUnknown(f"no reply from Gainsight within {self.timeout:g}s")
         if isinstance(exc, requests.exceptions.ConnectionError):
             reason = exc.args[0] if exc.args else None
             if isinstance(reason, MaxRetryError):
@@ -489,8 +487,9 @@ class GainsightClient:
                 exc, requests.exceptions.ProxyError
             ):
                 return _NotConnected(f"cannot reach {where}: {detail}; check GAINSIGHT_URL")
-        cls = RetryableError if idempotent else OutcomeUnknown
-        return cls(f"the connection to Gainsight dropped before the reply arrived ({detail})")
+        return OutcomeUnknown(
+            f"the connection to Gainsight dropped before the reply arrived ({detail})"
+        )
 
     def _call(
         self,
