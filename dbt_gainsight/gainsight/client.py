@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -637,7 +637,7 @@ class GainsightClient:
         self,
         object_name: str,
         select: Sequence[str],
-        where: Sequence[tuple[str, str, Sequence[Any]]] | None = None,
+        where: Sequence[tuple[str, str, Iterable[Any]]] | None = None,
         *,
         order_by: Mapping[str, str] | Sequence[str] | None = None,
         page_size: int = MAX_PAGE,
@@ -657,7 +657,7 @@ class GainsightClient:
                     raise ValueError(f"unknown query operator {operator!r}")
                 if values is None:
                     values = []
-                elif isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+                elif isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
                     values = [values]
                 conditions.append(
                     {"name": name, "alias": alias, "value": list(values), "operator": op}
