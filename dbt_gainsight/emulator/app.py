@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -407,7 +407,7 @@ class Core:
             table = self.store.table(obj.name)
             return [self.store.record_dict(obj.name, s, display_value) for s in table.scan()]
 
-    def seed_records(self, object_name: str, records: list[dict[str, Any]]) -> list[str]:
+    def seed_records(self, object_name: str, records: Iterable[dict[str, Any]]) -> list[str]:
         """Insert records in the API's write form, validated, without HTTP or limits."""
         obj = self._object(object_name)
         store = self.store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ class Emulator:
         self._server = EmulatorHTTPServer((self.host, self._port), self.core)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": 0.05},
             name="gainsight-emulator",
             daemon=True,
         )
@@ -155,7 +155,7 @@ class Emulator:
         """Change rate_limit_per_minute, daily_limit, bulk limits, latency, retry_after, ..."""
         self.core.set_limits(**settings)
 
-    def seed_records(self, object_name: str, records: list[dict[str, Any]]) -> list[str]:
+    def seed_records(self, object_name: str, records: Iterable[dict[str, Any]]) -> list[str]:
         """Preload records (API write form, validated) without HTTP or limits; returns Gsids."""
         return self.core.seed_records(object_name, records)
 
