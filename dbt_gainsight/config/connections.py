@@ -149,7 +149,8 @@ _CONNECTION_SCHEMA: dict[str, Any] = {
     "properties": {
         "url": {"type": "string", "minLength": 1},
         "access_key": {"type": "string"},
-        "calls_per_minute": {"type": ["integer", "null"], "minimum": 1},
+        # 0 or null: no client-side limit (a local emulator with its limits off).
+        "calls_per_minute": {"type": ["integer", "null"], "minimum": 0},
         "max_in_flight": {"type": "integer", "minimum": 1},
         "timeout_seconds": {"type": "number", "exclusiveMinimum": 0},
         "people_bulk": {"type": "boolean"},
@@ -332,7 +333,7 @@ def _build_connection(name: str, raw: Any, jenv: jinja2.Environment, source: str
         name=name,
         url=_check_url(options["url"], f"{where}.url"),
         access_key=Secret(access_key),
-        calls_per_minute=options.get("calls_per_minute", 100),
+        calls_per_minute=options.get("calls_per_minute", 100) or None,
         max_in_flight=options.get("max_in_flight", 4),
         timeout_seconds=float(options.get("timeout_seconds", 60.0)),
         people_bulk=options.get("people_bulk", False),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -59,9 +60,9 @@ def parse_date(value: Any) -> str | None:
             date(int(m[1]), int(m[2]), int(m[3]))
         except ValueError:
             return None
-        return value
+        return sys.intern(value)  # few distinct dates, millions of records: share them
     if _is_int_ms(value):
-        return (_EPOCH + timedelta(milliseconds=int(value))).date().isoformat()
+        return sys.intern((_EPOCH + timedelta(milliseconds=int(value))).date().isoformat())
     return None
 
 

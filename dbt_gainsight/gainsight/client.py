@@ -374,6 +374,7 @@ class GainsightClient:
         self.retry = retry
         self.verify_tls = verify_tls
         self._timeouts = (min(timeout, 15.0), timeout)
+        self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -857,6 +858,45 @@ class GainsightClient:
         if not status_id:
             raise GainsightAPIError("Gainsight accepted the people but returned no statusId")
         return str(status_id)
+
+    def put_people_bulk(
+        self,
+        people: list[dict[str, Any]],
+        *,
+        poll_seconds: float = 5.0,
+        timeout_seconds: float = 1800.0,
+    ) -> list[RecordResult]:
+        """Upsert up to 50 people with the async call and wait for its per-record outcome.
+
+        Gainsight may take up to 30 minutes; a job still running after ``timeout_seconds``
+        is reported as failed (not rejected), so its people are tried again next run.
+        """
+        status_id = self.put_people_async(people)
+        deadline = self._clock() + timeout_seconds
+        while True:
+            status = self.people_async_status(status_id)
+            state = str(status.get("status", "")).upper()
+            if state in {"COMPLETED", "FAILED", "DONE", "SUCCESS", "ERROR"}:
+                break
+            if self._clock() >= deadline:
+                raise RetryableError(
+                    f"async people job {status_id} still {state or 'pending'} after "
+                    f"{timeout_seconds:.0f} s"
+                )
+            self._sleep(poll_seconds)
+        results = [RecordResult(ok=True) for _ in people]
+        for error in status.get("errors") or []:
+            index = error.get("index")
+            if isinstance(index, int) and 0 <= index < len(people):
+                results[index] = RecordResult(
+                    ok=False,
+                    error_code=error.get("errorCode"),
+                    error_message=error.get("errorDesc"),
+                )
+        if state in {"FAILED", "ERROR"} and not status.get("errors"):
+            code, desc = status.get("errorCode") or "ASYNC_FAILED", status.get("errorDesc")
+            results = [RecordResult(False, None, code, desc or "async job failed") for _ in people]
+        return results
 
     def people_async_status(self, status_id: str) -> dict[str, Any]:
         """The state of an async people job (status, counts, per-index errors)."""

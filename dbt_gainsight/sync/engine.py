@@ -31,6 +31,7 @@ from dbt_gainsight.warehouse import Warehouse
 
 EXISTENCE_CHUNK = 500  # new rows whose keys are looked up in one query
 MAX_CONSECUTIVE_FAILURES = 3  # batches failing as a whole before the model is stopped
+SYSTEMATIC_BATCHES = 2  # whole batches rejected for one reason before the model is stopped
 
 # Reject codes of our own (Gainsight's are GSOBJ_*).
 DUPLICATE_KEY = "DUPLICATE_KEY"
@@ -75,6 +76,8 @@ def estimate_calls(plan: ModelPlan, result: ModelResult) -> int:
         lookups = math.ceil(to_send / EXISTENCE_CHUNK) * parents
         if config.behavior == "update_only":
             lookups += math.ceil((result.new + result.retry) / EXISTENCE_CHUNK)
+        if plan.connection.people_bulk:  # one submit and at least one status poll per 50
+            return 2 * math.ceil(to_send / config.batch_size) + lookups
         return to_send + lookups
     writes = math.ceil(result.changed / config.batch_size)
     fresh = result.new + result.retry
@@ -109,11 +112,13 @@ class ModelSync:
         self.writer: StateWriter | None = None
         self.pending: dict[Future, tuple[str, list[_Item]]] = {}
         self.consecutive_failures = 0
+        self.systematic_batches = 0
         self.stopped: str | None = None
         self.parent_cache: dict[tuple[str, str, str], str | None] = {}
         self.insert_buf: list[_Item] = []
         self.update_buf: list[_Item] = []
         self.fresh_buf: list[_Item] = []
+        self.people_buf: list[_Item] = []  # person bodies for the async bulk call
 
     # The run -----------------------------------------------------------------------------
 
@@ -281,7 +286,12 @@ class ModelSync:
                     self._reject_not_found(item)
                     continue
             body = self._person_body(item)
-            if body is not None:
+            if body is None:
+                continue
+            if self.plan.connection.people_bulk:
+                item.record = body
+                self._add(self.people_buf, item, "people_bulk")
+            else:
                 self._submit("person", [item], body)
 
     def _person_body(self, item: _Item) -> dict[str, Any] | None:
@@ -309,7 +319,12 @@ class ModelSync:
 
     def _flush_buffers(self) -> None:
         self._resolve_fresh()
-        for kind, buf in (("update", self.update_buf), ("insert", self.insert_buf)):
+        buffers = (
+            ("update", self.update_buf),
+            ("insert", self.insert_buf),
+            ("people_bulk", self.people_buf),
+        )
+        for kind, buf in buffers:
             if buf:
                 self._submit(kind, buf[:])
                 buf.clear()
@@ -327,6 +342,8 @@ class ModelSync:
             call = lambda: self.client.insert(obj, records, keys=keys, lookups=lookups)  # noqa: E731
         elif kind == "update":
             call = lambda: self.client.update(obj, records, keys=keys, lookups=lookups)  # noqa: E731
+        elif kind == "people_bulk":
+            call = lambda: self.client.put_people_bulk(records)  # noqa: E731
         else:
             call = lambda: [self.client.put_person(body)]  # noqa: E731
         self.result.sent += len(items)
@@ -350,7 +367,9 @@ class ModelSync:
             self._fail(items, str(exc))
             return
         self.consecutive_failures = 0
-        for item, res in zip(items, future.result(), strict=True):
+        results = future.result()
+        self._watch_for_systematic_rejects(results)
+        for item, res in zip(items, results, strict=True):
             if res.ok:
                 self.writer.accepted(item.key_hash, item.row_hash, res.gsid or item.gsid)
                 self.result.accepted += 1
@@ -358,6 +377,27 @@ class ModelSync:
                 self._reject_not_found(item)
             else:
                 self._reject_result(item, res)
+
+    def _watch_for_systematic_rejects(self, results: list[RecordResult]) -> None:
+        """Stop a model whose first batches are rejected whole for one reason.
+
+        That is a mapping problem, not a data problem: splitting every batch to isolate
+        "bad" records would spend about two calls per record of the budget for nothing.
+        """
+        if self.result.accepted or len(results) < 2:
+            return
+        codes = {(r.error_code, r.error_message) for r in results if not r.ok and not r.not_found}
+        if len(codes) != 1 or any(r.ok for r in results):
+            self.systematic_batches = 0
+            return
+        self.systematic_batches += 1
+        if self.systematic_batches >= SYSTEMATIC_BATCHES and not self.stopped:
+            code, message = codes.pop()
+            self.stopped = (
+                f"stopped: every record of the first {self.systematic_batches} batches was "
+                f"rejected with {code}: {message}. This looks like a mapping problem; check it "
+                "with `dbt-gainsight validate --online`."
+            )
 
     def _reject_not_found(self, item: _Item) -> None:
         keys = ", ".join(f"{k}={v!r}" for k, v in item.key.items())
