@@ -240,7 +240,8 @@ class ProgressView:
             self.progress.update(task, completed=read, stats=stats)
             return
         now = time.monotonic()
-        if now - self.last_log.get(model.unique_id, 0.0) >= self.LOG_EVERY:
+        # CI logs: one line every LOG_EVERY seconds of a long model; the table has the totals.
+        if now - self.last_log.setdefault(model.unique_id, now) >= self.LOG_EVERY:
             self.last_log[model.unique_id] = now
             self.out.print(f"{model.model}: {stats}", markup=False)
 
