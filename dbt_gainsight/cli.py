@@ -144,7 +144,8 @@ def validate(**kwargs: Any) -> None:
     for config in configs:
         console.print(
             f"OK  {config.model}: {config.object} ({config.behavior}), "
-            f"keys {list(config.keys)}, {len(config.fields)} fields  [{config.yaml_path}]"
+            f"keys {list(config.keys)}, {len(config.fields)} fields  ({config.yaml_path})",
+            markup=False,
         )
     console.print(
         f"{len(configs)} model(s) valid{' against Gainsight' if kwargs['online'] else ''}."

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from gs_helpers import Api
 
 from dbt_gainsight.emulator import Emulator
+from tests.emulator.gs_helpers import Api
 
 
 @pytest.fixture

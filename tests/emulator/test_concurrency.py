@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from gs_helpers import Api, assert_ok
+from tests.emulator.gs_helpers import Api, assert_ok
 
 THREADS = 12
 CALLS = 10

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from gs_helpers import KEY, Api, assert_error, assert_ok
+
+from tests.emulator.gs_helpers import KEY, Api, assert_error, assert_ok
 
 OBJECTS = Path(__file__).with_name("objects.yml")
 CSM_LOOKUP = {

@@ -6,7 +6,8 @@ import time
 
 import pytest
 import requests
-from gs_helpers import Api, assert_error, assert_ok
+
+from tests.emulator.gs_helpers import Api, assert_error, assert_ok
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])

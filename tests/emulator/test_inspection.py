@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import requests
-from gs_helpers import Api, assert_ok
+
+from tests.emulator.gs_helpers import Api, assert_ok
 
 
 def _get(gs, path):

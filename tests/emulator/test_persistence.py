@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from gs_helpers import Api, assert_ok
-
 from dbt_gainsight.emulator import Emulator
+from tests.emulator.gs_helpers import Api, assert_ok
 
 
 def test_records_survive_restart(tmp_path):
