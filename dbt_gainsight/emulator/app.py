@@ -188,6 +188,11 @@ class Core:
                 "max_concurrent": self.max_concurrent,
             }
 
+    def request_log(self) -> list[dict[str, Any]]:
+        """The request log, oldest first (the last 50,000 API calls)."""
+        with self._lock:
+            return list(self.log)
+
     def reset(self, data: bool = True, counters: bool = True) -> None:
         """Forget records (reseeding built-ins) and/or counters, limits' windows, faults, jobs."""
         if data:
@@ -441,8 +446,7 @@ class Core:
         if method == "GET" and sub == "/counters":
             return self.counters()
         if method == "GET" and sub == "/log":
-            with self._lock:
-                return list(self.log)
+            return self.request_log()
         if method == "POST" and sub == "/reset":
             self.reset(bool(payload.get("data", True)), bool(payload.get("counters", True)))
             return {"reset": True}

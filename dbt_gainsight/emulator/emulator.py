@@ -102,6 +102,7 @@ class Emulator:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.close_connections()
             self._server = None
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -144,8 +145,7 @@ class Emulator:
 
     def request_log(self) -> list[dict[str, Any]]:
         """API calls, oldest first: method, path, route, status, records, time, duration_ms."""
-        with self.core._lock:
-            return list(self.core.log)
+        return self.core.request_log()
 
     def reset(self, data: bool = True, counters: bool = True) -> None:
         """Forget records (built-ins reseeded, faults cleared) and/or counters and windows."""

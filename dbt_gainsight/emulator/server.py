@@ -7,6 +7,7 @@ wait ~40 ms per reply on Nagle's algorithm and delayed ACKs.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,13 +24,34 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], core: Core):
         self.core = core
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__(address, Handler)
 
     def get_request(self) -> tuple[socket.socket, Any]:
-        """Accept a connection with TCP_NODELAY on."""
+        """Accept a connection with TCP_NODELAY on, and remember it until it closes."""
         sock, addr = super().get_request()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._open_lock:
+            self._open.add(sock)
         return sock, addr
+
+    def shutdown_request(self, request: Any) -> None:
+        """Forget a finished connection."""
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Close idle keep-alive connections so no handler thread outlives stop()."""
+        with self._open_lock:
+            socks = list(self._open)
+            self._open.clear()
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class Handler(BaseHTTPRequestHandler):

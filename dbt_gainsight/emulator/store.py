@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -307,8 +308,6 @@ class Store:
     # -- access --------------------------------------------------------------------------
     def now_ms(self) -> int:
         """The emulator clock in epoch ms (timestamps of CreatedDate/ModifiedDate)."""
-        import time
-
         return int((self.clock or time.time)() * 1000)
 
     def object(self, name: str) -> ObjectDef | None:

@@ -52,3 +52,13 @@ def test_failed_write_leaves_state_file_untouched(tmp_path):
         assert resp.status_code == 400
     with Emulator(access_key="k", state_file=state) as gs:
         assert gs.records("Company") == []
+
+
+def test_stop_closes_keep_alive_connections_and_frees_the_port():
+    gs = Emulator(access_key="k").start()
+    port = gs.port
+    api = Api(gs, key="k")
+    assert_ok(api.call("GET", "/v1/meta/services/objects/list"))  # leaves a keep-alive socket
+    gs.stop()
+    with Emulator(access_key="k", port=port) as again:
+        assert_ok(Api(again, key="k").call("GET", "/v1/meta/services/objects/list"))
