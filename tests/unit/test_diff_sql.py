@@ -1,0 +1,197 @@
+"""build_diff_query, rendered by a real dbt adapter and run on real DuckDB and Postgres.
+
+The rows of a source table are classified against the state and rejects tables (created by
+``StateStore.ensure``): new, changed, unchanged, retry, duplicate, null_key, and gone. The
+hashes come from the query itself (as in a sync), so only the classification is asserted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbt_gainsight.project import DbtArgs, DbtProject
+from dbt_gainsight.sync import diff
+from dbt_gainsight.sync.state import StateStore
+from dbt_gainsight.warehouse import Warehouse
+from tests.conftest import REPO, copy_project
+
+PROJECT = REPO / "tests" / "projects" / "diff_sql"
+SYNC = "sync-under-test"
+# A reserved word and mixed case: identifiers must be quoted the adapter's way.
+COLUMNS = ("Key", "group", "b", "n")
+KEYS = ("Key",)
+
+FIRST = [
+    ("k1", "x", "y", 1),
+    ("k2", "x", "y", 2),
+    ("k3", "a,b", "c", 3),  # later ('a', 'b,c'): the same text joined, must still differ
+    ("k4", "", None, 4),  # later (None, ''): '' and NULL must differ
+    ("k5", "same", "same", 5),
+    ("k6", "r", "r", 6),  # rejected last time: retried even though unchanged
+    ("k7", "g", "g", 7),  # removed from the model later: gone
+    ("kd", "p", "q", 8),  # duplicate key
+    ("kd", "p", "r", 9),
+    (None, "z", "z", 10),  # null key
+]
+SECOND = [
+    ("k1", "x", "y", 1),
+    ("k2", "x", "y", 20),
+    ("k3", "a", "b,c", 3),
+    ("k4", None, "", 4),
+    ("k5", "same", "same", 5),
+    ("k6", "r", "r", 6),
+    ("kd", "p", "q", 8),
+    ("kd", "p", "r", 9),
+    (None, "z", "z", 10),
+    ("k8", "new", "new", 11),
+]
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def wh(request, tmp_path: Path, monkeypatch) -> Iterator[Warehouse]:
+    """A live Warehouse (dbt's adapter) on a fresh DuckDB file or Postgres database."""
+    project = copy_project(PROJECT, tmp_path / "diff_sql")
+    target = None
+    if request.param == "duckdb":
+        monkeypatch.setenv("DBT_DUCKDB_PATH", str(tmp_path / "diff.duckdb"))
+    else:
+        for name, value in request.getfixturevalue("pg_database").items():
+            monkeypatch.setenv(name, value)
+        target = "postgres"
+    args = DbtArgs.from_options(project, project, target)
+    warehouse = Warehouse(args, DbtProject(args).manifest)
+    try:
+        with warehouse.connection("diff-test"):
+            yield warehouse
+    finally:
+        warehouse.close()
+
+
+def _load(wh: Warehouse, relation, rows: list[tuple]) -> None:
+    """(Re)create the source table with ``rows``."""
+    text, b = wh.macro("type_string"), wh.binding_char()
+    cols = ", ".join(f"{wh.quote(c)} {text}" for c in COLUMNS[:-1]) + f", {wh.quote('n')} integer"
+    marks = ", ".join([b] * len(COLUMNS))
+    statements: list[tuple[str, Any]] = [
+        (f"drop table if exists {relation}", None),
+        (f"create table {relation} ({cols})", None),
+    ]
+    statements += [(f"insert into {relation} values ({marks})", list(row)) for row in rows]
+    wh.run_in_transaction(statements)
+
+
+def _query(wh: Warehouse, store: StateStore, relation, sync_id: str = SYNC) -> diff.DiffQuery:
+    return diff.build_diff_query(
+        wh,
+        relation=relation,
+        columns=COLUMNS,
+        key_columns=KEYS,
+        state_relation=store.state,
+        rejects_relation=store.rejects,
+        sync_id=sync_id,
+    )
+
+
+def _counts(wh: Warehouse, query: diff.DiffQuery) -> dict[str, int]:
+    return {action: int(n) for action, n in wh.execute(query.counts_sql, fetch=True) if int(n)}
+
+
+def _stream(wh: Warehouse, query: diff.DiffQuery) -> list[dict[str, Any]]:
+    out = []
+    for names, chunk in wh.stream(query.stream_sql, fetch_size=3):
+        assert [n.lower() for n in names[: len(COLUMNS)]] == [c.lower() for c in COLUMNS]
+        out += [dict(zip(names, row, strict=True)) for row in chunk]
+    return out
+
+
+def test_diff_classifies_rows_against_state_and_rejects(wh: Warehouse):
+    schema = wh.target_schema
+    wh.adapter.create_schema(wh.relation(schema, "x").without_identifier())
+    source = wh.relation(schema, "gs_source")
+    store = StateStore(wh, f"{schema}_gainsight")
+    store.ensure()
+    _load(wh, source, FIRST)
+
+    # No state yet: every identifiable row is new.
+    query = _query(wh, store, source)
+    assert query.columns == COLUMNS
+    assert _counts(wh, query) == {diff.NEW: 7, diff.DUPLICATE: 2, diff.NULL_KEY: 1}
+    first = _stream(wh, query)
+    assert len(first) == 10  # the stream holds every row that is not unchanged
+    by_key = {r["Key"]: r for r in first if r["Key"] != "kd"}
+    assert {r[diff.ACTION] for r in first if r["Key"] == "kd"} == {diff.DUPLICATE}
+    assert [r[diff.KEY_ROWS] for r in first if r["Key"] == "kd"] == [2, 2]
+    assert by_key[None][diff.ACTION] == diff.NULL_KEY
+    assert {by_key[f"k{i}"][diff.ACTION] for i in range(1, 8)} == {diff.NEW}
+    assert all(by_key[f"k{i}"][diff.GSID] is None for i in range(1, 8))
+    key_hashes = {by_key[f"k{i}"][diff.KEY_HASH] for i in range(1, 8)}
+    assert len(key_hashes) == 7
+    assert len({by_key[f"k{i}"][diff.ROW_HASH] for i in range(1, 8)}) == 7
+
+    # Gainsight accepted k1..k7 (k6 rejected); another sync's state must not count.
+    b = wh.binding_char()
+    statements: list[tuple[str, Any]] = []
+    for i in range(1, 8):
+        row = by_key[f"k{i}"]
+        if i != 6:
+            statements.append(
+                (
+                    f"insert into {store.state} (sync_id, key_hash, row_hash, gsid) "
+                    f"values ({b}, {b}, {b}, {b})",
+                    [SYNC, row[diff.KEY_HASH], row[diff.ROW_HASH], f"G-k{i}"],
+                )
+            )
+    statements.append(
+        (
+            f"insert into {store.state} (sync_id, key_hash, row_hash, gsid) "
+            f"values ({b}, {b}, {b}, {b})",
+            ["another-sync", by_key["k6"][diff.KEY_HASH], "stale", "G-other"],
+        )
+    )
+    statements.append(
+        (
+            f"insert into {store.rejects} (sync_id, key_hash, error_code) values ({b}, {b}, {b})",
+            [SYNC, by_key["k6"][diff.KEY_HASH], "GSOBJ_1002"],
+        )
+    )
+    wh.run_in_transaction(statements)
+
+    # Unchanged input: only the reject is retried (plus the unsendable rows, again).
+    query = _query(wh, store, source)
+    assert _counts(wh, query) == {
+        diff.UNCHANGED: 6,
+        diff.RETRY: 1,
+        diff.DUPLICATE: 2,
+        diff.NULL_KEY: 1,
+    }
+
+    # The model changes.
+    _load(wh, source, SECOND)
+    counts = _counts(wh, query)
+    assert counts == {
+        diff.UNCHANGED: 2,  # k1, k5
+        diff.CHANGED: 3,  # k2 (n), k3 ('a,b','c' -> 'a','b,c'), k4 ('',NULL -> NULL,'')
+        diff.RETRY: 1,  # k6
+        diff.NEW: 1,  # k8
+        diff.DUPLICATE: 2,
+        diff.NULL_KEY: 1,
+        diff.GONE: 1,  # k7
+    }
+    second = {r["Key"]: r for r in _stream(wh, query) if r["Key"] != "kd"}
+    assert set(second) == {"k2", "k3", "k4", "k6", "k8", None}
+    for key in ("k2", "k3", "k4"):
+        assert second[key][diff.ACTION] == diff.CHANGED
+        assert second[key][diff.GSID] == f"G-{key}"
+        assert second[key][diff.KEY_HASH] == by_key[key][diff.KEY_HASH]  # keys only
+        assert second[key][diff.ROW_HASH] != by_key[key][diff.ROW_HASH]
+    assert second["k6"][diff.ACTION] == diff.RETRY
+    assert second["k8"][diff.ACTION] == diff.NEW
+    assert (second["k4"]["group"], second["k4"]["b"]) == (None, "")
+
+    # Another sync id sees none of this state.
+    other = _query(wh, store, source, sync_id="never-synced")
+    assert _counts(wh, other) == {diff.NEW: 7, diff.DUPLICATE: 2, diff.NULL_KEY: 1}
