@@ -32,7 +32,7 @@ from dbt_gainsight.errors import (
 from dbt_gainsight.gainsight.client import GainsightClient
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
 from dbt_gainsight.sync import diff
-from dbt_gainsight.sync.engine import count_plan, estimate_calls, sync_model
+from dbt_gainsight.sync.engine import ModelSync, count_plan, estimate_calls
 from dbt_gainsight.sync.plan import ModelPlan, describe_for, object_rank, online_problems
 from dbt_gainsight.sync.report import ERROR, PLANNED, SKIPPED, ModelResult, SyncResult
 from dbt_gainsight.sync.state import StateStore, sync_id_for
@@ -288,16 +288,15 @@ def _run_plans(
         if model.state_reset:
             emit("info", f"{config.model}: state reset ({model.state_reset}); all rows resent")
         try:
-            sync_model(
+            ModelSync(
                 plan,
                 wh=wh,
                 store=store,
                 client=clients[plan.connection.name],
                 run_id=result.run_id,
                 result=model,
-                query=_diff(wh, store, plan, plan.sync_id),
                 on_progress=on_progress,
-            )
+            ).run(_diff(wh, store, plan, plan.sync_id))
         except SyncInterrupted:
             result.interrupted = True
             model.status, model.message = ERROR, "interrupted"

@@ -25,7 +25,7 @@ from dbt_gainsight.gainsight.client import GainsightClient, RecordResult
 from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.plan import ModelPlan
 from dbt_gainsight.sync.records import PARENT_ID_FIELD, PARENT_PREFIX, RecordBuilder
-from dbt_gainsight.sync.report import ModelResult, RejectSample
+from dbt_gainsight.sync.report import ERROR, ModelResult, RejectSample
 from dbt_gainsight.sync.state import Reject, StateStore, StateWriter
 from dbt_gainsight.warehouse import Warehouse
 
@@ -124,8 +124,16 @@ class ModelSync:
 
     def run(self, query: diff.DiffQuery) -> ModelResult:
         """Stream and send the rows the diff selected (the counts are already in the result)."""
-        if not (self.result.to_send or self.result.duplicates or self.result.null_keys):
-            return self.result  # nothing changed: one query, zero API calls
+        started = time.monotonic()
+        try:
+            if self.result.to_send or self.result.duplicates or self.result.null_keys:
+                self._send(query)  # else nothing changed: one query, zero API calls
+        finally:
+            self.result.seconds += time.monotonic() - started
+        self.result.finish()
+        return self.result
+
+    def _send(self, query: diff.DiffQuery) -> None:
         before = self.client.stats.snapshot()
         workers = max(1, self.plan.connection.max_in_flight)
         self.max_pending = workers * 2
@@ -151,9 +159,8 @@ class ModelSync:
         if interrupted:
             raise SyncInterrupted("Interrupted: accepted records were saved to state.")
         if self.stopped:
-            self.result.status = "error"
+            self.result.status = ERROR
             self.result.message = self.stopped
-        return self.result
 
     def _count_calls(self, before: dict[str, int]) -> None:
         after = self.client.stats.snapshot()
@@ -430,33 +437,3 @@ class ModelSync:
             if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
                 self.stopped = f"stopped: {exc}"
             return None
-
-
-def sync_model(
-    plan: ModelPlan,
-    *,
-    wh: Warehouse,
-    store: StateStore,
-    client: GainsightClient,
-    run_id: str,
-    result: ModelResult,
-    query: diff.DiffQuery,
-    on_progress: Callable[[ModelResult, int], None] | None = None,
-) -> ModelResult:
-    """Send one counted model's changes and return its result (the engine's entry point)."""
-    started = time.monotonic()
-    runner = ModelSync(
-        plan,
-        wh=wh,
-        store=store,
-        client=client,
-        run_id=run_id,
-        result=result,
-        on_progress=on_progress,
-    )
-    try:
-        runner.run(query)
-    finally:
-        result.seconds += time.monotonic() - started
-    result.finish()
-    return result
