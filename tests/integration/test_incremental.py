@@ -10,6 +10,7 @@ emulator's records, and the state/rejects tables in the warehouse.
 from __future__ import annotations
 
 import pytest
+import requests
 
 from tests.integration.incremental_helpers import (
     BACKENDS,
@@ -315,3 +316,68 @@ def test_models_that_dbt_did_not_build_are_skipped(project: IncProject):
     assert "its last dbt build ended 'skipped'" in " ".join(result.proc.stderr.split())
     assert result.model["status"] == "skipped"
     assert_emulator_matches(gs, rows)  # the changed seed was not sent
+
+
+# Product bugs found while writing these tests: each test states the expected behaviour and
+# fails until the engine is fixed (see the docstrings for the diagnosis).
+
+
+def test_upsert_recreates_a_record_deleted_in_gainsight(project: IncProject):
+    """behavior upsert means "update or create": a synced record that someone deleted in
+    Gainsight is created again when its row changes.
+
+    BUG (dbt_gainsight/sync/engine.py): a row whose state holds a Gsid is routed straight to
+    an update (``_route``), the PUT answers GSOBJ_1011 "No entity matches the given criteria",
+    and ``_collect`` treats not_found as a reject unless behavior is update_only. The reject
+    is retried on every run, but a retry still carries the state's Gsid, so it is sent as an
+    update again and rejected again, forever (only --full-refresh recovers). Fix: for upsert,
+    send a not_found update as an insert (or route retries through the existence check).
+    """
+    gs = project.gs
+    rows = companies(10)
+    project.build(rows)
+    project.sync()
+    victim = rows[5]
+    gsid = emulator_companies(gs)[victim["name"]]["Gsid"]
+    reply = requests.delete(
+        f"{gs.url}/v1/data/objects/Company/{gsid}", headers={"accesskey": gs.access_key}
+    )
+    assert reply.status_code == 200 and victim["name"] not in emulator_companies(gs)
+
+    rows[5] = changed(victim)
+    project.reseed(rows)
+    result = project.sync(expect=None)
+    assert project.rejects() == [], result.model["first_rejects"]
+    assert result.proc.returncode == 0, result.output
+    assert_emulator_matches(gs, rows)
+    assert len(assert_state_in_emulator(project)) == 10
+
+
+def test_rejects_leave_the_table_when_their_row_leaves_the_model(project: IncProject):
+    """Fixing a rejected row by deleting it from the model clears its reject: afterwards
+    gainsight_rejects lists no record the model does not have.
+
+    BUG (dbt_gainsight/sync/engine.py, state.py): (1) own-code rejects (NULL_KEY,
+    DUPLICATE_KEY) are only cleared by ``StateWriter.clear_rejects``, which runs when the
+    stream starts; ``ModelSync.run`` returns before that when nothing is to be sent, so the
+    NULL_KEY reject of a deleted row stays while the run reports null_keys 0 (until some later
+    run sends a row). (2) A Gainsight reject (GSOBJ_*) is only removed when the same key is
+    accepted; once its row is deleted from the model (or its key renamed) it is never retried,
+    so it stays in gainsight_rejects forever (only a mapping change or --full-refresh clears
+    it). Fix: delete a sync's rejects whose key hash is no longer in the model (the diff knows
+    them), and clear own-code rejects even when nothing is sent.
+    """
+    gs = project.gs
+    rows = companies(10)
+    gs.inject_fault("reject_value", field="Employees", value=3)  # rows[2]
+    project.build(rows + [company(50, name=None)])
+    first = project.sync(expect=1)
+    assert (first.model["rejected"], first.model["null_keys"]) == (2, 1)
+    assert sorted(r["code"] for r in project.rejects()) == ["GSOBJ_1002", "NULL_KEY"]
+
+    kept = [r for i, r in enumerate(rows) if i != 2]  # both offending rows deleted
+    project.reseed(kept)
+    result = project.sync()
+    assert (result.model["null_keys"], result.model["retry"], result.model["rows"]) == (0, 0, 9)
+    left = [(r["key"], r["code"]) for r in project.rejects()]
+    assert left == [], f"rejects of rows no longer in the model: {left}"
