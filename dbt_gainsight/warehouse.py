@@ -113,7 +113,7 @@ class Warehouse:
         relation = self.adapter.get_relation(node.database, node.schema, node.alias or node.name)
         if relation is None:
             raise ModelNotBuiltError(
-                f"{node.name}: {node.relation_name} does not exist in the warehouse. "
+                f"{node.relation_name} does not exist in the warehouse. "
                 f"Build it first (`dbt build -s {node.name}`)."
             )
         return relation
