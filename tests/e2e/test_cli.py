@@ -263,9 +263,12 @@ def test_model_not_built_is_a_clear_model_error(sample):
     output = proc.stdout + proc.stderr
     assert "Traceback" not in output
     assert "gs_usage_summary" in output and "does not exist" in output, output
+    assert "gs_usage_summary: gs_usage_summary" not in output  # named once per line
     results = results_by_model(project)
     assert results["gs_usage_summary"]["status"] == "error"
-    assert "dbt build -s gs_usage_summary" in results["gs_usage_summary"]["message"]
+    message = results["gs_usage_summary"]["message"]
+    assert '"main"."gs_usage_summary" does not exist' in message, message
+    assert "dbt build -s gs_usage_summary" in message
     assert gs.records("Usage_Summary__gc") == []
     for model in GS_MODELS - {"gs_usage_summary"}:
         assert results[model]["status"] == "success", results[model]
