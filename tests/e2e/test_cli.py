@@ -173,6 +173,23 @@ def test_validate_accepts_the_sample(tmp_path, gainsight_emulator):
     assert gainsight_emulator.counters()["calls"] == 0  # offline: Gainsight is not asked
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: offline validate resolves every connection (api.Session.configs), so it "
+    "needs GAINSIGHT_URL/GAINSIGHT_ACCESS_KEY and cannot run as a PR check without secrets",
+)
+def test_validate_offline_needs_no_gainsight_credentials(tmp_path, monkeypatch):
+    from tests.conftest import copy_project
+
+    for name in ("GAINSIGHT_URL", "GAINSIGHT_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    project = copy_project(SAMPLE_PROJECT, tmp_path / "sample")
+    env = {"DBT_DUCKDB_PATH": str(tmp_path / "acme.duckdb")}
+    proc = gainsight("validate", project, env, label="validate without credentials")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "5 model(s) valid" in proc.stdout
+
+
 # --- dry run ----------------------------------------------------------------------------
 
 
@@ -248,6 +265,20 @@ def test_select_and_exclude_sync_just_those_models(sample):
     assert results["gs_relationships"]["accepted"] == len(gs.records("Relationship")) > 0
     assert results["gs_usage_summary"]["accepted"] == len(gs.records("Usage_Summary__gc")) > 0
     assert gs.records("Person") == []
+
+    # --full-refresh forgets the state: every row is sent again, nothing is duplicated.
+    calls = gs.counters()["calls"]
+    args = ("-s", "gs_companies", "--full-refresh")
+    plan = gainsight("sync", project, env, *args, "--dry-run", label="dry run --full-refresh")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert gs.counters()["calls"] == calls
+    assert results_by_model(project)["gs_companies"]["new"] == 210
+    proc = gainsight("sync", project, env, *args, label="sync -s gs_companies --full-refresh")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = results_by_model(project)["gs_companies"]
+    assert (result["new"], result["accepted"], result["state_reset"]) == (210, 210, "full refresh")
+    names = [r["Name"] for r in gs.records("Company")]
+    assert len(names) == len(set(names)) == 210
 
 
 # --- a model not built ------------------------------------------------------------------
