@@ -303,54 +303,59 @@ def test_models_that_dbt_did_not_build_are_skipped(project: IncProject):
     assert_emulator_matches(gs, rows)  # the changed seed was not sent
 
 
-# Product bugs found while writing these tests: each test states the expected behaviour and
-# fails until the engine is fixed (see the docstrings for the diagnosis).
+# Regressions for product bugs found while writing these tests (diagnosis in the docstrings).
 
 
-def test_upsert_recreates_a_record_deleted_in_gainsight(project: IncProject):
-    """behavior upsert means "update or create": a synced record that someone deleted in
-    Gainsight is created again when its row changes.
+def test_upsert_recreates_records_deleted_in_gainsight(project: IncProject):
+    """behavior upsert means "update or create": synced records that someone deleted in
+    Gainsight are created again when their rows change (60 of 200: more than one batch of
+    re-routed records), no duplicate, new Gsids in state, and the next run makes 0 calls.
 
-    BUG (dbt_gainsight/sync/engine.py): a row whose state holds a Gsid is routed straight to
-    an update (``_route``), the PUT answers GSOBJ_1011 "No entity matches the given criteria",
-    and ``_collect`` treats not_found as a reject unless behavior is update_only. The reject
-    is retried on every run, but a retry still carries the state's Gsid, so it is sent as an
-    update again and rejected again, forever (only --full-refresh recovers). Fix: for upsert,
-    send a not_found update as an insert (or route retries through the existence check).
+    Found as a bug (dbt_gainsight/sync/engine.py): a row whose state holds a Gsid went
+    straight to an update, the PUT answered GSOBJ_1011 "No entity matches the given
+    criteria", ``_collect`` rejected it (not_found only mattered for update_only), and every
+    retry carried the state's Gsid again: rejected forever (only --full-refresh recovered).
     """
     gs = project.gs
-    rows = companies(10)
+    rows = companies(200)
     project.build(rows)
     project.sync()
-    victim = rows[5]
-    gsid = emulator_companies(gs)[victim["name"]]["Gsid"]
-    reply = requests.delete(
-        f"{gs.url}/v1/data/objects/Company/{gsid}", headers={"accesskey": gs.access_key}
-    )
-    assert reply.status_code == 200 and victim["name"] not in emulator_companies(gs)
+    stored = emulator_companies(gs)
+    victims = {r["name"] for r in rows[::3][:60]}
+    with requests.Session() as http:
+        for name in victims:
+            reply = http.delete(
+                f"{gs.url}/v1/data/objects/Company/{stored[name]['Gsid']}",
+                headers={"accesskey": gs.access_key},
+            )
+            assert reply.status_code == 200, reply.text
+    assert len(emulator_companies(gs)) == 140
 
-    rows[5] = changed(victim)
+    rows = [changed(r) for r in rows]
     project.reseed(rows)
     result = project.sync(expect=None)
     assert project.rejects() == [], result.model["first_rejects"]
     assert result.proc.returncode == 0, result.output
-    assert_emulator_matches(gs, rows)
-    assert len(assert_state_in_emulator(project)) == 10
+    assert (result.model["changed"], result.model["accepted"]) == (200, 200)
+    stored = assert_emulator_matches(gs, rows)
+    state = assert_state_in_emulator(project)
+    assert sorted(state) == sorted(r["Gsid"] for r in stored.values())
+
+    before = gs.counters()
+    again = project.sync()
+    assert calls_since(gs, before)["calls"] == 0 and again.model["unchanged"] == 200
 
 
 def test_rejects_leave_the_table_when_their_row_leaves_the_model(project: IncProject):
     """Fixing a rejected row by deleting it from the model clears its reject: afterwards
-    gainsight_rejects lists no record the model does not have.
+    gainsight_rejects lists no record the model does not have (a NULL_KEY reject and a
+    Gainsight GSOBJ_1002 reject, in a run that has nothing else to send).
 
-    BUG (dbt_gainsight/sync/engine.py, state.py): (1) own-code rejects (NULL_KEY,
-    DUPLICATE_KEY) are only cleared by ``StateWriter.clear_rejects``, which runs when the
-    stream starts; ``ModelSync.run`` skips ``_send`` when nothing is to be sent, so the
-    NULL_KEY reject of a deleted row stays while the run reports null_keys 0 (until some later
-    run sends a row). (2) A Gainsight reject (GSOBJ_*) is only removed when the same key is
-    accepted; once its row is deleted from the model (or its key renamed) it is never retried,
-    so it stays in gainsight_rejects forever (only a mapping change or --full-refresh clears
-    it). Fix: delete a sync's rejects whose key hash is no longer in the model (the diff knows
-    them), and clear own-code rejects even when nothing is sent.
+    Found as a bug (dbt_gainsight/sync/engine.py, state.py): own-code rejects (NULL_KEY,
+    DUPLICATE_KEY) were only cleared when a run streamed rows, so a run with nothing to send
+    kept them while reporting null_keys 0; and a Gainsight reject was only removed when its
+    key was accepted, so once its row left the model (or its key was renamed) it stayed in
+    gainsight_rejects forever (until a mapping change or --full-refresh).
     """
     gs = project.gs
     rows = companies(10)
