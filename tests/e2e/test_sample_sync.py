@@ -228,17 +228,19 @@ def warehouse(request, tmp_path: Path) -> dict[str, Any]:
     if request.param == "duckdb":
         path = tmp_path / "acme.duckdb"
         return {
+            "name": "duckdb",
             "target": None,
             "env": {"DBT_DUCKDB_PATH": str(path)},
             "rows": lambda model: duckdb_rows(path, f"select * from main.{model}"),
-            "state_schema": "main_gainsight",
+            "sql": lambda sql: duckdb_rows(path, sql.format(state="main_gainsight")),
         }
     pg = request.getfixturevalue("pg_database")
     return {
+        "name": "postgres",
         "target": "postgres",
         "env": {**pg, "DBT_PG_SCHEMA": PG_SCHEMA},
         "rows": lambda model: postgres_rows(pg, f"select * from {PG_SCHEMA}.{model}"),
-        "state_schema": f"{PG_SCHEMA}_gainsight",
+        "sql": lambda sql: postgres_rows(pg, sql.format(state=f"{PG_SCHEMA}_gainsight")),
     }
 
 
@@ -250,7 +252,9 @@ def test_sample_project_syncs_every_row_field_by_field(
     target = warehouse["target"]
     dbt("build", sample_project, env, target=target)
 
-    first = gainsight("sync", sample_project, env, target=target, label="first sync")
+    first = gainsight(
+        "sync", sample_project, env, target=target, label=f"first sync ({warehouse['name']})"
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     results = results_by_model(sample_project)
     rows = {model: warehouse["rows"](model) for model in MODELS}
@@ -270,7 +274,22 @@ def test_sample_project_syncs_every_row_field_by_field(
     mismatches = compare_sample(gs, rows)
     assert not mismatches.items, mismatches.report()
 
-    second = gainsight("sync", sample_project, env, target=target, label="second sync")
+    # The state, in the user's warehouse: one row per accepted record, nothing rejected.
+    state = warehouse["sql"]("select count(*) as n from {state}.gainsight_sync_state")
+    assert state[0]["n"] == sum(len(r) for r in rows.values())
+    company_state = warehouse["sql"](
+        "select s.gsid from {state}.gainsight_sync_state s "
+        "join {state}.gainsight_syncs y on y.sync_id = s.sync_id "
+        "where y.model_unique_id = 'model.acme_cs.gs_companies'"
+    )
+    assert sorted(r["gsid"] for r in company_state) == sorted(
+        r["Gsid"] for r in gs.records("Company")
+    )
+    assert warehouse["sql"]("select count(*) as n from {state}.gainsight_rejects")[0]["n"] == 0
+
+    second = gainsight(
+        "sync", sample_project, env, target=target, label=f"second sync ({warehouse['name']})"
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert gs.counters()["calls"] == calls, "an unchanged project must make no API call"
     for model, r in results_by_model(sample_project).items():
