@@ -79,9 +79,18 @@ class Session:
         self.emit = on_event or (lambda level, message: None)
 
     def configs(
-        self, select: Sequence[str] = (), exclude: Sequence[str] = (), selector: str | None = None
+        self,
+        select: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        selector: str | None = None,
+        *,
+        need_connections: bool = True,
     ) -> list[tuple[SyncConfig, Any]]:
-        """Parse and validate the meta of every selected model; all problems at once."""
+        """Parse and validate the meta of every selected model; all problems at once.
+
+        ``need_connections=False`` (offline validate) leaves credentials alone, so the check
+        can run in a pull request without secrets.
+        """
         problems: list[ConfigProblem] = []
         parsed: list[tuple[SyncConfig, Any]] = []
         for uid in self.project.select(select, exclude, selector):
@@ -97,7 +106,8 @@ class Session:
                 problems += exc.problems
                 continue
             parsed.append((config, node))
-        for name in sorted({config.connection or "default" for config, _ in parsed}):
+        names = {config.connection or "default" for config, _ in parsed} if need_connections else ()
+        for name in sorted(names):
             try:
                 self.settings.connection(name)
             except ConfigError as exc:
@@ -127,18 +137,23 @@ class Session:
 
 
 def _plans(
-    session: Session, configs: list[tuple[SyncConfig, Any]], wh: Warehouse
+    session: Session,
+    configs: list[tuple[SyncConfig, Any]],
+    wh: Warehouse,
+    *,
+    with_connections: bool = True,
 ) -> tuple[list[ModelPlan], list[ConfigProblem]]:
     """Resolve each model's relation and columns; problems are config errors (exit 2)."""
     plans: list[ModelPlan] = []
     problems: list[ConfigProblem] = []
     for config, node in configs:
-        connection = session.settings.connection(config.connection)
+        connection = session.settings.connection(config.connection) if with_connections else None
+        name = connection.name if connection else (config.connection or "default")
         plan = ModelPlan(
             config=config,
             node=node,
             connection=connection,
-            sync_id=sync_id_for(config.unique_id, config.object, connection.name),
+            sync_id=sync_id_for(config.unique_id, config.object, name),
         )
         plans.append(plan)
         if not config.enabled:
@@ -375,7 +390,7 @@ def validate(
     built relation. ``online`` also checks each mapping against Gainsight's describe.
     """
     session = Session(project_dir=project_dir, profiles_dir=profiles_dir, target=target, vars=vars)
-    configs = session.configs(select, exclude, selector)
+    configs = session.configs(select, exclude, selector, need_connections=online)
     problems: list[ConfigProblem] = []
     needs_relation = []
     for config, node in configs:
@@ -388,7 +403,7 @@ def validate(
         wh = Warehouse(session.args, session.project.manifest)
         try:
             with wh.connection("gainsight-validate"):
-                _, found = _plans(session, needs_relation, wh)
+                _, found = _plans(session, needs_relation, wh, with_connections=False)
                 problems += found
         finally:
             wh.close()

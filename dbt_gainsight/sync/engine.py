@@ -39,7 +39,6 @@ NULL_KEY = "NULL_KEY"
 VALUE_CONVERSION = "VALUE_CONVERSION"
 NOT_FOUND = "NOT_FOUND"
 PARENT_NOT_FOUND = "PARENT_NOT_FOUND"
-OWN_CODES = (DUPLICATE_KEY, NULL_KEY)
 
 
 @dataclass
@@ -128,6 +127,8 @@ class ModelSync:
         try:
             if self.result.to_send or self.result.duplicates or self.result.null_keys:
                 self._send(query)  # else nothing changed: one query, zero API calls
+            if not (self.stopped or self.result.failed):
+                self.store.drop_stale_rejects(self.plan.sync_id, self.run_id)
         finally:
             self.result.seconds += time.monotonic() - started
         self.result.finish()
@@ -143,6 +144,9 @@ class ModelSync:
             self._stream(query)
             self._flush_buffers()
             self._drain(until=0)
+            while self.insert_buf or self.update_buf or self.people_buf:
+                self._flush_buffers()  # records re-routed by answers (e.g. deleted in Gainsight)
+                self._drain(until=0)
             self.on_progress(self.result, self.read)
         except KeyboardInterrupt:
             interrupted = True
@@ -183,7 +187,6 @@ class ModelSync:
                     run_id=self.run_id,
                     model_name=self.config.model,
                 )
-                self.writer.clear_rejects(OWN_CODES)
                 builder = RecordBuilder(
                     self.config, {n: i for i, n in enumerate(names)}, self.plan.schemas or {}
                 )
@@ -382,6 +385,10 @@ class ModelSync:
                 self.result.accepted += 1
             elif res.not_found and self.config.behavior == "update_only":
                 self._reject_not_found(item)
+            elif res.not_found and kind == "update":
+                # Known to state but deleted in Gainsight since: upsert creates it again.
+                item.gsid = None
+                self._add(self.insert_buf, item, "insert")
             else:
                 self._reject_result(item, res)
 

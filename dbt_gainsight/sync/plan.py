@@ -35,7 +35,7 @@ class ModelPlan:
 
     config: SyncConfig
     node: Any
-    connection: Connection
+    connection: Connection | None  # None only for offline validation
     sync_id: str
     relation: Any = None
     columns: tuple[str, ...] = ()  # real column names, in config.columns order

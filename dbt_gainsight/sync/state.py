@@ -148,6 +148,24 @@ class StateStore:
         wh.run_in_transaction(statements)
         return reason
 
+    def drop_stale_rejects(self, sync_id: str, run_id: str) -> None:
+        """After a complete run, drop rejects this run did not renew.
+
+        A complete run re-sends every row still in the rejects table, so each one it did not
+        reject again (or accept, which already removed it) belongs to a row that has left
+        the model.
+        """
+        wh = self.wh
+        wh.run_in_transaction(
+            [
+                (
+                    f"delete from {self.rejects} where sync_id = {wh.literal(sync_id)} "
+                    f"and run_id <> {wh.literal(run_id)}",
+                    None,
+                )
+            ]
+        )
+
     def rejects_for(self, sync_id: str) -> list[tuple]:
         """(key_values, error_code, error_message) of a sync's current rejects (for tests/CLI)."""
         sid = self.wh.literal(sync_id)
@@ -197,10 +215,6 @@ class StateWriter:
         """Gainsight refused the record: keep Gainsight's reason; it is retried next run."""
         self._queue.put(("r", reject))
 
-    def clear_rejects(self, codes: Sequence[str]) -> None:
-        """Drop rejects with these codes (recomputed every run, e.g. duplicate keys)."""
-        self._queue.put(("c", tuple(codes)))
-
     def close(self) -> None:
         """Flush what is buffered and stop; raises the writer's error, if any."""
         self._queue.put(None)
@@ -219,7 +233,6 @@ class StateWriter:
     def _loop(self) -> None:
         accepted: dict[str, tuple] = {}
         rejected: dict[str, Reject] = {}
-        clear: list[Sequence[str]] = []
         deadline = time.monotonic() + self.flush_seconds
         done = False
         while not done:
@@ -233,34 +246,23 @@ class StateWriter:
                 if item[0] == "a":
                     accepted[item[1]] = item[1:]
                     rejected.pop(item[1], None)
-                elif item[0] == "r":
+                else:
                     rejected[item[1].key_hash] = item[1]
                     accepted.pop(item[1].key_hash, None)
-                else:
-                    clear.append(item[1])
             size = len(accepted) + len(rejected)
             if done or time.monotonic() >= deadline or size >= self.flush_rows:
-                if size or clear:
-                    self._flush(accepted, rejected, clear)
+                if size:
+                    self._flush(accepted, rejected)
                     self.flushed_accepted += len(accepted)
                     self.flushed_rejected += len(rejected)
-                    accepted, rejected, clear = {}, {}, []
+                    accepted, rejected = {}, {}
                 deadline = time.monotonic() + self.flush_seconds
 
-    def _flush(self, accepted: dict, rejected: dict, clear: list) -> None:
+    def _flush(self, accepted: dict, rejected: dict) -> None:
         store, b = self.store, self.binding
         sid = store.wh.literal(self.sync_id)
         now = _now()
         statements: list[tuple[str, Sequence | None]] = []
-        for codes in clear:
-            in_list = ", ".join(store.wh.literal(c) for c in codes)
-            statements.append(
-                (
-                    f"delete from {store.rejects} where sync_id = {sid} "
-                    f"and error_code in ({in_list})",
-                    None,
-                )
-            )
         touched = list(accepted) + list(rejected)
         for chunk in _chunks(touched, _IN_CHUNK):
             marks = ", ".join([b] * len(chunk))
