@@ -281,9 +281,11 @@ def _run_plans(
     for plan, model in work:
         if model.to_send:
             client = clients[plan.connection.name]
+            before = client.stats.snapshot()["calls"]
             problems += online_problems(plan.config, client)
             if not problems:
                 plan.schemas = describe_for(plan.config, client)  # cached by the client
+            model.metadata_calls = client.stats.snapshot()["calls"] - before
     if problems:
         raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
     auth_failed: str | None = None

@@ -24,7 +24,7 @@ from dbt_gainsight.sync.report import ModelResult, SyncResult
 # In CI logs (not a terminal) rich would assume 80 columns and squeeze the summary table.
 _WIDTH = None if sys.stdout.isatty() else 200
 console = Console(highlight=False, width=_WIDTH)
-err_console = Console(stderr=True, highlight=False, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # greppable lines
 
 
 # One module-level option per flag, reused by every command (as dbt's own CLI does).

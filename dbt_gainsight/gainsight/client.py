@@ -59,6 +59,8 @@ USER_AGENT = f"dbt-gainsight/{__version__}"
 MAX_BATCH = 50
 MAX_PAGE = 5000
 MAX_IN_VALUES = 1000
+#: 429s one call may wait out before giving up (each waits for the next window).
+MAX_RATE_LIMITED_RETRIES = 30
 #: A 429 asking to wait longer than this (a daily cap) is raised instead of waited out.
 MAX_RATE_LIMIT_WAIT = 900.0
 NOT_FOUND = "GSOBJ_1011"
@@ -508,6 +510,7 @@ class GainsightClient:
         policy = retry or self.retry
         delays = backoff_delays(policy, self._rng)
         attempt = 1
+        rate_limited = 0
         while True:
             try:
                 return self._attempt(method, path, payload, idempotent=idempotent, records=records)
@@ -516,6 +519,14 @@ class GainsightClient:
                     raise ConnectionFailed(str(exc)) from None
                 if isinstance(exc, OutcomeUnknown) and not idempotent:
                     raise
+                if isinstance(exc, RateLimited):
+                    # A 429 waits for the budget, not for a fault to clear: it must not use
+                    # up the backoff schedule that later 5xx errors of this call need.
+                    rate_limited += 1
+                    if rate_limited > MAX_RATE_LIMITED_RETRIES:
+                        raise
+                    self._pause(exc, 0.0, method, path, attempt, policy)
+                    continue
                 delay = next(delays, None)
                 if delay is None:
                     raise

@@ -168,9 +168,9 @@ class ModelSync:
 
     def _count_calls(self, before: dict[str, int]) -> None:
         after = self.client.stats.snapshot()
-        self.result.api_calls = after["calls"] - before["calls"]
-        self.result.retries = after["retries"] - before["retries"]
-        self.result.rate_limited = after["rate_limited"] - before["rate_limited"]
+        self.result.api_calls += after["calls"] - before["calls"]
+        self.result.retries += after["retries"] - before["retries"]
+        self.result.rate_limited += after["rate_limited"] - before["rate_limited"]
 
     def _close_writer(self) -> None:
         if self.writer is not None:

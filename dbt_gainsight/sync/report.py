@@ -54,7 +54,8 @@ class ModelResult:
     accepted: int = 0
     rejected: int = 0
     failed: int = 0  # could not be sent (retries exhausted); retried next run
-    api_calls: int = 0
+    api_calls: int = 0  # data calls: existence queries and writes
+    metadata_calls: int = 0  # describe calls that validated the mapping before sending
     planned_calls: int = 0
     retries: int = 0
     rate_limited: int = 0
