@@ -388,6 +388,7 @@ class ModelSync:
             elif res.not_found and kind == "update":
                 # Known to state but deleted in Gainsight since: upsert creates it again.
                 item.gsid = None
+                self.result.sent -= 1  # counted again when the insert goes
                 self._add(self.insert_buf, item, "insert")
             else:
                 self._reject_result(item, res)
