@@ -33,6 +33,8 @@ SYNCS, STATE, REJECTS, META = (
     "gainsight_rejects",
     "gainsight_meta",
 )
+ARRAY_BINDING_ADAPTERS = frozenset({"duckdb", "postgres"})
+QUEUE_LIMIT = 50_000  # answers waiting to be written; beyond it the sender waits (flat memory)
 FLUSH_SECONDS = 2.0
 FLUSH_ROWS = 5_000
 _IN_CHUNK = 1_000  # key hashes per ``in (...)`` list
@@ -200,10 +202,13 @@ class StateWriter:
         self.flush_seconds = flush_seconds
         self.flush_rows = flush_rows
         self.binding = store.wh.binding_char()
+        self.text = store.wh.macro("type_string")
+        # Drivers that bind a Python list as an SQL array take a whole flush in one statement.
+        self.arrays = store.wh.adapter_type in ARRAY_BINDING_ADAPTERS
         self.error: BaseException | None = None
         self.flushed_accepted = 0
         self.flushed_rejected = 0
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_LIMIT)
         self._thread = threading.Thread(target=self._run, name="gainsight-state", daemon=True)
         self._thread.start()
 
@@ -259,53 +264,81 @@ class StateWriter:
                 deadline = time.monotonic() + self.flush_seconds
 
     def _flush(self, accepted: dict, rejected: dict) -> None:
-        store, b = self.store, self.binding
+        store = self.store
         sid = store.wh.literal(self.sync_id)
-        now = _now()
         statements: list[tuple[str, Sequence | None]] = []
         touched = list(accepted) + list(rejected)
-        for chunk in _chunks(touched, _IN_CHUNK):
-            marks = ", ".join([b] * len(chunk))
+        for where, params in self._key_filters(touched):
             statements.append(
-                (
-                    f"delete from {store.rejects} where sync_id = {sid} and key_hash in ({marks})",
-                    chunk,
-                )
+                (f"delete from {store.rejects} where sync_id = {sid} and {where}", params)
             )
-        for chunk in _chunks(list(accepted), _IN_CHUNK):
-            marks = ", ".join([b] * len(chunk))
+        for where, params in self._key_filters(list(accepted)):
             statements.append(
-                (
-                    f"delete from {store.state} where sync_id = {sid} and key_hash in ({marks})",
-                    chunk,
-                )
+                (f"delete from {store.state} where sync_id = {sid} and {where}", params)
             )
+        statements += self._state_inserts(list(accepted.values()))
+        statements += self._reject_inserts(list(rejected.values()))
+        store.wh.run_in_transaction(statements)
+
+    def _key_filters(self, keys: list[str]) -> list[tuple[str, list]]:
+        """``key_hash in (...)`` conditions covering ``keys``: one array or chunked lists."""
+        b = self.binding
+        if not keys:
+            return []
+        if self.arrays:
+            return [(f"key_hash in (select unnest(cast({b} as {self.text}[])))", [keys])]
+        return [
+            (f"key_hash in ({', '.join([b] * len(chunk))})", chunk)
+            for chunk in _chunks(keys, _IN_CHUNK)
+        ]
+
+    def _state_inserts(self, rows: list[tuple]) -> list[tuple[str, list]]:
+        """Insert accepted records: bound arrays where the driver has them (10x faster)."""
+        if not rows:
+            return []
+        b, table, now = self.binding, self.store.state, _now()
+        if self.arrays:
+            unnest = f"unnest(cast({b} as {self.text}[]))"
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            return [
+                (
+                    f"insert into {table} select {b}, {unnest}, {unnest}, {unnest}, {b}, {b}",
+                    [self.sync_id, *columns, self.run_id, now],
+                )
+            ]
         row = f"({b}, {b}, {b}, {b}, {b}, {b})"
-        for chunk in _chunks(list(accepted.values()), _IN_CHUNK):
+        statements = []
+        for chunk in _chunks(rows, _IN_CHUNK):
             params: list = []
             for key_hash, row_hash, gsid in chunk:
                 params += [self.sync_id, key_hash, row_hash, gsid, self.run_id, now]
             statements.append(
-                (f"insert into {store.state} values {', '.join([row] * len(chunk))}", params)
+                (f"insert into {table} values {', '.join([row] * len(chunk))}", params)
             )
-        row8 = f"({b}, {b}, {b}, {b}, {b}, {b}, {b}, {b})"
-        for chunk in _chunks(list(rejected.values()), _IN_CHUNK):
-            params = []
+        return statements
+
+    def _reject_inserts(self, rejects: list[Reject]) -> list[tuple[str, list]]:
+        b, now = self.binding, _now()
+        row = f"({b}, {b}, {b}, {b}, {b}, {b}, {b}, {b})"
+        statements = []
+        for chunk in _chunks(rejects, _IN_CHUNK):
+            params: list = []
             for r in chunk:
+                key_values = json.dumps(r.key_values, default=str, sort_keys=True)
                 params += [
                     self.sync_id,
                     self.run_id,
                     self.model_name,
                     r.key_hash,
-                    json.dumps(r.key_values, default=str, sort_keys=True),
+                    key_values,
                     r.error_code,
                     r.error_message,
                     now,
                 ]
             statements.append(
-                (f"insert into {store.rejects} values {', '.join([row8] * len(chunk))}", params)
+                (f"insert into {self.store.rejects} values {', '.join([row] * len(chunk))}", params)
             )
-        store.wh.run_in_transaction(statements)
+        return statements
 
 
 def _chunks(items: list, size: int):
