@@ -12,7 +12,6 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any
 
 from dbt_gainsight.errors import (
@@ -29,7 +28,8 @@ from dbt_gainsight.sync.report import ERROR, ModelResult, RejectSample
 from dbt_gainsight.sync.state import Reject, StateStore, StateWriter
 from dbt_gainsight.warehouse import Warehouse
 
-EXISTENCE_CHUNK = 500  # new rows whose keys are looked up in one query
+EXISTENCE_CHUNK = 1000  # new rows whose keys are looked up in one query (client's IN cap)
+ROUTED = frozenset(diff.SENDABLE)  # actions of rows that are sent
 MAX_CONSECUTIVE_FAILURES = 3  # batches failing as a whole before the model is stopped
 SYSTEMATIC_BATCHES = 2  # whole batches rejected for one reason before the model is stopped
 
@@ -41,16 +41,23 @@ NOT_FOUND = "NOT_FOUND"
 PARENT_NOT_FOUND = "PARENT_NOT_FOUND"
 
 
-@dataclass
 class _Item:
-    """One row on its way to Gainsight."""
+    """One row on its way to Gainsight (slots: there is one per row in flight)."""
 
-    key_hash: str
-    row_hash: str
-    key: dict[str, Any]
-    record: dict[str, Any]
-    gsid: str | None
-    row: Sequence[Any]
+    __slots__ = ("key_hash", "row_hash", "record", "gsid", "row", "builder")
+
+    def __init__(self, key_hash, row_hash, record, gsid, row, builder) -> None:
+        self.key_hash: str = key_hash
+        self.row_hash: str = row_hash
+        self.record: dict[str, Any] = record
+        self.gsid: str | None = gsid
+        self.row: Sequence[Any] = row
+        self.builder: RecordBuilder = builder
+
+    @property
+    def key(self) -> dict[str, Any]:
+        """Key values for reports, built only when a record is rejected."""
+        return self.builder.key_values(self.row)
 
 
 def count_plan(wh: Warehouse, sql: str, result: ModelResult) -> None:
@@ -205,6 +212,25 @@ class ModelSync:
     def _route(self, row: Sequence[Any]) -> None:
         ix_key, ix_row, ix_gsid, ix_action = self._ix
         action = row[ix_action]
+        if action not in ROUTED:
+            self._reject_unsendable(row, action)
+            return
+        try:
+            record = self.builder.build(row)
+        except ValueConversionError as exc:
+            key = self.builder.key_values(row)
+            self._reject_own(row[ix_key], key, VALUE_CONVERSION, str(exc))
+            return
+        item = _Item(row[ix_key], row[ix_row], record, row[ix_gsid], row, self.builder)
+        if self.config.is_people or not (item.gsid or self.config.behavior == "update_only"):
+            self.fresh_buf.append(item)
+            if len(self.fresh_buf) >= EXISTENCE_CHUNK:
+                self._resolve_fresh()
+        else:
+            self._add(self.update_buf, item, "update")
+
+    def _reject_unsendable(self, row: Sequence[Any], action: str) -> None:
+        ix_key, ix_row, _, _ = self._ix
         key = self.builder.key_values(row)
         if action == diff.DUPLICATE:
             self._reject_own(
@@ -214,8 +240,7 @@ class ModelSync:
                 f"{row[self._ix_rows]} rows of the model share this key; none was sent. "
                 "Make the key unique in the model.",
             )
-            return
-        if action == diff.NULL_KEY:
+        elif action == diff.NULL_KEY:
             nulls = ", ".join(k for k, v in key.items() if v is None)
             self._reject_own(
                 "null:" + row[ix_row],
@@ -223,19 +248,6 @@ class ModelSync:
                 NULL_KEY,
                 f"key field {nulls} is null, so the record cannot be identified; not sent.",
             )
-            return
-        try:
-            record = self.builder.build(row)
-        except ValueConversionError as exc:
-            self._reject_own(row[ix_key], key, VALUE_CONVERSION, str(exc))
-            return
-        item = _Item(row[ix_key], row[ix_row], key, record, row[ix_gsid], row)
-        if self.config.is_people or not (item.gsid or self.config.behavior == "update_only"):
-            self.fresh_buf.append(item)
-            if len(self.fresh_buf) >= EXISTENCE_CHUNK:
-                self._resolve_fresh()
-        else:
-            self._add(self.update_buf, item, "update")
 
     def _reject_own(self, key_hash: str, key: dict, code: str, message: str) -> None:
         self.writer.rejected(Reject(key_hash, key, code, message))
