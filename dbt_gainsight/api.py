@@ -278,9 +278,14 @@ def _run_plans(
     if options.dry_run:
         return
     problems: list[ConfigProblem] = []
+    cached: dict[str, dict[str, dict]] = {}  # connection -> describes loaded from the state
     for plan, model in work:
         if model.to_send:
             client = clients[plan.connection.name]
+            if plan.connection.name not in cached and not options.full_refresh:
+                cached[plan.connection.name] = store.cached_describes(plan.connection.name)
+                for name, entry in cached[plan.connection.name].items():
+                    client.remember_describe(name, entry)
             before = client.stats.snapshot()["calls"]
             problems += online_problems(plan.config, client)
             if not problems:
@@ -288,6 +293,10 @@ def _run_plans(
             model.metadata_calls = client.stats.snapshot()["calls"] - before
     if problems:
         raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
+    for name, client in clients.items():
+        known = cached.get(name, {})
+        fetched = {k: v for k, v in client.describe_entries.items() if known.get(k) != v}
+        store.save_describes(name, fetched)
     auth_failed: str | None = None
     for plan, model in work:
         config = plan.config

@@ -387,6 +387,7 @@ class GainsightClient:
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
         self._schemas: dict[str, ObjectSchema] = {}
+        self.describe_entries: dict[str, dict[str, Any]] = {}  # raw, for caching
 
     def __repr__(self) -> str:
         return f"GainsightClient(base_url={self.base_url!r}, access_key='***')"
@@ -638,10 +639,16 @@ class GainsightClient:
             raise GainsightAPIError(
                 f"Gainsight has no object {object_name!r} (describe returned nothing)"
             )
+        self.remember_describe(object_name, dict(entry))
+        with self._lock:
+            return self._schemas[object_name]
+
+    def remember_describe(self, object_name: str, entry: Mapping[str, Any]) -> None:
+        """Use a describe entry fetched earlier (the sync caches them in the warehouse)."""
         schema = parse_describe(entry)
         with self._lock:
             self._schemas[object_name] = schema
-        return schema
+            self.describe_entries[object_name] = dict(entry)
 
     # --- reads -------------------------------------------------------------------------
 

@@ -21,18 +21,21 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from dbt_gainsight.errors import GainsightSyncError
 from dbt_gainsight.warehouse import Warehouse
 
 STATE_VERSION = 1
-SYNCS, STATE, REJECTS, META = (
+SYNCS, STATE, REJECTS, META, DESCRIBES = (
     "gainsight_syncs",
     "gainsight_sync_state",
     "gainsight_rejects",
     "gainsight_meta",
+    "gainsight_describe_cache",
 )
+#: How long a cached describe is trusted; a run that finds one older asks Gainsight again.
+DESCRIBE_TTL = timedelta(hours=24)
 ARRAY_BINDING_ADAPTERS = frozenset({"duckdb", "postgres"})
 QUEUE_LIMIT = 50_000  # answers waiting to be written; beyond it the sender waits (flat memory)
 FLUSH_SECONDS = 2.0
@@ -66,6 +69,7 @@ class StateStore:
         self.state = wh.relation(schema, STATE)
         self.rejects = wh.relation(schema, REJECTS)
         self.meta = wh.relation(schema, META)
+        self.describes = wh.relation(schema, DESCRIBES)
 
     def ensure(self) -> None:
         """Create the schema and tables when absent; refuse a newer state version."""
@@ -87,6 +91,10 @@ class StateStore:
             STATE: (
                 f"create table {self.state} (sync_id {text}, key_hash {text}, "
                 f"row_hash {text}, gsid {text}, run_id {text}, synced_at {ts})"
+            ),
+            DESCRIBES: (
+                f"create table {self.describes} (connection_name {text}, "
+                f"object_name {text}, payload {text}, fetched_at {ts})"
             ),
             REJECTS: (
                 f"create table {self.rejects} (sync_id {text}, run_id {text}, "
@@ -167,6 +175,52 @@ class StateStore:
                 )
             ]
         )
+
+    def cached_describes(self, connection: str) -> dict[str, dict]:
+        """Describe entries fetched for this connection within DESCRIBE_TTL.
+
+        They spare a steady-state run the metadata calls, so a 1% change costs exactly its
+        writes. A field removed in Gainsight meanwhile shows up as rejects, and the cache
+        expires within a day; ``--full-refresh`` and ``validate --online`` always ask again.
+        """
+        wh = self.wh
+        rows = wh.execute(
+            f"select object_name, payload, fetched_at from {self.describes} "
+            f"where connection_name = {wh.literal(connection)}",
+            fetch=True,
+        )
+        fresh: dict[str, dict] = {}
+        oldest = _now() - DESCRIBE_TTL
+        for name, payload, fetched_at in rows:
+            if _as_datetime(fetched_at) >= oldest:
+                try:
+                    fresh[name] = json.loads(payload)
+                except ValueError:
+                    continue
+        return fresh
+
+    def save_describes(self, connection: str, entries: dict[str, dict]) -> None:
+        """Replace this connection's cached describe entries with ``entries``."""
+        if not entries:
+            return
+        wh, b = self.wh, self.wh.binding_char()
+        conn = wh.literal(connection)
+        names = ", ".join(wh.literal(name) for name in entries)
+        statements: list[tuple[str, Sequence | None]] = [
+            (
+                f"delete from {self.describes} where connection_name = {conn} "
+                f"and object_name in ({names})",
+                None,
+            )
+        ]
+        for name, entry in entries.items():
+            statements.append(
+                (
+                    f"insert into {self.describes} values ({b}, {b}, {b}, {b})",
+                    [connection, name, json.dumps(entry, sort_keys=True), _now()],
+                )
+            )
+        wh.run_in_transaction(statements)
 
     def rejects_for(self, sync_id: str) -> list[tuple]:
         """(key_values, error_code, error_message) of a sync's current rejects (for tests/CLI)."""
@@ -344,6 +398,13 @@ class StateWriter:
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _as_datetime(value) -> datetime:
+    """A timestamp read back from the warehouse (a driver may return text)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None) if value.tzinfo else value
+    return datetime.fromisoformat(str(value)).replace(tzinfo=None)
 
 
 def _now() -> datetime:
