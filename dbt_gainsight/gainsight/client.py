@@ -428,7 +428,12 @@ class GainsightClient:
                     "User-Agent": USER_AGENT,
                 }
             )
-            session.verify = self.verify_tls
+            # Resolve proxies and the CA bundle from the environment once, not on every call
+            # (requests re-reads os.environ and ~/.netrc per request: ~0.2 ms of CPU a call).
+            env = session.merge_environment_settings(self.base_url, {}, None, self.verify_tls, None)
+            session.proxies.update(env["proxies"])
+            session.verify = env["verify"]
+            session.trust_env = False
             with self._lock:
                 self._sessions.append(session)
             self._local.session = session

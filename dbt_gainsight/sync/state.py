@@ -268,15 +268,34 @@ class StateWriter:
 
     def accepted(self, key_hash: str, row_hash: str, gsid: str | None) -> None:
         """Gainsight accepted this record: remember its hash (and clear any reject)."""
-        self._queue.put(("a", key_hash, row_hash, gsid))
+        self._put(("a", key_hash, row_hash, gsid))
 
     def rejected(self, reject: Reject) -> None:
         """Gainsight refused the record: keep Gainsight's reason; it is retried next run."""
-        self._queue.put(("r", reject))
+        self._put(("r", reject))
+
+    def _put(self, item: tuple) -> None:
+        """Queue an answer; fail (rather than wait for ever) once the writer has died."""
+        while True:
+            if self.error is not None or not self._thread.is_alive():
+                raise GainsightSyncError(
+                    f"Writing sync state failed ({self.error}); what was accepted before the "
+                    "failure is saved and the rest is resent next run."
+                ) from self.error
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     def close(self) -> None:
         """Flush what is buffered and stop; raises the writer's error, if any."""
-        self._queue.put(None)
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.5)
+                break
+            except queue.Full:
+                continue
         self._thread.join()
         if self.error:
             raise self.error

@@ -1,0 +1,64 @@
+"""The state writer on a real DuckDB: buffered writes land, and a dead writer never hangs the sync."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from dbt_gainsight.errors import GainsightSyncError
+from dbt_gainsight.project import DbtArgs, DbtProject
+from dbt_gainsight.sync import state as state_module
+from dbt_gainsight.sync.state import StateStore, StateWriter
+from dbt_gainsight.warehouse import Warehouse
+from tests.conftest import REPO, copy_project
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    project = copy_project(REPO / "tests" / "projects" / "bad_records", tmp_path / "project")
+    monkeypatch.setenv("DBT_DUCKDB_PATH", str(tmp_path / "state.duckdb"))
+    args = DbtArgs.from_options(project, project)
+    wh = Warehouse(args, DbtProject(args).manifest)
+    with wh.connection("test"):
+        store = StateStore(wh, "main_gainsight")
+        store.ensure()
+        yield store
+    wh.close()
+
+
+def test_accepted_records_are_flushed_to_state(store):
+    writer = StateWriter(store, sync_id="s1", run_id="r1", model_name="m")
+    for i in range(1234):
+        writer.accepted(f"k{i}", f"h{i}", f"g{i}")
+    writer.close()
+    rows = store.wh.execute(f"select count(*), count(distinct gsid) from {store.state}", fetch=True)
+    assert rows == [(1234, 1234)]
+    assert writer.flushed_accepted == 1234
+
+
+def test_a_failing_writer_raises_instead_of_blocking(store, monkeypatch):
+    monkeypatch.setattr(state_module, "QUEUE_LIMIT", 10)
+
+    def broken_flush(self, accepted, rejected):
+        raise RuntimeError("warehouse went away")
+
+    monkeypatch.setattr(StateWriter, "_flush", broken_flush)
+    writer = StateWriter(store, sync_id="s1", run_id="r1", model_name="m", flush_rows=5)
+    outcome: dict[str, BaseException] = {}
+
+    def send() -> None:
+        try:
+            for i in range(10_000):
+                writer.accepted(f"k{i}", f"h{i}", None)
+        except BaseException as exc:  # noqa: BLE001
+            outcome["error"] = exc
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    sender.join(timeout=20)
+    assert not sender.is_alive(), "StateWriter.accepted blocked after the writer died"
+    assert isinstance(outcome.get("error"), GainsightSyncError)
+    assert "warehouse went away" in str(outcome["error"])
+    with pytest.raises(RuntimeError, match="warehouse went away"):
+        writer.close()
