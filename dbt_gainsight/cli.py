@@ -301,9 +301,27 @@ def print_summary(result: SyncResult) -> None:
 _register_emulator()
 
 
+_MULTI_VALUE_FLAGS = frozenset({"-s", "--select", "-m", "--models", "--exclude"})
+
+
+def spread_selectors(argv: list[str]) -> list[str]:
+    """Let ``-s a b c`` mean ``-s a -s b -s c``, as dbt's own CLI accepts it."""
+    out: list[str] = []
+    flag = None
+    for token in argv:
+        if token.startswith("-"):
+            flag = token if token in _MULTI_VALUE_FLAGS else None
+            out.append(token)
+        elif flag and out[-1] != flag:
+            out += [flag, token]
+        else:
+            out.append(token)
+    return out
+
+
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="dbt-gainsight")
+    cli(args=spread_selectors(sys.argv[1:]), prog_name="dbt-gainsight")
 
 
 if __name__ == "__main__":

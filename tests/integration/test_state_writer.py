@@ -1,4 +1,4 @@
-"""The state writer on a real DuckDB: buffered writes land, and a dead writer never hangs the sync."""
+"""The state writer on real DuckDB: buffered writes land; a dead writer never hangs a sync."""
 
 from __future__ import annotations
 
