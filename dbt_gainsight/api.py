@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -56,7 +56,6 @@ class SyncOptions:
     full_refresh: bool = False
     state_schema: str | None = None
     ignore_run_results: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Session:

@@ -7,7 +7,6 @@ adapter, and rows are read with the driver's own cursor so memory stays flat.
 
 from __future__ import annotations
 
-import threading
 from argparse import Namespace
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,12 +46,14 @@ class Warehouse:
             reset_adapters()
             register_adapter(self.config, get_mp_context())
         except Exception as exc:  # dbt raises many types for a bad profile
-            raise ProjectError(f"dbt could not load the profile/target: {exc}") from exc
+            raise ProjectError(
+                f"dbt could not load the profile/target: {exc}. Check profiles.yml "
+                "(--profiles-dir, DBT_PROFILES_DIR) and --target."
+            ) from exc
         self.adapter = get_adapter(self.config)
         self.adapter.set_macro_resolver(manifest)
         self.adapter.set_macro_context_generator(generate_runtime_macro_context)
         self._macro_cache: dict[tuple, str] = {}
-        self._lock = threading.Lock()
 
     @property
     def adapter_type(self) -> str:

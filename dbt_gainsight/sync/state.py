@@ -222,15 +222,6 @@ class StateStore:
             )
         wh.run_in_transaction(statements)
 
-    def rejects_for(self, sync_id: str) -> list[tuple]:
-        """(key_values, error_code, error_message) of a sync's current rejects (for tests/CLI)."""
-        sid = self.wh.literal(sync_id)
-        return self.wh.execute(
-            f"select key_values, error_code, error_message from {self.rejects} "
-            f"where sync_id = {sid}",
-            fetch=True,
-        )
-
 
 class StateWriter:
     """Buffers accepted/rejected records and writes them from its own thread.
