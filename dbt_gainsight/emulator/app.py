@@ -43,9 +43,19 @@ REASONS = {
 }
 
 
+# Faults whose call is applied (only the reply is lost, late or slow).
+APPLIED_FAULTS = frozenset({"lost_reply", "slow_apply", "trickle", "people_pending"})
+HOLD_SECONDS = 86400.0  # "never": held until the emulator stops
+_now = time.monotonic
+
+
 @dataclass
 class Reply:
-    """What the socket layer sends: one status, headers and body, or nothing (drop)."""
+    """What the socket layer sends: one status, headers and body, or nothing (drop).
+
+    ``delay`` holds the reply back (seconds); ``trickle`` sends the body one byte per
+    ``trickle`` seconds after the headers.
+    """
 
     status: int
     body: bytes = b""
@@ -53,6 +63,7 @@ class Reply:
     headers: list[tuple[str, str]] = field(default_factory=list)
     drop: bool = False
     delay: float = 0.0
+    trickle: float = 0.0
 
 
 def envelope(
@@ -154,7 +165,7 @@ class Core:
         self.rng = rng
         self.stopping = stopping
         self.faults = Faults()
-        self.jobs = AsyncJobs()
+        self.jobs = AsyncJobs(self._count_written)
         s = settings
         self.limits = FixedWindows([(60, s.rate_limit_per_minute), (86400, s.daily_limit)], clock)
         self.bulk_limits = FixedWindows(
@@ -175,6 +186,10 @@ class Core:
             self.inflight = 0
             self.max_concurrent = 0
             self.log.clear()
+
+    def _count_written(self, n: int) -> None:
+        with self._lock:
+            self.records_written += n
 
     def counters(self) -> dict[str, Any]:
         """Totals since start or the last reset."""
@@ -270,6 +285,7 @@ class Core:
         body: bytes,
         route: tuple[str, tuple[str, ...]] | None,
     ) -> tuple[Reply, int, int]:
+        arrived = _now()
         key = headers.get("accesskey")
         if key != self.settings.access_key:
             env = envelope(False, None, "GS_APIG_2401", "Unauthorized", "Unauthorized")
@@ -278,29 +294,44 @@ class Core:
         refused = limiter.hit(key)
         if refused is not None:
             return self._too_many(refused), 0, 0
-        fault = self.faults.take(method, path)
-        if fault is not None and fault.kind != "lost_reply":
+        fault = self.faults.take(method, path, route[0] if route else "")
+        if fault is not None and fault.kind not in APPLIED_FAULTS:
             return self._fault_reply(fault), 0, 0
         if route is None:
             env = envelope(False, None, "GS_APIG_1000", f"No route for {method} {path}")
             return Reply(404, _json(env)), 0, 0
         template, params = route
+        fp = fault.params if fault is not None else {}
+        kind = fault.kind if fault is not None else None
+        if kind == "slow_apply":  # the write lands late, after the client may have given up
+            self.stopping.wait(max(0.0, arrived + float(fp.get("apply_after", 1)) - _now()))
+            if self.stopping.is_set():
+                return Reply(0, drop=True), 0, 0
+        pending = float(fp.get("seconds", 60)) if kind == "people_pending" else 0.0
         try:
             payload = self._payload(method, headers, body)
-            data, count, written = self._dispatch(template, params, query, payload)
+            data, count, written = self._dispatch(template, params, query, payload, pending)
             env = self._success(template, data)
             reply = Reply(200, _json(env))
         except ApiError as err:
             env = envelope(False, err.data, err.code, err.desc)
             reply, count, written = Reply(err.status, _json(env)), 0, 0
-        if fault is not None:  # lost_reply: the write happened, the client never hears
+        if kind == "lost_reply":  # the write happened, the client never hears
             reply.drop = True
+        elif kind == "slow_apply":
+            reply_after = fp.get("reply_after")
+            if reply_after is None:  # never: hold the connection, then close it unanswered
+                reply.drop, reply.delay = True, HOLD_SECONDS
+            else:
+                reply.delay = max(0.0, arrived + float(reply_after) - _now())
+        elif kind == "trickle":
+            reply.trickle = float(fp.get("interval", 0.5))
         return reply, count, written
 
-    def _too_many(self, wait: float) -> Reply:
+    def _too_many(self, wait: float, retry_after: float | str | None = None) -> Reply:
         env = envelope(False, None, "GS_APIG_2404", "API rate limit exceeded", "Too many requests")
         headers = []
-        ra = self.settings.retry_after
+        ra = self.settings.retry_after if retry_after is None else retry_after
         if ra is not None:
             seconds = math.ceil(wait) if ra == "auto" else ra
             headers.append(("Retry-After", str(int(math.ceil(float(seconds))))))
@@ -312,7 +343,8 @@ class Core:
             status = int(fault.params.get("status", 500))
             return Reply(status, _json(envelope(False, None, None, REASONS[status])))
         if kind == "rate_limit":
-            return self._too_many(float(fault.params.get("wait", 60)))
+            params = fault.params
+            return self._too_many(float(params.get("wait", 60)), params.get("retry_after"))
         if kind == "drop":
             return Reply(0, drop=True)
         if kind == "html":
@@ -349,7 +381,7 @@ class Core:
             raise ApiError("GSOBJ_1002", f"Invalid value {_short(record[name])} for field {name}")
 
     def _dispatch(
-        self, template: str, params: tuple[str, ...], query: str, payload: Any
+        self, template: str, params: tuple[str, ...], query: str, payload: Any, pending: float = 0
     ) -> tuple[Any, int, int]:
         """Run a matched route; returns (data, records in the call, records written)."""
         store = self.store
@@ -371,7 +403,7 @@ class Core:
             data, written = upsert_person(store, payload, self._reject)
             return data, 1, written
         if template == BULK_ROUTE:
-            data, written = self.jobs.submit(store, payload, self._reject)
+            data, written = self.jobs.submit(store, payload, self._reject, pending)
             return data, len(payload), written
         if template == "GET /v1/peoplemgmt/v1.0/people/async/{statusId}":
             return self.jobs.status(params[0]), 0, 0

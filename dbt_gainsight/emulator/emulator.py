@@ -99,6 +99,7 @@ class Emulator:
     def stop(self) -> None:
         """Stop serving, release the port and close the state file."""
         self._stopping.set()
+        self.core.jobs.clear()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -163,9 +164,12 @@ class Emulator:
     def inject_fault(self, kind: str, count: int = 1, **params: Any) -> None:
         """Make the next ``count`` API calls fail, to test the client's recovery.
 
-        Kinds: status (status=500|502|503|504), timeout (seconds=30), drop, rate_limit,
-        lost_reply, html; reject_value (field=, value=) lasts until reset.
-        ``method=`` and ``path_contains=`` restrict which calls a fault hits.
+        Nothing applied: status (status=500|502|503|504), timeout (seconds=30), drop,
+        rate_limit (retry_after=seconds|"auto"), html. Applied: lost_reply; slow_apply
+        (apply_after=1, reply_after=None: never; writes only); trickle (interval=0.5 s per
+        byte); people_pending (seconds=60; async people jobs only). reject_value (field=,
+        value=) lasts until reset. ``method=`` and ``path_contains=`` restrict which calls a
+        fault hits. docs/gainsight-api.md, "Emulator faults", has the details.
         """
         self.core.faults.inject(kind, count, **params)
 

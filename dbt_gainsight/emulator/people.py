@@ -9,7 +9,9 @@ processes each on its own, reporting per-index errors under a statusId.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from dbt_gainsight.emulator.store import Store
@@ -122,18 +124,45 @@ def upsert_person(store: Store, body: Any, reject: RejectCheck) -> tuple[dict[st
 
 
 class AsyncJobs:
-    """Finished async people jobs by statusId (processing is immediate)."""
+    """Async people jobs by statusId: processed at once, or after ``pending`` seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_written: Callable[[int], None] = lambda n: None) -> None:
         self.jobs: dict[str, dict[str, Any]] = {}
+        self._on_written = on_written
+        self._timers: list[threading.Timer] = []
+        self._lock = threading.Lock()
 
-    def submit(self, store: Store, body: Any, reject: RejectCheck) -> tuple[dict[str, Any], int]:
-        """PUT /v1/peoplemgmt/v1.0/people/async: 1..50 people, each applied on its own."""
+    def submit(
+        self, store: Store, body: Any, reject: RejectCheck, pending: float = 0.0
+    ) -> tuple[dict[str, Any], int]:
+        """PUT /v1/peoplemgmt/v1.0/people/async: 1..50 people, each applied on its own.
+
+        With ``pending`` > 0 (the people_pending fault) the job reports PENDING and is
+        processed that many seconds later, in the background.
+        """
         if not isinstance(body, list) or not 1 <= len(body) <= MAX_ASYNC:
             n = len(body) if isinstance(body, list) else "no"
             raise ApiError(
                 "GSOBJ_VDT1002", f"The async people call takes a list of 1 to {MAX_ASYNC}; got {n}"
             )
+        status_id = str(uuid.uuid4())
+        if pending <= 0:
+            return {"statusId": status_id}, self._process(store, body, reject, status_id)
+        with self._lock:
+            self.jobs[status_id] = _job(status_id, "PENDING", len(body), [], done=False)
+            timer = threading.Timer(pending, self._finish_later, (store, body, reject, status_id))
+            timer.daemon = True
+            self._timers.append(timer)
+        timer.start()
+        return {"statusId": status_id}, 0
+
+    def _finish_later(self, store: Store, body: list[Any], reject: RejectCheck, sid: str) -> None:
+        with self._lock:
+            if sid not in self.jobs:  # reset meanwhile
+                return
+        self._on_written(self._process(store, body, reject, sid))
+
+    def _process(self, store: Store, body: list[Any], reject: RejectCheck, sid: str) -> int:
         errors = []
         written = 0
         with store.lock:
@@ -144,24 +173,34 @@ class AsyncJobs:
                 except ApiError as err:
                     errors.append({"index": i, "errorCode": err.code, "errorDesc": err.desc})
             store.flush()
-            status_id = str(uuid.uuid4())
-            self.jobs[status_id] = {
-                "statusId": status_id,
-                "status": "COMPLETED",
-                "total": len(body),
-                "success": len(body) - len(errors),
-                "failed": len(errors),
-                "errors": errors,
-            }
-        return {"statusId": status_id}, written
+        with self._lock:
+            self.jobs[sid] = _job(sid, "COMPLETED", len(body), errors, done=True)
+        return written
 
     def status(self, status_id: str) -> dict[str, Any]:
         """GET /v1/peoplemgmt/v1.0/people/async/{statusId}."""
-        job = self.jobs.get(status_id)
+        with self._lock:
+            job = self.jobs.get(status_id)
         if job is None:
             raise ApiError("GSOBJ_1004", f"No async job with statusId {status_id}", status=404)
         return job
 
     def clear(self) -> None:
-        """Forget every job (reset)."""
-        self.jobs.clear()
+        """Forget every job and cancel the pending ones (reset, stop)."""
+        with self._lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+            self.jobs.clear()
+
+
+def _job(sid: str, status: str, total: int, errors: list[Any], *, done: bool) -> dict[str, Any]:
+    failed = len(errors)
+    return {
+        "statusId": sid,
+        "status": status,
+        "total": total,
+        "success": total - failed if done else 0,
+        "failed": failed,
+        "errors": errors,
+    }

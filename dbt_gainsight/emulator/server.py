@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -55,7 +54,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Reads a request, asks the Core, writes the reply in one piece."""
+    """Reads a request, asks the Core, writes the reply (in one piece unless trickled)."""
 
     protocol_version = "HTTP/1.1"
     server: EmulatorHTTPServer
@@ -63,10 +62,10 @@ class Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        reply = self.server.core.handle(self.command, self.path, self.headers, body)
-        if reply.delay > 0:
-            time.sleep(reply.delay)
-        if reply.drop:
+        core = self.server.core
+        reply = core.handle(self.command, self.path, self.headers, body)
+        stopped = reply.delay > 0 and core.stopping.wait(reply.delay)
+        if reply.drop or stopped:
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -81,9 +80,17 @@ class Handler(BaseHTTPRequestHandler):
         head += [f"{k}: {v}" for k, v in reply.headers]
         if self.close_connection:
             head.append("Connection: close")
-        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + reply.body
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
         try:
+            if reply.trickle <= 0:
+                self.wfile.write(data + reply.body)
+                return
             self.wfile.write(data)
+            for i in range(len(reply.body)):
+                if core.stopping.wait(reply.trickle):
+                    self.close_connection = True
+                    return
+                self.wfile.write(reply.body[i : i + 1])
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 

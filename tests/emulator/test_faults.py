@@ -133,3 +133,137 @@ def test_latency_is_added_to_each_reply(gainsight_emulator_factory):
         api.call("GET", "/v1/meta/services/objects/list")
     elapsed = time.monotonic() - started
     assert 0.15 <= elapsed < 0.6
+
+
+# -- faults for the client's trust tests ---------------------------------------------------
+def _post_fault(gs, **body) -> None:
+    resp = requests.post(gs.url + "/__emulator__/faults", json=body, timeout=5)
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize("over_http", [False, True])
+def test_slow_apply_lands_after_the_client_gave_up_then_replies_late(gs, api, over_http):
+    params = {"apply_after": 0.4, "reply_after": 0.8, "method": "POST"}
+    if over_http:
+        _post_fault(gs, kind="slow_apply", **params)
+    else:
+        gs.inject_fault("slow_apply", **params)
+    assert_ok(api.query("Company", select=["Name"]))  # a read is not a write: not hit
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout):
+        api.s.post(
+            gs.url + "/v1/data/objects/Company", json={"records": [{"Name": "A"}]}, timeout=0.2
+        )
+    assert gs.records("Company") == []  # the client gave up; nothing there yet
+    time.sleep(0.4)
+    assert [r["Name"] for r in gs.records("Company")] == ["A"]  # ... then it lands
+    assert gs.counters()["records_written"] == 1
+    # with a patient client the late reply is the normal success
+    gs.inject_fault("slow_apply", apply_after=0.1, reply_after=0.3)
+    data = assert_ok(api.insert("Company", [{"Name": "B"}]))
+    assert time.monotonic() - started >= 0.3 and data["records"][0]["Gsid"].startswith("1P02")
+
+
+def test_slow_apply_without_reply_after_never_answers(gs, api):
+    gs.inject_fault("slow_apply", apply_after=0.1, path_contains="/Company")
+    with pytest.raises(requests.Timeout):
+        api.s.put(
+            gs.url + "/v1/data/objects/Company?keys=Name",
+            json={"records": [{"Name": "A", "Arr": 1}]},
+            timeout=0.6,
+        )
+    assert gs.counters()["by_route"] == {"PUT /v1/data/objects/{object}": 1}
+
+
+def test_slow_apply_updates_too(gs, api):
+    gs.seed_records("Company", [{"Name": "A", "Arr": 1}])
+    gs.inject_fault("slow_apply", apply_after=0.2)
+    with pytest.raises(requests.Timeout):
+        api.s.put(
+            gs.url + "/v1/data/objects/Company?keys=Name",
+            json={"records": [{"Name": "A", "Arr": 2}]},
+            timeout=0.1,
+        )
+    time.sleep(0.3)
+    assert gs.records("Company")[0]["Arr"] == 2
+
+
+@pytest.mark.parametrize("over_http", [False, True])
+def test_trickle_sends_the_body_one_byte_at_a_time(gs, api, over_http):
+    if over_http:
+        _post_fault(gs, kind="trickle", interval=0.005)
+    else:
+        gs.inject_fault("trickle", interval=0.005)
+    started = time.monotonic()
+    # a per-read timeout of 0.5 s never trips: every byte comes within 0.005 s
+    resp = api.s.post(
+        gs.url + "/v1/data/objects/Company", json={"records": [{"Name": "A"}]}, timeout=0.5
+    )
+    elapsed = time.monotonic() - started
+    assert resp.status_code == 200 and resp.json()["result"] is True
+    assert len(resp.content) > 100 and elapsed >= 0.005 * len(resp.content) * 0.9
+    assert len(gs.records("Company")) == 1  # the call is applied; only the reply is slow
+
+
+@pytest.mark.parametrize("over_http", [False, True])
+def test_rate_limit_fault_with_retry_after(gs, api, over_http):
+    if over_http:
+        _post_fault(gs, kind="rate_limit", count=2, retry_after=120)
+    else:
+        gs.inject_fault("rate_limit", count=2, retry_after=120)
+    for _ in range(2):
+        resp = api.insert("Company", [{"Name": "A"}])
+        assert_error(resp, 429, "GS_APIG_2404")
+        assert resp.headers["Retry-After"] == "120"
+    assert gs.records("Company") == []
+    gs.inject_fault("rate_limit")  # without retry_after: no header (the default settings)
+    assert "Retry-After" not in api.insert("Company", [{"Name": "A"}]).headers
+
+
+@pytest.mark.parametrize("over_http", [False, True])
+def test_people_pending_job_stays_pending_then_completes(gs, api, over_http):
+    if over_http:
+        _post_fault(gs, kind="people_pending", seconds=0.6)
+    else:
+        gs.inject_fault("people_pending", seconds=0.6)
+    assert_ok(api.call("PUT", "/v1/peoplemgmt/v1.0/people", {"Email": "one@x.com"}))  # not hit
+    people = [{"Email": "a@x.com"}, {"Email": ""}]
+    job = assert_ok(api.call("PUT", "/v1/peoplemgmt/v1.0/people/async", people))
+    path = f"/v1/peoplemgmt/v1.0/people/async/{job['statusId']}"
+    status = assert_ok(api.call("GET", path))
+    assert status["status"] == "PENDING" and status["total"] == 2 and status["success"] == 0
+    assert [p["Email"] for p in gs.records("Person")] == ["one@x.com"]
+    deadline = time.monotonic() + 5
+    while assert_ok(api.call("GET", path))["status"] == "PENDING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    status = assert_ok(api.call("GET", path))
+    assert status["status"] == "COMPLETED" and status["success"] == 1 and status["failed"] == 1
+    assert status["errors"][0]["index"] == 1
+    assert sorted(p["Email"] for p in gs.records("Person")) == ["a@x.com", "one@x.com"]
+    assert gs.counters()["records_written"] == 2
+
+
+def test_pending_people_job_is_cancelled_by_reset(gs, api):
+    gs.inject_fault("people_pending", seconds=0.3)
+    assert_ok(api.call("PUT", "/v1/peoplemgmt/v1.0/people/async", [{"Email": "a@x.com"}]))
+    gs.reset()
+    time.sleep(0.5)
+    assert gs.records("Person") == []
+
+
+@pytest.mark.parametrize(
+    "kind, params",
+    [
+        ("slow_apply", {"apply_after": 2, "reply_after": 1}),
+        ("slow_apply", {"apply_after": -1}),
+        ("trickle", {"interval": 0}),
+        ("people_pending", {"seconds": "soon"}),
+        ("rate_limit", {"retry_after": -5}),
+    ],
+)
+def test_bad_fault_parameters_are_refused_when_injected(gs, kind, params):
+    with pytest.raises(ValueError):
+        gs.inject_fault(kind, **params)
+    resp = requests.post(gs.url + "/__emulator__/faults", json={"kind": kind, **params}, timeout=5)
+    assert resp.status_code == 400 and resp.json()["error"]
