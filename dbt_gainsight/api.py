@@ -29,7 +29,7 @@ from dbt_gainsight.errors import (
     ModelNotBuiltError,
     SyncInterrupted,
 )
-from dbt_gainsight.gainsight.client import GainsightClient
+from dbt_gainsight.gainsight.client import GainsightClient, client_for
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
 from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.engine import ModelSync, count_plan, estimate_calls
@@ -125,14 +125,7 @@ class Session:
 
     def client(self, connection: Connection) -> GainsightClient:
         """A client for one named connection."""
-        return GainsightClient(
-            connection.url,
-            connection.access_key.reveal(),
-            calls_per_minute=connection.calls_per_minute,
-            max_in_flight=connection.max_in_flight,
-            timeout=connection.timeout_seconds,
-            verify_tls=connection.verify_tls,
-        )
+        return client_for(connection)
 
 
 def _plans(
@@ -441,13 +434,7 @@ def check(
     profiles = profiles_dir or os.environ.get("DBT_PROFILES_DIR")
     settings = load_settings(project, profiles)
     conn = settings.connection(connection)
-    client = GainsightClient(
-        conn.url,
-        conn.access_key.reveal(),
-        calls_per_minute=conn.calls_per_minute,
-        timeout=conn.timeout_seconds,
-        verify_tls=conn.verify_tls,
-    )
+    client = client_for(conn)
     try:
         info = client.check()
     finally:

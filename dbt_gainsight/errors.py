@@ -1,8 +1,11 @@
 """One exception tree, grouped by what the caller should do about it.
 
 - ``ConfigError``: the user fixes YAML, flags or the environment; exit 2, nothing sent.
-- ``ConnectionError_`` / ``AuthError``: the URL or access key is wrong; nothing more can be sent.
-- ``RetryableError``: transient (429, 5xx, timeouts, resets); the client retries it.
+- ``ConnectionFailed`` / ``AuthError``: the URL or access key is wrong; nothing more can be sent.
+- ``RetryableError``: transient, nothing was applied (429, 5xx on a safe call, no connection);
+  the client retries it.
+- ``OutcomeUnknown``: a write may or may not have been applied (no reply); never blindly
+  retried, so it is deliberately not a ``RetryableError``.
 - ``RecordRejected``: Gainsight refused one record; it goes to the rejects table.
 
 Messages say what to do. None of them may contain an access key: build them from
@@ -55,7 +58,11 @@ class ModelNotBuiltError(GainsightSyncError):
 
 
 class GainsightAPIError(GainsightSyncError):
-    """Gainsight answered in a way the client cannot use."""
+    """Gainsight answered in a way the client cannot use.
+
+    ``error_desc`` is Gainsight's own ``errorDesc`` text (it may quote record values: keep it
+    in the rejects table, not in console logs); the message says what to do.
+    """
 
     def __init__(
         self,
@@ -63,10 +70,12 @@ class GainsightAPIError(GainsightSyncError):
         *,
         status: int | None = None,
         error_code: str | None = None,
+        error_desc: str | None = None,
         request_id: str | None = None,
     ):
         self.status = status
         self.error_code = error_code
+        self.error_desc = error_desc
         self.request_id = request_id
         super().__init__(message)
 
@@ -79,8 +88,16 @@ class ConnectionFailed(GainsightAPIError):
     """The Gainsight URL cannot be reached or does not answer like Gainsight."""
 
 
+class UnknownObject(GainsightAPIError):
+    """Describe (or a write) named an object the tenant does not have."""
+
+
+class NoDataFound(GainsightAPIError):
+    """A query matched nothing, said as an error (``result: false``); callers read it as no rows."""
+
+
 class RetryableError(GainsightAPIError):
-    """A transient failure (429, 5xx, timeout, reset) worth trying again."""
+    """A transient failure where nothing was applied; trying again is safe."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
         self.retry_after = retry_after
@@ -91,8 +108,20 @@ class RateLimited(RetryableError):
     """HTTP 429 (GS_APIG_2404): over the per-minute or daily call budget."""
 
 
-class OutcomeUnknown(RetryableError):
-    """The request may have been applied but the reply was lost (timeout, reset, 5xx)."""
+class ServerError(RetryableError):
+    """HTTP 5xx on a call that is safe to repeat (a read, or an idempotent update)."""
+
+
+class NotConnected(RetryableError):
+    """No connection was made (refused, connect timeout): nothing was sent."""
+
+
+class OutcomeUnknown(GainsightAPIError):
+    """The request may have been applied but the reply was lost (timeout, reset, 5xx).
+
+    Not a RetryableError: Gainsight has no idempotency key, so resending a POST could
+    create a duplicate. Reads and PUTs are idempotent and retried by the client anyway.
+    """
 
 
 class RecordRejected(GainsightAPIError):

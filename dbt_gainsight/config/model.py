@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from dbt_gainsight.errors import ConfigError, ConfigProblem
+from dbt_gainsight.gainsight.limits import MAX_BATCH, SYSTEM_FIELDS
 from dbt_gainsight.gainsight.objects import ObjectKind
 
 ROOT = "meta.gainsight"
@@ -40,7 +41,6 @@ OBJECT_ALIASES: dict[str, str] = {
     "Relationship_Person": "RelationshipPerson",
 }
 CUSTOM_OBJECT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*__gc$")
-SYSTEM_FIELDS = ("Gsid", "CreatedDate", "ModifiedDate", "CreatedBy", "ModifiedBy")
 PEOPLE_KINDS = frozenset(
     {ObjectKind.PERSON, ObjectKind.COMPANY_PERSON, ObjectKind.RELATIONSHIP_PERSON}
 )
@@ -59,7 +59,7 @@ _PREFIX_OWNERS = {
 }
 MULTI_MATCH_API = {"first_match": "FIRSTMATCH", "error": "MARKASERROR"}
 ON_NO_MATCH_API = {"error": "ERROR", "null": "NULLABLE", "default": "DEFAULTVALUE"}
-MAX_BATCH_SIZE = 50
+MAX_BATCH_SIZE = MAX_BATCH
 _OBJECTS_ALLOWED = (
     "Company, Relationship, Person, CompanyPerson, RelationshipPerson, "
     "or a custom object named <Name>__gc"

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from dbt_gainsight.gainsight.client import (
-    ClientStats,
-    GainsightClient,
-    RecordResult,
-    classify_response,
-    lookup_payload,
-)
+from dbt_gainsight.gainsight.client import GainsightClient, client_for
 from dbt_gainsight.gainsight.objects import (
     PEOPLE_API_OBJECT,
     SYSTEM_FIELDS,
@@ -16,23 +10,27 @@ from dbt_gainsight.gainsight.objects import (
     ObjectKind,
     ObjectSchema,
     PicklistOption,
-    object_kind,
     parse_describe,
 )
+from dbt_gainsight.gainsight.payloads import lookup_payload
 from dbt_gainsight.gainsight.ratelimit import Permit, RateLimiter
+from dbt_gainsight.gainsight.responses import RecordResult, RecordStatus, classify_response
 from dbt_gainsight.gainsight.retry import (
     RetryPolicy,
     backoff_delays,
     next_window_delay,
     parse_retry_after,
 )
+from dbt_gainsight.gainsight.transport import ClientStats
 from dbt_gainsight.gainsight.types import converter_for
 
 __all__ = [
     "ClientStats",
     "GainsightClient",
     "RecordResult",
+    "RecordStatus",
     "classify_response",
+    "client_for",
     "lookup_payload",
     "PEOPLE_API_OBJECT",
     "SYSTEM_FIELDS",
@@ -46,7 +44,6 @@ __all__ = [
     "backoff_delays",
     "converter_for",
     "next_window_delay",
-    "object_kind",
     "parse_describe",
     "parse_retry_after",
 ]

@@ -12,7 +12,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
-SYSTEM_FIELDS = frozenset({"Gsid", "CreatedDate", "ModifiedDate", "CreatedBy", "ModifiedBy"})
+from dbt_gainsight.gainsight.limits import SYSTEM_FIELDS
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,6 @@ class FieldSchema:
     decimal_places: int | None = None
     picklist: tuple[PicklistOption, ...] = ()
     lookup_object: str | None = None
-
-    @property
-    def writable(self) -> bool:
-        """Whether a sync may send this field at all (system fields never)."""
-        return self.name not in SYSTEM_FIELDS and (self.createable or self.updateable)
 
 
 @dataclass(frozen=True)
@@ -76,17 +71,6 @@ PEOPLE_API_OBJECT: Mapping[ObjectKind, str] = MappingProxyType(
         ObjectKind.RELATIONSHIP_PERSON: "Relationship_Person",
     }
 )
-
-_KIND_BY_NAME = {
-    "person": ObjectKind.PERSON,
-    "companyperson": ObjectKind.COMPANY_PERSON,
-    "relationshipperson": ObjectKind.RELATIONSHIP_PERSON,
-}
-
-
-def object_kind(object_name: str) -> ObjectKind:
-    """Kind of the object a model names: Person, CompanyPerson / Company_Person, ... or DATA."""
-    return _KIND_BY_NAME.get(object_name.replace("_", "").lower(), ObjectKind.DATA)
 
 
 def parse_describe(payload: Mapping[str, Any]) -> ObjectSchema:

@@ -20,7 +20,7 @@ from dbt_gainsight.errors import (
     SyncInterrupted,
     ValueConversionError,
 )
-from dbt_gainsight.gainsight.client import GainsightClient, RecordResult
+from dbt_gainsight.gainsight.client import GainsightClient, RecordResult, RecordStatus
 from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.plan import ModelPlan
 from dbt_gainsight.sync.records import PARENT_ID_FIELD, PARENT_PREFIX, RecordBuilder
@@ -327,7 +327,9 @@ class ModelSync:
                     f"{parent.object} with {parent.field} {value!r} does not exist in Gainsight; "
                     f"sync the {parent.object} model first."
                 )
-                self._reject_result(item, RecordResult(False, None, PARENT_NOT_FOUND, message))
+                self._reject_result(
+                    item, RecordResult(RecordStatus.REJECTED, None, PARENT_NOT_FOUND, message)
+                )
                 return None
             entry = {PARENT_ID_FIELD[parent.object]: gsid, **link}
             body.setdefault(PARENT_PREFIX[parent.object], []).append(entry)
@@ -431,7 +433,7 @@ class ModelSync:
         message = (
             f"no {self.config.object} matches {keys}; behavior update_only never creates records"
         )
-        self._reject_result(item, RecordResult(False, None, NOT_FOUND, message, not_found=True))
+        self._reject_result(item, RecordResult(RecordStatus.NOT_FOUND, None, NOT_FOUND, message))
 
     def _reject_result(self, item: _Item, res: RecordResult) -> None:
         code = res.error_code or "REJECTED"

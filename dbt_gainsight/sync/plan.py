@@ -14,10 +14,9 @@ from dbt_gainsight.config.connections import Connection
 from dbt_gainsight.config.model import SyncConfig
 from dbt_gainsight.errors import ConfigProblem, GainsightAPIError
 from dbt_gainsight.gainsight.client import GainsightClient
+from dbt_gainsight.gainsight.limits import KEY_TYPES
 from dbt_gainsight.gainsight.objects import PEOPLE_API_OBJECT, ObjectKind, ObjectSchema
 from dbt_gainsight.sync.records import LINK_PREFIX, PARENT_ID_FIELD
-
-KEY_TYPES = {"STRING", "GSID", "NUMBER", "EMAIL"}
 
 
 def object_rank(config: SyncConfig) -> int:

@@ -80,7 +80,7 @@ def test_429_bursts_are_waited_out(setup):
     result = _assert_all_landed_once(project, gs)
     assert gs.counters()["rate_limited"] == 3
     assert result["rate_limited"] == 3, result
-    assert result["retries"] >= 3, result
+    assert result["retries"] == 0, result  # a 429 wait is not a retry of a fault
 
 
 def test_503s_are_retried(setup):
@@ -123,5 +123,5 @@ def test_all_faults_at_once(setup):
     result = _assert_all_landed_once(project, gs)
     assert result["rate_limited"] == gs.counters()["rate_limited"] == 3, result
     assert gs.counters()["by_status"].get("503") == 3
-    assert result["retries"] >= 7, result
+    assert result["retries"] >= 4, result  # 3 503s + the lost reply; 429 waits apart
     _no_calls_next_time(project, gs, env)

@@ -8,7 +8,6 @@ from dbt_gainsight.gainsight.objects import (
     FieldSchema,
     ObjectKind,
     PicklistOption,
-    object_kind,
     parse_describe,
 )
 
@@ -62,7 +61,7 @@ def test_parse_describe_company():
     assert name == FieldSchema(
         name="Name", data_type="STRING", required=True, nillable=False, length=255
     )
-    assert name.writable
+    assert name.createable and name.updateable
     assert schema.field("Arr").decimal_places == 2
     assert schema.field("Csm").lookup_object == "GsUser"
     assert schema.field("Stage").picklist == (
@@ -75,9 +74,11 @@ def test_parse_describe_company():
 
 def test_system_fields_are_not_writable():
     schema = parse_describe(COMPANY)
-    assert not schema.field("Gsid").writable
+    gsid = schema.field("Gsid")
+    assert not (gsid.createable or gsid.updateable)
     # No meta at all: still a system field, so not writable.
-    assert not schema.field("ModifiedDate").writable
+    modified = schema.field("ModifiedDate")
+    assert not (modified.createable or modified.updateable)
     assert "CreatedBy" in SYSTEM_FIELDS
 
 
@@ -115,8 +116,3 @@ def test_required_defaults_from_nillable_and_missing_name():
 
 def test_object_kinds():
     assert PEOPLE_API_OBJECT[ObjectKind.COMPANY_PERSON] == "Company_Person"
-    assert object_kind("Person") is ObjectKind.PERSON
-    assert object_kind("CompanyPerson") is ObjectKind.COMPANY_PERSON
-    assert object_kind("Relationship_Person") is ObjectKind.RELATIONSHIP_PERSON
-    assert object_kind("Company") is ObjectKind.DATA
-    assert object_kind("Usage_Summary__gc") is ObjectKind.DATA

@@ -1,0 +1,77 @@
+"""The People API: one person per call, or up to 50 in an async job that is polled to the end.
+
+People are matched by Email, so a PUT creates or updates: there is no insert/update split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from dbt_gainsight.errors import RecordRejected, RetryableError
+from dbt_gainsight.gainsight.limits import MAX_BATCH
+from dbt_gainsight.gainsight.responses import (
+    RecordResult,
+    RecordStatus,
+    gsid_of,
+    job_state,
+    people_results,
+    rejected,
+    status_id_of,
+)
+from dbt_gainsight.gainsight.transport import Transport
+
+PEOPLE = "/v1/peoplemgmt/v1.0/people"
+PEOPLE_ASYNC = "/v1/peoplemgmt/v1.0/people/async"
+
+
+def put_person(transport: Transport, person: dict[str, Any]) -> RecordResult:
+    """Create or update one Person by Email (with its company/relationship links)."""
+    try:
+        envelope = transport.call("PUT", PEOPLE, person, idempotent=True, records=1)
+    except RecordRejected as exc:
+        return rejected(exc)
+    return RecordResult(RecordStatus.ACCEPTED, gsid_of(envelope.get("data")))
+
+
+def put_people_async(transport: Transport, people: list[dict[str, Any]]) -> str:
+    """Submit up to 50 people for background processing; returns the job's statusId."""
+    if not 1 <= len(people) <= MAX_BATCH:
+        raise ValueError(f"the async people call takes 1 to {MAX_BATCH} people")
+    envelope = transport.call("PUT", PEOPLE_ASYNC, people, idempotent=True, records=len(people))
+    return status_id_of(envelope.get("data"))
+
+
+def people_async_status(transport: Transport, status_id: str) -> dict[str, Any]:
+    """The state of an async people job (status, counts, per-index errors)."""
+    path = f"{PEOPLE_ASYNC}/{quote(status_id, safe='')}"
+    data = transport.call("GET", path, idempotent=True).get("data")
+    return dict(data) if isinstance(data, Mapping) else {"status": data}
+
+
+def put_people_bulk(
+    transport: Transport,
+    people: list[dict[str, Any]],
+    *,
+    poll_seconds: float,
+    timeout_seconds: float,
+) -> list[RecordResult]:
+    """Upsert up to 50 people with the async call and wait for its per-record outcome.
+
+    Gainsight may take up to 30 minutes; a job still running after ``timeout_seconds``
+    is reported as failed (not rejected), so its people are tried again next run.
+    """
+    status_id = put_people_async(transport, people)
+    deadline = transport.clock() + timeout_seconds
+    while True:
+        status = people_async_status(transport, status_id)
+        state, finished = job_state(status)
+        if finished:
+            return people_results(status, len(people))
+        if transport.clock() >= deadline:
+            raise RetryableError(
+                f"async people job {status_id} still {state or 'pending'} after "
+                f"{timeout_seconds:.0f} s"
+            )
+        transport.pause(poll_seconds)
