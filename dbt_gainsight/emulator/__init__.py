@@ -1,7 +1,7 @@
 """A local, stateful Gainsight REST API emulator that enforces the documented contract.
 
 ``with Emulator() as gs:`` serves on a free port; point the client at ``gs.url`` with
-``gs.access_key``. See GAINSIGHT_API.md for the contract it enforces.
+``gs.access_key``. docs/gainsight-api.md is the contract it enforces.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -96,7 +97,11 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", rf"/v1/data/objects/query/{_OBJ}", "POST /v1/data/objects/query/{object}"),
         ("POST", rf"/v1/data/objects/{_OBJ}", "POST /v1/data/objects/{object}"),
         ("PUT", rf"/v1/data/objects/{_OBJ}", "PUT /v1/data/objects/{object}"),
-        ("DELETE", rf"/v1/data/objects/{_OBJ}/{_OBJ}", "DELETE /v1/data/objects/{object}/{gsid}"),
+        (
+            "DELETE",
+            rf"/v1/data/objects/{_OBJ}(?:/([^/]*))?",
+            "DELETE /v1/data/objects/{object}/{gsid}",
+        ),
         ("PUT", r"/v1/peoplemgmt/v1\.0/people", "PUT /v1/peoplemgmt/v1.0/people"),
         ("PUT", r"/v1/peoplemgmt/v1\.0/people/async", "PUT /v1/peoplemgmt/v1.0/people/async"),
         (
@@ -128,7 +133,7 @@ def match_route(method: str, path: str) -> tuple[str, tuple[str, ...]] | None:
         if m == method:
             hit = pattern.fullmatch(path)
             if hit:
-                return template, tuple(unquote(g) for g in hit.groups())
+                return template, tuple(unquote(g or "") for g in hit.groups())
     return None
 
 
@@ -182,6 +187,7 @@ class Core:
             self.by_route: Counter[str] = Counter()
             self.by_status: Counter[str] = Counter()
             self.records_written = 0
+            self.records_deleted = 0
             self.rate_limited = 0
             self.inflight = 0
             self.max_concurrent = 0
@@ -199,6 +205,7 @@ class Core:
                 "by_route": dict(self.by_route),
                 "by_status": dict(self.by_status),
                 "records_written": self.records_written,
+                "records_deleted": self.records_deleted,
                 "rate_limited": self.rate_limited,
                 "max_concurrent": self.max_concurrent,
             }
@@ -237,7 +244,7 @@ class Core:
         parts = urlsplit(target)
         path = parts.path
         if path.startswith("/__emulator__/") or path == "/__emulator__":
-            return self._inspect(method, path, parts.query, body)
+            return self._inspect(method, path, headers, body)
         started = time.perf_counter()
         with self._lock:
             self.calls += 1
@@ -371,8 +378,12 @@ class Core:
 
     def _object(self, name: str) -> ObjectDef:
         obj = self.store.object(name)
-        if obj is None:
-            raise ApiError("GSOBJ_1002", f"Requested object not found: {name}")
+        if obj is None:  # docs/gainsight-api.md: an unknown object is an invalid API path
+            raise ApiError(
+                "GSOBJ_1023",
+                "Invalid API called, please refer to API documentation "
+                f"(object {_short(name)} not found)",
+            )
         return obj
 
     def _reject(self, record: dict[str, Any]) -> None:
@@ -398,6 +409,8 @@ class Core:
             return rows, len(rows), 0
         if template == "DELETE /v1/data/objects/{object}/{gsid}":
             data, written = writes.delete(store, self._object(params[0]), params[1])
+            with self._lock:
+                self.records_deleted += written
             return data, 1, written
         if template == "PUT /v1/peoplemgmt/v1.0/people":
             data, written = upsert_person(store, payload, self._reject)
@@ -460,10 +473,19 @@ class Core:
             store.flush()
         return gsids
 
-    def _inspect(self, method: str, path: str, query: str, body: bytes) -> Reply:
+    def _inspect(self, method: str, path: str, headers: Any, body: bytes) -> Reply:
         try:
             payload = json.loads(body) if body.strip() else {}
-            out = self._inspect_route(method, path.removeprefix("/__emulator__"), payload)
+            sub = path.removeprefix("/__emulator__")
+            if method == "GET" and sub == "/health":  # demo.sh: is this our emulator, our key?
+                key_ok = headers.get("accesskey") == self.settings.access_key
+                out: Any = {
+                    "emulator": "dbt-gainsight",
+                    "pid": os.getpid(),
+                    "access_key_ok": key_ok,
+                }
+                return Reply(200, _json(out))
+            out = self._inspect_route(method, sub, payload)
             return Reply(200, _json(out))
         except ApiError as err:
             return Reply(err.status, _json({"error": err.desc}))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from dbt_gainsight.emulator.emulator import Emulator
 from dbt_gainsight.emulator.objects import ObjectsFileError
@@ -43,7 +43,9 @@ def _limit(value: int) -> int | None:
     type=click.Path(dir_okay=False),
     help="sqlite file that keeps records across restarts (default: in memory).",
 )
+@click.pass_context
 def emulator_command(
+    ctx: click.Context,
     host: str,
     port: int,
     access_key: str,
@@ -56,7 +58,7 @@ def emulator_command(
     """Run a local Gainsight API emulator that enforces the real API's contract."""
     try:
         gs = Emulator(
-            access_key=access_key or os.environ.get("GAINSIGHT_ACCESS_KEY") or "emulator-key",
+            access_key=access_key or "emulator-key",
             rate_limit_per_minute=_limit(rate_limit_per_minute),
             daily_limit=_limit(daily_limit),
             latency_ms=latency_ms,
@@ -78,7 +80,10 @@ def emulator_command(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    click.echo(f"Gainsight emulator on {gs.url} (access key: {gs.access_key})", err=False)
+    # A key read from GAINSIGHT_ACCESS_KEY may be a real tenant's key: never print it.
+    from_env = ctx.get_parameter_source("access_key") == ParameterSource.ENVIRONMENT
+    shown = "$GAINSIGHT_ACCESS_KEY" if from_env and access_key else gs.access_key
+    click.echo(f"Gainsight emulator on {gs.url} (access key: {shown})")
     limits = f"{rate_limit_per_minute or 'no'} calls/minute, {daily_limit or 'no'} calls/day"
     click.echo(f"Limits: {limits}. Inspect: {gs.url}/__emulator__/counters. Ctrl-C to stop.")
     try:

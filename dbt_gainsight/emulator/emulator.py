@@ -141,7 +141,7 @@ class Emulator:
         return self.core.records(object_name)
 
     def counters(self) -> dict[str, Any]:
-        """calls, by_route, by_status, records_written, rate_limited, max_concurrent."""
+        """Totals since start or reset (docs/gainsight-api.md, "Inspection routes")."""
         return self.core.counters()
 
     def request_log(self) -> list[dict[str, Any]]:

@@ -35,8 +35,8 @@ DATA_TYPES = frozenset(
 
 # Default maximum lengths for text types when the definition gives none.
 DEFAULT_LENGTH = {"STRING": 255, "EMAIL": 255, "URL": 1024, "RICHTEXTAREA": 32768}
-# Types a PUT may use as keys (the API docs: String, GSID, Number or Email).
-KEY_TYPES = frozenset({"STRING", "EMAIL", "URL", "GSID", "NUMBER", "CURRENCY", "PERCENTAGE"})
+# Types a PUT may use as keys: exactly String, GSID, Number, Email (docs/gainsight-api.md).
+KEY_TYPES = frozenset({"STRING", "GSID", "NUMBER", "EMAIL"})
 
 
 class ObjectsFileError(ValueError):

@@ -275,7 +275,12 @@ def update(
 
 
 def delete(store: Store, obj: ObjectDef, gsid: str) -> tuple[dict[str, Any], int]:
-    """DELETE /v1/data/objects/{Object}/{Gsid}."""
+    """DELETE /v1/data/objects/{Object}/{Gsid}: a blank or unknown Gsid is 400 GSOBJ_1004."""
+    if not gsid.strip():
+        raise ApiError(
+            "GSOBJ_1004",
+            "Either the Gainsight ID is invalid or missing, please re-check your request.",
+        )
     with store.lock:
         seq = store.table(obj.name).seq_of(gsid)
         if seq is None:

@@ -1,4 +1,4 @@
-"""One test (or a few) per rule of GAINSIGHT_API.md's "What the emulator must enforce"."""
+"""One test (or a few) per rule of docs/gainsight-api.md, "What the emulator enforces"."""
 
 from __future__ import annotations
 
@@ -204,6 +204,7 @@ def test_rule04_records_must_be_a_list_of_objects(api, body):
         ("Nope", "Nope does not exist"),
         ("Csm", "cannot be a key"),
         ("RenewalDate", "cannot be a key"),
+        ("Arr", "cannot be a key"),
     ],
 )
 def test_rule05_put_requires_1_to_3_existing_non_lookup_keys(gs, api, keys, fragment):
@@ -211,6 +212,40 @@ def test_rule05_put_requires_1_to_3_existing_non_lookup_keys(gs, api, keys, frag
     record = {"Name": "Acme", "ExternalId": "A", "Arr": 1, "Mrr": 1}
     body = assert_error(api.update("Company", keys, [record]), 400, "GSOBJ_1002")
     assert fragment in body["errorDesc"]
+
+
+@pytest.mark.parametrize(
+    "key, ok",
+    [
+        ("Usage_Id__gc", True),  # STRING
+        ("Contact__gc", True),  # EMAIL
+        ("Logins__gc", True),  # NUMBER
+        ("Gsid", True),  # GSID
+        ("Adoption__gc", False),  # PERCENTAGE
+        ("Last_Login__gc", False),  # DATETIME
+        ("Notes__gc", False),  # RICHTEXTAREA
+        ("Company__gc", False),  # LOOKUP
+    ],
+)
+def test_rule05_key_types_are_exactly_string_gsid_number_email(custom, capi, key, ok):
+    values = {
+        "Usage_Id__gc": "u1",
+        "Contact__gc": "a@b.com",
+        "Logins__gc": 3,
+        "Adoption__gc": 50,
+        "Last_Login__gc": "2024-01-01T00:00:00Z",
+        "Notes__gc": "n",
+    }
+    [gsid] = custom.seed_records("Usage_Summary__gc", [values])
+    record = {key: {**values, "Gsid": gsid}.get(key), "Logins__gc": 3}
+    if key == "Company__gc":
+        record[key] = None
+    resp = capi.update("Usage_Summary__gc", key, [record])
+    if ok:
+        assert assert_ok(resp)["records"] == [{"Gsid": gsid}]
+    else:
+        body = assert_error(resp, 400, "GSOBJ_1002")
+        assert "use String, GSID, Number or Email" in body["errorDesc"]
 
 
 def test_rule05_put_without_keys_parameter_is_400(api):
@@ -827,6 +862,32 @@ def test_rule14_delete_unknown_gsid_is_gsobj_1004(gs, api, gsid):
     assert len(gs.records("Company")) == 1
 
 
+@pytest.mark.parametrize("path", ["/v1/data/objects/Company/", "/v1/data/objects/Company"])
+def test_rule14_delete_with_blank_or_missing_gsid_is_gsobj_1004(gs, api, path):
+    gs.seed_records("Company", [{"Name": "A"}])
+    body = assert_error(api.call("DELETE", path), 400, "GSOBJ_1004")
+    assert body["errorDesc"].startswith("Either the Gainsight ID is invalid or missing")
+    assert len(gs.records("Company")) == 1
+    assert gs.counters()["records_deleted"] == 0
+
+
+def test_rule14_delete_vanishes_from_query_and_is_counted(gs, api):
+    a, b = gs.seed_records("Company", [{"Name": "A"}, {"Name": "B"}])
+    assert_ok(api.call("DELETE", f"/v1/data/objects/Company/{a}"))
+    assert_error(api.call("DELETE", f"/v1/data/objects/Company/{a}"), 400, "GSOBJ_1004")
+    rows = assert_ok(api.query("Company", select=["Gsid", "Name"]))
+    assert rows == [{"Gsid": b, "Name": "B"}]
+    by_gsid = _where(("Gsid", "EQ", [a]))
+    assert assert_ok(api.query("Company", select=["Name"], where=by_gsid)) == []
+    counters = gs.counters()
+    assert counters["records_deleted"] == 1
+    assert counters["by_route"] == {
+        "DELETE /v1/data/objects/{object}/{gsid}": 2,
+        "POST /v1/data/objects/query/{object}": 2,
+    }
+    assert counters["by_status"] == {"200": 3, "400": 1}
+
+
 def test_rule14_deleted_record_no_longer_matches_keys(gs, api):
     [a] = gs.seed_records("Company", [{"Name": "A", "ExternalId": "x"}])
     api.query("Company", select=["Name"], where=_where(("ExternalId", "EQ", ["x"])))
@@ -914,3 +975,34 @@ def test_rule15_rate_limit_off_and_changed_at_runtime(gainsight_emulator_factory
         assert api.call("GET", "/v1/meta/services/objects/list").status_code == 200
     gs.set_limits(rate_limit_per_minute=150)
     assert api.call("GET", "/v1/meta/services/objects/list").status_code == 429
+
+
+# -- rule 16: where the contract is silent ---------------------------------------------------
+def test_rule16_write_without_json_content_type_is_415(gs, api):
+    for headers in ({"Content-Type": "text/plain"}, {"Content-Type": None}):
+        resp = api.s.post(
+            gs.url + "/v1/data/objects/Company",
+            data=b'{"records": [{"Name": "A"}]}',
+            headers=headers,
+            timeout=5,
+        )
+        assert_error(resp, 415, None)
+    ok = api.s.post(
+        gs.url + "/v1/data/objects/Company",
+        data=b'{"records": [{"Name": "A"}]}',
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        timeout=5,
+    )
+    assert_ok(ok)
+    assert len(gs.records("Company")) == 1
+
+
+def test_rule16_write_read_or_delete_of_an_unknown_object_is_gsobj_1023(gs, api):
+    for resp in (
+        api.insert("Nope__gc", [{"Name": "A"}]),
+        api.update("Nope__gc", "Name", [{"Name": "A"}]),
+        api.query("Nope__gc", select=["Name"]),
+        api.call("DELETE", "/v1/data/objects/Nope__gc/1P02X"),
+    ):
+        body = assert_error(resp, 400, "GSOBJ_1023")
+        assert "Nope__gc" in body["errorDesc"]

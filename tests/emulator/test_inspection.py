@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import requests
 
 from tests.emulator.gs_helpers import Api, assert_ok
@@ -124,3 +126,11 @@ def test_seed_over_http(gs):
 def test_unknown_inspection_route_is_404(gs):
     resp = requests.get(gs.url + "/__emulator__/nope", timeout=5)
     assert resp.status_code == 404
+
+
+def test_health_names_the_process_and_checks_the_key_without_counting(gs):
+    ok = requests.get(gs.url + "/__emulator__/health", headers={"accesskey": "test-key"}, timeout=5)
+    bad = requests.get(gs.url + "/__emulator__/health", timeout=5)
+    assert ok.json() == {"emulator": "dbt-gainsight", "pid": os.getpid(), "access_key_ok": True}
+    assert bad.status_code == 200 and bad.json()["access_key_ok"] is False
+    assert gs.counters()["calls"] == 0
