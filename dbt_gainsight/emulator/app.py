@@ -509,6 +509,8 @@ class Core:
             kind = params.pop("kind", None)
             if kind == "random":
                 self.faults.set_random(**params)
+            elif kind == "clear":
+                self.faults.reset()
             else:
                 self.faults.inject(str(kind), int(params.pop("count", 1)), **params)
             return {"injected": kind}

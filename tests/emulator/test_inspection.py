@@ -110,10 +110,16 @@ def test_reset_makes_old_gsids_unknown(gs, api):
 def test_faults_and_limits_over_http(gs, api):
     _post(gs, "/faults", {"kind": "status", "count": 1, "status": 502})
     assert api.call("GET", "/v1/meta/services/objects/list").status_code == 502
-    _post(gs, "/limits", {"rate_limit_per_minute": 2})  # the 502 above counted too
+    _post(gs, "/limits", {"rate_limit_per_minute": 4})  # the 502 above counted too
+    assert api.call("GET", "/v1/meta/services/objects/list").status_code == 200
+    assert api.call("GET", "/v1/meta/services/objects/list").status_code == 200
     assert api.call("GET", "/v1/meta/services/objects/list").status_code == 200
     assert api.call("GET", "/v1/meta/services/objects/list").status_code == 429
+    _post(gs, "/limits", {"rate_limit_per_minute": None})
     _post(gs, "/faults", {"kind": "reject_value", "field": "Name", "value": "X"})
+    _post(gs, "/faults", {"kind": "status", "count": 5, "status": 500})
+    _post(gs, "/faults", {"kind": "clear"})  # every fault, including reject_value, is gone
+    assert_ok(api.insert("Company", [{"Name": "X"}]))
     bad = requests.post(gs.url + "/__emulator__/faults", json={"kind": "nope"}, timeout=5)
     assert bad.status_code == 400 and "nope" in bad.json()["error"]
 
