@@ -299,6 +299,7 @@ def print_summary(result: SyncResult) -> None:
 
 
 _register_emulator()
+cli.add_command(__import__("dbt_gainsight.audit_cli", fromlist=["audit"]).audit)
 
 
 _MULTI_VALUE_FLAGS = frozenset({"-s", "--select", "-m", "--models", "--exclude"})

@@ -42,6 +42,8 @@ class DiffQuery:
     counts_sql: str  # -> rows of (action, count)
     stream_sql: str  # -> model columns + KEY_HASH, ROW_HASH, GSID, ACTION, KEY_ROWS
     columns: tuple[str, ...]  # model columns, in the order the stream returns them
+    rows_sql: str = ""  # like stream_sql, unchanged rows included (audit)
+    gone_sql: str = ""  # -> (key_hash, gsid) of state rows whose row left the model
 
 
 def build_diff_query(
@@ -121,4 +123,14 @@ where not exists (select 1 from src where src.{KEY_HASH} = st.key_hash)
     stream_sql = f"""{base}
 select * from classified where {ACTION} <> '{UNCHANGED}'
 """
-    return DiffQuery(counts_sql=counts_sql, stream_sql=stream_sql, columns=tuple(columns))
+    gone_sql = f"""{base}
+select st.key_hash, st.gsid from st
+where not exists (select 1 from src where src.{KEY_HASH} = st.key_hash)
+"""
+    return DiffQuery(
+        counts_sql=counts_sql,
+        stream_sql=stream_sql,
+        columns=tuple(columns),
+        rows_sql=f"{base}\nselect * from classified\n",
+        gone_sql=gone_sql,
+    )

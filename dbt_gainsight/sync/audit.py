@@ -1,0 +1,424 @@
+"""``dbt-gainsight audit``: read Gainsight back and say where it differs from the models.
+
+For each synced data-object model: read its object (key, mapped fields and lookup match
+values only, 5,000 records a query call), compare with every row of the model through the
+sync's own converters (``compare.py``), and report rows missing in Gainsight, values that
+differ, and records this tool wrote whose rows have left the model. Drift goes to
+``<state schema>.gainsight_audit`` (the latest audit of each sync). ``repair`` marks the
+drifted rows in the sync state so the next ``sync`` resends them the ordinary way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dbt_gainsight.errors import ConfigError, GainsightSyncError, ValueConversionError
+from dbt_gainsight.gainsight.client import MAX_PAGE
+from dbt_gainsight.gainsight.objects import ObjectKind
+from dbt_gainsight.sync import compare, diff
+from dbt_gainsight.sync.budget import OverBudget
+from dbt_gainsight.sync.records import RecordBuilder
+from dbt_gainsight.sync.state import StateStore, _now
+
+AUDIT_TABLE = "gainsight_audit"
+REPAIR_HASH = "audit-repair"  # a row hash no row has: the diff sees the row as changed
+MAX_SAMPLES = 20
+MAX_AUDIT_ROWS = 100_000  # drift rows written per model; the counts are always exact
+MISSING, DIFFERS, ORPHAN = "missing", "differs", "orphan"
+
+
+@dataclass
+class Drift:
+    """One finding: a missing record, one differing value, or an orphan."""
+
+    kind: str
+    key: dict[str, Any]
+    gsid: str | None = None
+    field: str | None = None
+    model_value: Any = None
+    gainsight_value: Any = None
+    key_hash: str | None = None
+
+
+@dataclass
+class AuditModel:
+    """What the audit found for one model."""
+
+    model: str
+    object: str
+    status: str = "clean"  # clean | drift | skipped | error | incomplete
+    message: str | None = None
+    rows: int = 0
+    read: int = 0  # records read from Gainsight
+    estimated_calls: int = 0
+    calls: int = 0
+    missing: int = 0
+    differs: int = 0  # records with at least one differing value
+    differing_values: int = 0
+    orphans: int = 0
+    unsendable: int = 0  # duplicate or null keys, values that cannot be converted
+    repaired: int = 0
+    samples: list[Drift] = field(default_factory=list)
+
+    def add(self, drift: Drift) -> None:
+        """Keep the first findings for the report."""
+        if len(self.samples) < MAX_SAMPLES:
+            self.samples.append(drift)
+
+
+@dataclass
+class AuditResult:
+    """Everything one ``dbt-gainsight audit`` found."""
+
+    audit_id: str
+    repair: bool = False
+    models: list[AuditModel] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 Gainsight matches every model; 1 drift found or a model could not be audited."""
+        return 0 if all(m.status in ("clean", "skipped") for m in self.models) else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``--output json`` and target/gainsight_audit_results.json)."""
+        return {
+            "audit_id": self.audit_id,
+            "repair": self.repair,
+            "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code,
+            "models": [asdict(m) for m in self.models],
+        }
+
+
+def audit(
+    *,
+    project_dir: str | os.PathLike | None = None,
+    profiles_dir: str | os.PathLike | None = None,
+    target: str | None = None,
+    vars: str | dict | None = None,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    selector: str | None = None,
+    state_schema: str | None = None,
+    max_calls: int | None = None,
+    repair: bool = False,
+    on_event: Callable[[str, str], None] | None = None,
+) -> AuditResult:
+    """Audit the selected models; raise ConfigError (or OverBudget) before any call."""
+    from dbt_gainsight import api
+    from dbt_gainsight.warehouse import Warehouse
+
+    emit = on_event or (lambda level, message: None)
+    started = time.monotonic()
+    result = AuditResult(audit_id=uuid.uuid4().hex, repair=repair)
+    session = api.Session(
+        project_dir=project_dir, profiles_dir=profiles_dir, target=target, vars=vars
+    )
+    configs = session.configs(select, exclude, selector)
+    wh = Warehouse(session.args, session.project.manifest)
+    clients: dict[str, Any] = {}
+    try:
+        with wh.connection("gainsight-audit"):
+            plans, problems = api._plans(session, configs, wh)
+            if problems:
+                raise ConfigError("The gainsight config has problems.", problems)
+            schema = state_schema or session.settings.state_schema
+            store = StateStore(wh, schema or f"{wh.target_schema}_gainsight")
+            store.ensure()
+            _ensure_table(store)
+            work = _estimate(plans, store, result)
+            total = sum(m.estimated_calls for _, m in work)
+            emit("info", _estimate_line(work, total))
+            if max_calls is not None and total > max_calls:
+                raise OverBudget(
+                    f"The audit would make about {total} calls, over --max-calls {max_calls}; "
+                    "no call was made.",
+                    {m.model: m.estimated_calls for _, m in work},
+                )
+            budget = max_calls
+            for plan, model in work:
+                conn = plan.connection
+                if conn.name not in clients:
+                    clients[conn.name] = session.client(conn)
+                    for name, entry in store.cached_describes(conn.name).items():
+                        clients[conn.name].remember_describe(name, entry)
+                try:
+                    _audit_model(plan, model, wh, store, clients[conn.name], result, budget)
+                except GainsightSyncError as exc:
+                    model.status, model.message = "error", str(exc)
+                if budget is not None:
+                    budget -= model.calls
+                if model.message:
+                    emit("warn" if model.status != "error" else "error", model.message)
+    finally:
+        for client in clients.values():
+            client.close()
+        wh.close()
+        result.seconds = time.monotonic() - started
+        _write_results(session.project.target_path, result)
+    return result
+
+
+def _estimate(plans, store: StateStore, result: AuditResult) -> list[tuple[Any, AuditModel]]:
+    """Per model: rows, state rows and the query calls a full read of its object takes."""
+    wh = store.wh
+    work = []
+    cached: dict[str, set[str]] = {}
+    for plan in plans:
+        config = plan.config
+        model = AuditModel(model=config.model, object=config.object)
+        result.models.append(model)
+        if plan.skip_reason or plan.error:
+            model.status, model.message = "skipped", plan.skip_reason or plan.error
+            continue
+        if config.kind is not ObjectKind.DATA:
+            model.status = "skipped"
+            model.message = f"{config.model}: people objects are not audited yet"
+            continue
+        rows = wh.execute(f"select count(*) from {plan.relation}", fetch=True)[0][0]
+        synced = wh.execute(
+            f"select count(*) from {store.state} where sync_id = {wh.literal(plan.sync_id)}",
+            fetch=True,
+        )[0][0]
+        model.rows = int(rows)
+        model.estimated_calls = calls_for(int(max(rows, synced)))
+        name = plan.connection.name
+        if name not in cached:
+            cached[name] = set(store.cached_describes(name))
+        objects = {config.object, *(lk.object for lk in config.lookups)}
+        model.estimated_calls += len(objects - cached[name])  # describes to ask
+        cached[name] |= objects
+        work.append((plan, model))
+    return work
+
+
+def _estimate_line(work, total: int) -> str:
+    parts = ", ".join(f"{m.model} {m.estimated_calls}" for _, m in work)
+    return f"Audit read budget: about {total} query call(s) ({parts or 'nothing to read'})."
+
+
+def _audit_model(plan, model: AuditModel, wh, store, client, result, budget) -> None:
+    config = plan.config
+    schemas = {config.object: client.describe(config.object)}
+    for lk in config.lookups:
+        schemas.setdefault(lk.object, client.describe(lk.object))
+    fields = compare.compared_fields(config, schemas[config.object])
+    by_name = {f.name: f for f in fields}
+    keys = compare.KeyMaker(tuple(config.keys), by_name)
+    before = client.stats.snapshot()["calls"]
+    try:
+        by_gsid, by_key = _read_gainsight(plan, model, client, fields, keys, budget, before)
+    finally:
+        model.calls = client.stats.snapshot()["calls"] - before
+    if model.status == "incomplete":
+        return
+    query = diff.build_diff_query(
+        wh,
+        relation=plan.relation,
+        columns=plan.columns,
+        key_columns=plan.key_columns,
+        state_relation=store.state,
+        rejects_relation=store.rejects,
+        sync_id=plan.sync_id,
+    )
+    rows: list[Drift] = []
+    matched: set[str] = set()
+    for names, chunk in wh.stream(query.rows_sql):
+        at = {n: i for i, n in enumerate(names)}
+        builder = RecordBuilder(config, at, schemas)
+        ix_key, ix_gsid, ix_action = at[diff.KEY_HASH], at[diff.GSID], at[diff.ACTION]
+        for row in chunk:
+            if row[ix_action] in (diff.DUPLICATE, diff.NULL_KEY):
+                model.unsendable += 1
+                continue
+            try:
+                record = builder.build(row)
+            except ValueConversionError:
+                model.unsendable += 1
+                continue
+            gsid = row[ix_gsid] if row[ix_gsid] in by_gsid else by_key.get(keys.of_record(record))
+            key = builder.key_values(row)
+            if gsid is None:
+                model.missing += 1
+                _found(model, rows, Drift(MISSING, key, row[ix_gsid], key_hash=row[ix_key]))
+                continue
+            matched.add(gsid)
+            found = compare.differences(record, by_gsid[gsid], fields)
+            if found:
+                model.differs += 1
+                model.differing_values += len(found)
+            for name, mine, theirs in found:
+                _found(model, rows, Drift(DIFFERS, key, gsid, name, mine, theirs, row[ix_key]))
+    for key_hash, gsid in wh.execute(query.gone_sql, fetch=True):
+        if gsid in by_gsid and gsid not in matched:
+            model.orphans += 1
+            key = {k: by_gsid[gsid].get(k) for k in config.keys}
+            _found(model, rows, Drift(ORPHAN, key, gsid, key_hash=key_hash))
+    if model.missing or model.differs or model.orphans:
+        model.status = "drift"
+    _save(store, plan, model, rows, result.audit_id)
+    if result.repair:
+        model.repaired = _repair(store, plan.sync_id, rows)
+
+
+def _read_gainsight(plan, model, client, fields, keys, budget, calls_before):
+    """Every record of the object, by Gsid (values in the sync's form) and by key."""
+    select = ["Gsid", *dict.fromkeys(f.path for f in fields)]
+    by_gsid: dict[str, dict[str, Any]] = {}
+    by_key: dict[tuple, str] = {}
+    pages = client.query(plan.config.object, select, order_by={"Gsid": "asc"})
+    while True:
+        if model.read % MAX_PAGE == 0 and budget is not None:
+            used = client.stats.snapshot()["calls"] - calls_before
+            if used + 1 > budget:
+                model.status = "incomplete"
+                model.message = (
+                    f"{model.model}: stopped reading after {used} calls (--max-calls); "
+                    f"{model.read} records read, nothing compared"
+                )
+                return by_gsid, by_key
+        row = next(pages, None)
+        if row is None:
+            return by_gsid, by_key
+        model.read += 1
+        gsid = row.get("Gsid")
+        if not gsid:
+            continue
+        values = {f.name: f.read(row.get(f.path)) for f in fields}
+        by_gsid[gsid] = values
+        key = keys.of_values(values)
+        if key is not None:
+            by_key.setdefault(key, gsid)
+
+
+def _found(model: AuditModel, rows: list[Drift], drift: Drift) -> None:
+    model.add(drift)
+    rows.append(drift)
+
+
+# The audit table and repair ---------------------------------------------------------------
+
+
+def _ensure_table(store: StateStore) -> None:
+    wh = store.wh
+    existing = {
+        r.identifier.lower() for r in wh.adapter.list_relations(store.syncs.database, store.schema)
+    }
+    if AUDIT_TABLE in existing:
+        return
+    text, ts = wh.macro("type_string"), wh.macro("type_timestamp")
+    columns = ", ".join(
+        f"{name} {text}"
+        for name in (
+            "audit_id",
+            "sync_id",
+            "model_name",
+            "object_name",
+            "kind",
+            "key_hash",
+            "key_values",
+            "gsid",
+            "field_name",
+            "model_value",
+            "gainsight_value",
+        )
+    )
+    relation = wh.relation(store.schema, AUDIT_TABLE)
+    wh.run_in_transaction([(f"create table {relation} ({columns}, audited_at {ts})", None)])
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _save(store: StateStore, plan, model: AuditModel, rows: list[Drift], audit_id: str) -> None:
+    """Replace this sync's rows in the audit table with what this audit found."""
+    wh = store.wh
+    relation = wh.relation(store.schema, AUDIT_TABLE)
+    b = wh.binding_char()
+    statements: list[tuple[str, Any]] = [
+        (f"delete from {relation} where sync_id = {wh.literal(plan.sync_id)}", None)
+    ]
+    now = _now()
+    values = f"({', '.join([b] * 12)})"
+    for start in range(0, min(len(rows), MAX_AUDIT_ROWS), 500):
+        chunk = rows[start : min(start + 500, MAX_AUDIT_ROWS)]
+        params: list[Any] = []
+        for d in chunk:
+            params += [
+                audit_id,
+                plan.sync_id,
+                model.model,
+                model.object,
+                d.kind,
+                d.key_hash,
+                json.dumps(d.key, default=str, sort_keys=True),
+                d.gsid,
+                d.field,
+                _text(d.model_value),
+                _text(d.gainsight_value),
+                now,
+            ]
+        sql = f"insert into {relation} values {', '.join([values] * len(chunk))}"
+        statements.append((sql, params))
+    wh.run_in_transaction(statements)
+
+
+def _repair(store: StateStore, sync_id: str, rows: list[Drift]) -> int:
+    """Mark drifted rows in the state so the next sync resends them.
+
+    A row whose record differs gets a row hash no row has (the diff sees it as changed: an
+    update); a row whose record is gone from Gainsight loses its state row (the diff sees
+    it as new: the existence check, then an insert). Orphans are left alone.
+    """
+    differs = sorted({d.key_hash for d in rows if d.kind == DIFFERS and d.key_hash})
+    missing = sorted({d.key_hash for d in rows if d.kind == MISSING and d.gsid and d.key_hash})
+    wh = store.wh
+    sid = wh.literal(sync_id)
+    statements: list[tuple[str, Any]] = []
+    for where, params in _key_filters(wh, differs):
+        statements.append(
+            (
+                f"update {store.state} set row_hash = {wh.literal(REPAIR_HASH)} "
+                f"where sync_id = {sid} and {where}",
+                params,
+            )
+        )
+    for where, params in _key_filters(wh, missing):
+        statements.append((f"delete from {store.state} where sync_id = {sid} and {where}", params))
+    if statements:
+        wh.run_in_transaction(statements)
+    return len(differs) + len(missing)
+
+
+def _key_filters(wh, keys: list[str], chunk: int = 1000) -> list[tuple[str, list]]:
+    b = wh.binding_char()
+    return [
+        (f"key_hash in ({', '.join([b] * len(part))})", part)
+        for part in (keys[i : i + chunk] for i in range(0, len(keys), chunk))
+    ]
+
+
+def _write_results(target_path: Path, result: AuditResult) -> None:
+    target_path.mkdir(parents=True, exist_ok=True)
+    payload = {"generated_at": datetime.now(timezone.utc).isoformat(), **result.to_dict()}
+    (target_path / "gainsight_audit_results.json").write_text(
+        json.dumps(payload, indent=2, default=str) + "\n"
+    )
+
+
+def calls_for(records: int) -> int:
+    """Query calls a full read of ``records`` records takes (the last page may be empty)."""
+    return math.floor(records / MAX_PAGE) + 1

@@ -1,0 +1,134 @@
+"""Gainsight-side truth, end to end (real dbt on DuckDB and Postgres, the emulator over HTTP,
+the CLI as a subprocess): audit and repair, mirror deletes and their guard, the API budget.
+
+Each scenario checks the emulator's records and call counters and the warehouse tables, not
+only what the command says about itself.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from tests.conftest import run
+from tests.integration.incremental_helpers import (
+    BACKENDS,
+    IncProject,
+    assert_emulator_matches,
+    calls_since,
+    companies,
+)
+
+KEY = "truth-test-key"
+
+
+@pytest.fixture(params=BACKENDS)
+def project(request, tmp_path, gainsight_emulator_factory) -> IncProject:
+    """The incremental project on one backend, with an emulator of its own (limits off)."""
+    pg = request.getfixturevalue("pg_database") if request.param == "postgres" else None
+    gs = gainsight_emulator_factory(access_key=KEY)
+    return IncProject(tmp_path, request.param, gs, pg)
+
+
+def gainsight_call(project: IncProject, method: str, path: str, body=None) -> dict:
+    """A call to the emulator's public API, as another integration would make it."""
+    reply = requests.request(
+        method,
+        project.gs.url + path,
+        json=body,
+        headers={"accesskey": KEY, "Accept": "application/json"},
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def audit(project: IncProject, *args: str, expect: int) -> dict:
+    """``dbt-gainsight audit --output json``; returns the model's entry."""
+    proc = run(
+        ["dbt-gainsight", "audit", *project.args(), "--output", "json", *args],
+        env=project.env,
+        timeout=240,
+    )
+    assert proc.returncode == expect, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert "Audit read budget: about" in proc.stderr
+    (model,) = report["models"]
+    return model
+
+
+def counts(model: dict) -> tuple[int, int, int, int]:
+    return (model["missing"], model["differs"], model["differing_values"], model["orphans"])
+
+
+def test_audit_finds_drift_and_repair_then_one_sync_makes_it_clean(project: IncProject):
+    """300 synced rows. In Gainsight: 2 values edited (one record twice), 1 record deleted,
+    1 record created by someone else; in the model: 3 rows removed. Audit reports exactly
+    missing 1, differing 2 (3 values), orphans 3, in 1 read call, writes them to
+    gainsight_audit, ignores the outside record; --repair then one sync makes it clean."""
+    rows = companies(300)
+    project.build(rows)
+    project.sync()
+    gs = project.gs
+    by_name = {r["Name"]: r for r in gs.records("Company")}
+    # Edited by hand in Gainsight: one value of company 10, two values of company 20.
+    edits = [
+        {"Name": "Company 00010", "Arr": 1.5},
+        {"Name": "Company 00020", "Employees": 7777, "Industry": "Retail"},
+    ]
+    gainsight_call(project, "PUT", "/v1/data/objects/Company?keys=Name", {"records": edits})
+    gsid_30 = by_name["Company 00030"]["Gsid"]
+    gainsight_call(project, "DELETE", f"/v1/data/objects/Company/{gsid_30}")
+    gs.seed_records("Company", [{"Name": "Made elsewhere", "Arr": 5}])
+    kept = [r for i, r in enumerate(rows) if i not in (40, 41, 42)]
+    project.reseed(kept)
+
+    before = gs.counters()
+    model = audit(project, expect=1)
+    assert calls_since(gs, before)["calls"] == 1 == model["calls"] == model["estimated_calls"]
+    assert model["status"] == "drift" and model["read"] == 300 - 1 + 1
+    assert model["rows"] == 297
+    assert counts(model) == (1, 2, 3, 3)
+    found = {(s["kind"], s["key"]["Name"], s["field"]) for s in model["samples"]}
+    assert found == {
+        ("missing", "Company 00030", None),
+        ("differs", "Company 00010", "Arr"),
+        ("differs", "Company 00020", "Employees"),
+        ("differs", "Company 00020", "Industry"),
+        ("orphan", "Company 00040", None),
+        ("orphan", "Company 00041", None),
+        ("orphan", "Company 00042", None),
+    }
+    arr = next(s for s in model["samples"] if s["field"] == "Arr")
+    assert (arr["model_value"], arr["gainsight_value"]) == (1102.5, 1.5)
+    table = project.sql(
+        f"select kind, field_name, model_value, gainsight_value "
+        f"from {project.state_schema}.gainsight_audit order by kind, field_name"
+    )
+    assert sorted(((k, f) for k, f, _, _ in table), key=str) == sorted(
+        ((k, f) for k, _, f in found), key=str
+    )
+    assert ("differs", "Industry", "Manufacturing", "Retail") in table
+
+    # --max-calls below the estimate: refused before any call.
+    before = gs.counters()
+    proc = run(["dbt-gainsight", "audit", *project.args(), "--max-calls", "0"], env=project.env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "gs_companies: about 1 calls" in proc.stderr
+    assert calls_since(gs, before)["calls"] == 0
+
+    # The rows come back to the model; repair marks the 2 drifted and the 1 missing row.
+    project.reseed(rows)
+    repaired = audit(project, "--repair", expect=1)
+    assert counts(repaired) == (1, 2, 3, 0) and repaired["repaired"] == 3
+    before = gs.counters()
+    resent = project.sync()
+    assert (resent.model["changed"], resent.model["new"], resent.model["accepted"]) == (2, 1, 3)
+    assert calls_since(gs, before)["writes"] == 2  # one update batch, one insert batch
+    clean = audit(project, expect=0)
+    assert clean["status"] == "clean" and counts(clean) == (0, 0, 0, 0)
+    assert project.sql(f"select count(*) from {project.state_schema}.gainsight_audit") == [(0,)]
+    stored = assert_emulator_matches(gs, rows, extra_ok=True)
+    assert "Made elsewhere" in stored and len(stored) == 301
