@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dbt_gainsight.errors import ConfigError, GainsightSyncError, ValueConversionError
-from dbt_gainsight.gainsight.client import MAX_PAGE
+from dbt_gainsight.gainsight.limits import MAX_PAGE
 from dbt_gainsight.gainsight.objects import ObjectKind
 from dbt_gainsight.sync import compare, diff
 from dbt_gainsight.sync.budget import OverBudget
