@@ -9,132 +9,36 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
 import threading
 import time
-import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+from dbt_gainsight.emulator import inspection, writes
 from dbt_gainsight.emulator import query as query_mod
-from dbt_gainsight.emulator import writes
 from dbt_gainsight.emulator.faults import Fault, Faults
 from dbt_gainsight.emulator.limits import FixedWindows
 from dbt_gainsight.emulator.objects import ObjectDef
 from dbt_gainsight.emulator.people import AsyncJobs, upsert_person
+from dbt_gainsight.emulator.routes import (
+    BULK_ROUTE,
+    REASONS,
+    Reply,
+    envelope,
+    json_bytes,
+    match_route,
+)
 from dbt_gainsight.emulator.store import Store
 from dbt_gainsight.emulator.validation import ApiError, _short, display_value
 
 LOG_SIZE = 50_000
-REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    415: "Unsupported Media Type",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
-
-
 # Faults whose call is applied (only the reply is lost, late or slow).
 APPLIED_FAULTS = frozenset({"lost_reply", "slow_apply", "trickle", "people_pending"})
 HOLD_SECONDS = 86400.0  # "never": held until the emulator stops
 _now = time.monotonic
-
-
-@dataclass
-class Reply:
-    """What the socket layer sends: one status, headers and body, or nothing (drop).
-
-    ``delay`` holds the reply back (seconds); ``trickle`` sends the body one byte per
-    ``trickle`` seconds after the headers.
-    """
-
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    drop: bool = False
-    delay: float = 0.0
-    trickle: float = 0.0
-
-
-def envelope(
-    result: bool,
-    data: Any = None,
-    code: str | None = None,
-    desc: str | None = None,
-    message: str | None = None,
-) -> dict[str, Any]:
-    """Gainsight's response envelope; absent values are null."""
-    return {
-        "result": result,
-        "errorCode": code,
-        "errorDesc": desc,
-        "requestId": str(uuid.uuid4()),
-        "data": data,
-        "message": message if message is not None else desc,
-    }
-
-
-def _json(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-# (method, regex, route template); the template names the route in counters and the log.
-_OBJ = r"([^/]+)"
-ROUTES: list[tuple[str, re.Pattern[str], str]] = [
-    (m, re.compile(p), t)
-    for m, p, t in [
-        ("POST", rf"/v1/data/objects/query/{_OBJ}", "POST /v1/data/objects/query/{object}"),
-        ("POST", rf"/v1/data/objects/{_OBJ}", "POST /v1/data/objects/{object}"),
-        ("PUT", rf"/v1/data/objects/{_OBJ}", "PUT /v1/data/objects/{object}"),
-        (
-            "DELETE",
-            rf"/v1/data/objects/{_OBJ}(?:/([^/]*))?",
-            "DELETE /v1/data/objects/{object}/{gsid}",
-        ),
-        ("PUT", r"/v1/peoplemgmt/v1\.0/people", "PUT /v1/peoplemgmt/v1.0/people"),
-        ("PUT", r"/v1/peoplemgmt/v1\.0/people/async", "PUT /v1/peoplemgmt/v1.0/people/async"),
-        (
-            "GET",
-            rf"/v1/peoplemgmt/v1\.0/people/async/{_OBJ}",
-            "GET /v1/peoplemgmt/v1.0/people/async/{statusId}",
-        ),
-        ("GET", r"/v1/meta/services/objects/list", "GET /v1/meta/services/objects/list"),
-        (
-            "GET",
-            rf"/v1/meta/services/objects/{_OBJ}/describe",
-            "GET /v1/meta/services/objects/{name}/describe",
-        ),
-        ("POST", r"/v1/meta/services/objects/describe", "POST /v1/meta/services/objects/describe"),
-    ]
-]
-BULK_ROUTE = "PUT /v1/peoplemgmt/v1.0/people/async"
-WRITE_ROUTES = {
-    "POST /v1/data/objects/{object}",
-    "PUT /v1/data/objects/{object}",
-    "PUT /v1/peoplemgmt/v1.0/people",
-    BULK_ROUTE,
-}
-
-
-def match_route(method: str, path: str) -> tuple[str, tuple[str, ...]] | None:
-    """The route template and its path parameters, or None (404)."""
-    for m, pattern, template in ROUTES:
-        if m == method:
-            hit = pattern.fullmatch(path)
-            if hit:
-                return template, tuple(unquote(g or "") for g in hit.groups())
-    return None
 
 
 @dataclass
@@ -244,7 +148,7 @@ class Core:
         parts = urlsplit(target)
         path = parts.path
         if path.startswith("/__emulator__/") or path == "/__emulator__":
-            return self._inspect(method, path, headers, body)
+            return inspection.inspect(self, method, path, headers, body)
         started = time.perf_counter()
         with self._lock:
             self.calls += 1
@@ -257,7 +161,7 @@ class Core:
         try:
             reply, count, written = self._api(method, path, parts.query, headers, body, route)
         except Exception as exc:  # a bug in the emulator must still answer with an envelope
-            reply = Reply(500, _json(envelope(False, None, None, f"Emulator error: {exc!r}")))
+            reply = Reply(500, json_bytes(envelope(False, None, None, f"Emulator error: {exc!r}")))
         with self._lock:
             self.inflight -= 1
             self.by_route[template] += 1
@@ -296,7 +200,7 @@ class Core:
         key = headers.get("accesskey")
         if key != self.settings.access_key:
             env = envelope(False, None, "GS_APIG_2401", "Unauthorized", "Unauthorized")
-            return Reply(401, _json(env)), 0, 0
+            return Reply(401, json_bytes(env)), 0, 0
         limiter = self.bulk_limits if route and route[0] == BULK_ROUTE else self.limits
         refused = limiter.hit(key)
         if refused is not None:
@@ -306,7 +210,7 @@ class Core:
             return self._fault_reply(fault), 0, 0
         if route is None:
             env = envelope(False, None, "GS_APIG_1000", f"No route for {method} {path}")
-            return Reply(404, _json(env)), 0, 0
+            return Reply(404, json_bytes(env)), 0, 0
         template, params = route
         fp = fault.params if fault is not None else {}
         kind = fault.kind if fault is not None else None
@@ -319,10 +223,10 @@ class Core:
             payload = self._payload(method, headers, body)
             data, count, written = self._dispatch(template, params, query, payload, pending)
             env = self._success(template, data)
-            reply = Reply(200, _json(env))
+            reply = Reply(200, json_bytes(env))
         except ApiError as err:
             env = envelope(False, err.data, err.code, err.desc)
-            reply, count, written = Reply(err.status, _json(env)), 0, 0
+            reply, count, written = Reply(err.status, json_bytes(env)), 0, 0
         if kind == "lost_reply":  # the write happened, the client never hears
             reply.drop = True
         elif kind == "slow_apply":
@@ -342,13 +246,13 @@ class Core:
         if ra is not None:
             seconds = math.ceil(wait) if ra == "auto" else ra
             headers.append(("Retry-After", str(int(math.ceil(float(seconds))))))
-        return Reply(429, _json(env), headers=headers)
+        return Reply(429, json_bytes(env), headers=headers)
 
     def _fault_reply(self, fault: Fault) -> Reply:
         kind = fault.kind
         if kind == "status":
             status = int(fault.params.get("status", 500))
-            return Reply(status, _json(envelope(False, None, None, REASONS[status])))
+            return Reply(status, json_bytes(envelope(False, None, None, REASONS[status])))
         if kind == "rate_limit":
             params = fault.params
             return self._too_many(float(params.get("wait", 60)), params.get("retry_after"))
@@ -360,7 +264,7 @@ class Core:
         # timeout: hold the reply, then answer as a gateway would
         seconds = float(fault.params.get("seconds", 30))
         self.stopping.wait(seconds)
-        return Reply(504, _json(envelope(False, None, None, "Gateway Timeout")))
+        return Reply(504, json_bytes(envelope(False, None, None, "Gateway Timeout")))
 
     @staticmethod
     def _payload(method: str, headers: Any, body: bytes) -> Any:
@@ -472,49 +376,3 @@ class Core:
             gsids = store.insert_many(obj.name, rows, store.now_ms())
             store.flush()
         return gsids
-
-    def _inspect(self, method: str, path: str, headers: Any, body: bytes) -> Reply:
-        try:
-            payload = json.loads(body) if body.strip() else {}
-            sub = path.removeprefix("/__emulator__")
-            if method == "GET" and sub == "/health":  # demo.sh: is this our emulator, our key?
-                key_ok = headers.get("accesskey") == self.settings.access_key
-                out: Any = {
-                    "emulator": "dbt-gainsight",
-                    "pid": os.getpid(),
-                    "access_key_ok": key_ok,
-                }
-                return Reply(200, _json(out))
-            out = self._inspect_route(method, sub, payload)
-            return Reply(200, _json(out))
-        except ApiError as err:
-            return Reply(err.status, _json({"error": err.desc}))
-        except (ValueError, TypeError) as exc:
-            return Reply(400, _json({"error": str(exc)}))
-
-    def _inspect_route(self, method: str, sub: str, payload: Any) -> Any:
-        if method == "GET" and sub.startswith("/records/"):
-            return self.records(unquote(sub[len("/records/") :]))
-        if method == "POST" and sub.startswith("/records/"):
-            return {"gsids": self.seed_records(unquote(sub[len("/records/") :]), payload)}
-        if method == "GET" and sub == "/counters":
-            return self.counters()
-        if method == "GET" and sub == "/log":
-            return self.request_log()
-        if method == "POST" and sub == "/reset":
-            self.reset(bool(payload.get("data", True)), bool(payload.get("counters", True)))
-            return {"reset": True}
-        if method == "POST" and sub == "/faults":
-            params = dict(payload)
-            kind = params.pop("kind", None)
-            if kind == "random":
-                self.faults.set_random(**params)
-            elif kind == "clear":
-                self.faults.reset()
-            else:
-                self.faults.inject(str(kind), int(params.pop("count", 1)), **params)
-            return {"injected": kind}
-        if method == "POST" and sub == "/limits":
-            self.set_limits(**payload)
-            return {"limits": {k: v for k, v in vars(self.settings).items() if k != "access_key"}}
-        raise ApiError(None, f"No emulator route {method} /__emulator__{sub}", status=404)

@@ -11,7 +11,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from dbt_gainsight.emulator.app import REASONS, Core
+from dbt_gainsight.emulator.app import Core
+from dbt_gainsight.emulator.routes import REASONS
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
