@@ -252,7 +252,9 @@ class Core:
         kind = fault.kind
         if kind == "status":
             status = int(fault.params.get("status", 500))
-            return Reply(status, json_bytes(envelope(False, None, None, REASONS[status])))
+            desc = str(fault.params.get("desc") or REASONS[status])
+            env = envelope(False, None, fault.params.get("code"), desc)
+            return Reply(status, json_bytes(env))
         if kind == "rate_limit":
             params = fault.params
             return self._too_many(float(params.get("wait", 60)), params.get("retry_after"))

@@ -164,7 +164,7 @@ class Emulator:
     def inject_fault(self, kind: str, count: int = 1, **params: Any) -> None:
         """Make the next ``count`` API calls fail, to test the client's recovery.
 
-        Nothing applied: status (status=500|502|503|504), timeout (seconds=30), drop,
+        Nothing applied: status (status=500|502|503|504, code=, desc=), timeout (seconds=30), drop,
         rate_limit (retry_after=seconds|"auto"), html. Applied: lost_reply; slow_apply
         (apply_after=1, reply_after=None: never; writes only); trickle (interval=0.5 s per
         byte); people_pending (seconds=60; async people jobs only). reject_value (field=,

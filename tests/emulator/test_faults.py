@@ -20,6 +20,17 @@ def test_status_fault_fails_next_calls_and_applies_nothing(gs, api, status):
     assert gs.counters()["by_status"] == {str(status): 2, "200": 1}
 
 
+def test_status_fault_can_carry_a_code_like_a_failed_delete(gs, api):
+    [gsid] = gs.seed_records("Company", [{"Name": "A"}])
+    gs.inject_fault("status", status=500, code="GSOBJ_1003", desc="Failed to delete data")
+    path = f"/v1/data/objects/Company/{gsid}"
+    body = assert_error(api.call("DELETE", path), 500, "GSOBJ_1003")
+    assert body["errorDesc"] == "Failed to delete data"
+    assert len(gs.records("Company")) == 1  # nothing applied: the delete can be sent again
+    assert_ok(api.call("DELETE", path))
+    assert gs.records("Company") == []
+
+
 def test_rate_limit_fault_answers_429_gs_apig_2404(gs, api):
     gs.inject_fault("rate_limit", count=3)
     for _ in range(3):
