@@ -6,13 +6,21 @@ Gainsight stored, not only the result objects.
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from dbt_gainsight.emulator import Emulator
+from dbt_gainsight.errors import GainsightAPIError, OutcomeUnknown, SyncInterrupted
+from dbt_gainsight.gainsight.client import GainsightClient
+from dbt_gainsight.gainsight.retry import RetryPolicy
 from tests.integration.test_client_emulator import KEY, SkipTime, batches, companies, make_client
+
+COMPANY_WRITES = "/v1/data/objects/Company"  # not a substring of the query path
 
 
 @pytest.fixture
@@ -54,3 +62,180 @@ def test_sessions_are_pooled_across_executors_and_closed(gs, t, monkeypatch):
     assert 1 <= len(made) <= 4, f"{len(made)} sessions for 4 calls in flight at most"
     client.close()
     assert set(closed) >= set(made)
+
+
+# --- cancellation (#7) ----------------------------------------------------------------------
+
+
+def test_cancel_during_backoff_stops_without_another_call(gs, t):
+    cancel = threading.Event()
+
+    def sleep(seconds):
+        t.sleep(seconds)
+        cancel.set()  # Ctrl-C arrives while the client waits to retry
+
+    gs.inject_fault("status", count=5, status=503)
+    client = GainsightClient(gs.url, KEY, clock=t.clock, sleep=sleep, cancel=cancel)
+    with client, pytest.raises(SyncInterrupted):
+        client.describe("Company")
+    assert client.stats.calls == 1
+    # Once set, no call starts at all.
+    with pytest.raises(SyncInterrupted):
+        client.insert("Company", companies(1), keys=["Name"])
+    assert client.stats.calls == 1 and gs.records("Company") == []
+
+
+def test_cancel_ends_a_long_429_wait_within_a_second():
+    """Retry-After: 120 over real HTTP and real time; Ctrl-C after 0.3 s."""
+    with Emulator(access_key=KEY, rate_limit_per_minute=None, retry_after=120) as gs:
+        gs.inject_fault("rate_limit", count=1)
+        cancel = threading.Event()
+        threading.Timer(0.3, cancel.set).start()
+        started = time.monotonic()
+        with GainsightClient(gs.url, KEY, cancel=cancel, calls_per_minute=None) as client:
+            with pytest.raises(SyncInterrupted):
+                client.insert("Company", companies(3), keys=["Name"])
+        assert time.monotonic() - started < 1.3
+        assert gs.records("Company") == []
+
+
+def test_cancel_ends_people_polling(gs):
+    gs.inject_fault("people_pending", seconds=60)
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    started = time.monotonic()
+    with GainsightClient(gs.url, KEY, cancel=cancel, calls_per_minute=None) as client:
+        with pytest.raises(SyncInterrupted):
+            client.put_people_bulk([{"Email": "a@example.com"}], poll_seconds=5)
+    assert time.monotonic() - started < 1.3
+
+
+# --- a deadline per call and a size cap (#15) -----------------------------------------------
+
+
+class Trickle:
+    """A local server that sends ``at_once`` as soon as a request arrived, then ``slowly`` one
+    byte every ``interval`` seconds."""
+
+    def __init__(self, at_once: bytes, slowly: bytes = b"", interval: float = 0.5):
+        self.at_once, self.slowly, self.interval = at_once, slowly, interval
+        self.stop = threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(self.at_once)
+                for i in range(len(self.slowly)):
+                    if self.stop.wait(self.interval):
+                        return
+                    conn.sendall(self.slowly[i : i + 1])
+                self.stop.wait(5)
+            except OSError:
+                return
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+BODY = b'{"result": true, "errorCode": null, "data": [], "requestId": "r"}'
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_a_trickling_server_cannot_hold_a_call_past_its_deadline(part):
+    head = HEAD % len(BODY)
+    if part == "headers":
+        server = Trickle(b"", head + BODY)
+    else:
+        server = Trickle(head, BODY)
+    try:
+        client = GainsightClient(
+            server.url, KEY, timeout=1.0, call_deadline=2.0, retry=RetryPolicy(max_attempts=1)
+        )
+        started = time.monotonic()
+        with client, pytest.raises(OutcomeUnknown, match="within 2s"):
+            client.describe("Company")
+        assert time.monotonic() - started < 3.5
+    finally:
+        server.close()
+
+
+def test_a_reply_larger_than_the_cap_is_refused():
+    big = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 900000000\r\n\r\n"
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"400\r\n"
+        + b" " * 1024
+        + b"\r\n"
+        + b"400\r\n"
+        + b" " * 1024
+        + b"\r\n0\r\n\r\n"
+    )
+    for reply, cap in ((big, 64 * 2**20), (chunked, 1500)):
+        server = Trickle(reply)
+        try:
+            client = GainsightClient(
+                server.url, KEY, max_reply_bytes=cap, retry=RetryPolicy(max_attempts=1)
+            )
+            started = time.monotonic()
+            with client, pytest.raises(GainsightAPIError, match="larger than"):
+                client.describe("Company")
+            assert time.monotonic() - started < 2
+        finally:
+            server.close()
+
+
+# --- hooks: every attempt and every wait, never the key -------------------------------------
+
+
+def test_hooks_see_every_attempt_and_wait_but_never_the_key(t):
+    secret = "hook-secret-9f3b2a"
+    calls, events = [], []
+    with Emulator(access_key=secret, rate_limit_per_minute=None, retry_after=7) as gs:
+        gs.inject_fault("status", count=1, status=503, path_contains="/describe")
+        gs.inject_fault("rate_limit", count=1, path_contains="/query/")
+        gs.inject_fault("lost_reply", count=1, method="POST", path_contains=COMPANY_WRITES)
+        client = GainsightClient(
+            gs.url,
+            secret,
+            clock=t.clock,
+            wall_clock=t.wall,
+            sleep=t.sleep,
+            calls_per_minute=None,
+            retry=RetryPolicy(max_attempts=3),
+            on_call=calls.append,
+            on_event=events.append,
+        )
+        with client:
+            client.describe("Company")
+            list(client.query("Company", ["Name"]))
+            client.insert("Company", companies(2), keys=["Name"])
+    kinds = [(e.kind, e.method, e.attempt, e.max_attempts) for e in events]
+    assert kinds == [
+        ("retry", "GET", 1, 3),
+        ("rate_limit_wait", "POST", 1, 3),
+        ("outcome_unknown", "POST", 1, 3),
+    ]
+    assert events[0].status == 503 and events[0].object == "Company"
+    assert events[1].wait_seconds == pytest.approx(7) and events[1].status == 429
+    statuses = [(c.method, c.status, c.attempt) for c in calls]
+    assert statuses[:4] == [("GET", 503, 1), ("GET", 200, 2), ("POST", 429, 1), ("POST", 200, 2)]
+    assert calls[4].method == "POST" and calls[4].status is None and calls[4].records == 2
+    assert all(c.ms >= 0 and c.started > 1e9 for c in calls)
+    assert calls[1].response_body and calls[4].request_body
+    text = repr(calls) + repr(events)
+    assert secret not in text
+    assert all(secret.encode() not in (c.request_body or b"") for c in calls)
