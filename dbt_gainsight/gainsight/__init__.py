@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dbt_gainsight.gainsight.client import GainsightClient, client_for
+from dbt_gainsight.gainsight.events import CallRecord, ClientEvent, ClientStats
 from dbt_gainsight.gainsight.objects import (
     PEOPLE_API_OBJECT,
     SYSTEM_FIELDS,
@@ -21,10 +22,11 @@ from dbt_gainsight.gainsight.retry import (
     next_window_delay,
     parse_retry_after,
 )
-from dbt_gainsight.gainsight.transport import ClientStats
 from dbt_gainsight.gainsight.types import converter_for
 
 __all__ = [
+    "CallRecord",
+    "ClientEvent",
     "ClientStats",
     "GainsightClient",
     "RecordResult",

@@ -21,10 +21,12 @@ from dbt_gainsight.errors import (
     ConfigError,
     ConnectionFailed,
     GainsightAPIError,
+    OutcomeUnknown,
     RetryableError,
     redact,
 )
 from dbt_gainsight.gainsight import people, query, writes
+from dbt_gainsight.gainsight.events import CallRecord, ClientEvent, ClientStats
 from dbt_gainsight.gainsight.limits import MAX_PAGE
 from dbt_gainsight.gainsight.objects import ObjectSchema, parse_describe
 from dbt_gainsight.gainsight.payloads import lookup_payload
@@ -34,15 +36,19 @@ from dbt_gainsight.gainsight.responses import (
     RecordStatus,
     classify_response,
     describe_entry,
+    says_no_such_object,
     unknown_object,
 )
 from dbt_gainsight.gainsight.retry import RetryPolicy
-from dbt_gainsight.gainsight.transport import ClientStats, Transport
+from dbt_gainsight.gainsight.sessions import MAX_REPLY_BYTES
+from dbt_gainsight.gainsight.transport import Transport
 
 if TYPE_CHECKING:
     from dbt_gainsight.config.connections import Connection
 
 __all__ = [
+    "CallRecord",
+    "ClientEvent",
     "ClientStats",
     "GainsightClient",
     "RecordResult",
@@ -58,6 +64,10 @@ _OBJECT_LIST = "/v1/meta/services/objects/list"
 class GainsightClient:
     """A thread-safe client for one Gainsight tenant.
 
+    ``timeout`` bounds each socket read; ``call_deadline`` (default twice that) bounds a whole
+    call, connect to last byte. Setting ``cancel`` ends every wait at once (SyncInterrupted)
+    and starts no new call. ``on_event`` gets a ClientEvent per retry, rate-limit wait and
+    unknown write outcome; ``on_call`` a CallRecord per HTTP attempt (both from worker threads).
     ``clock``, ``wall_clock``, ``sleep`` and ``rng`` are injectable so retries and rate
     limiting can be tested exactly and without waiting.
     """
@@ -72,9 +82,14 @@ class GainsightClient:
         timeout: float = 60.0,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing is safe
         verify_tls: bool = True,
+        call_deadline: float | None = None,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
+        cancel: threading.Event | None = None,
+        on_event: Callable[[ClientEvent], None] | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         url = (base_url or "").strip().rstrip("/")
@@ -101,12 +116,17 @@ class GainsightClient:
             calls_per_minute=calls_per_minute,
             max_in_flight=max_in_flight,
             timeout=timeout,
+            call_deadline=call_deadline,
+            max_reply_bytes=max_reply_bytes,
             retry=retry,
             verify_tls=verify_tls,
             clock=clock,
             wall_clock=wall_clock,
             sleep=sleep,
             rng=rng or random.Random(),
+            cancel=cancel,
+            on_event=on_event,
+            on_call=on_call,
         )
         self._lock = threading.Lock()
         self._schemas: dict[str, ObjectSchema] = {}
@@ -157,7 +177,7 @@ class GainsightClient:
             )
         except (AuthError, ConnectionFailed):
             raise
-        except RetryableError as exc:
+        except (RetryableError, OutcomeUnknown) as exc:
             raise ConnectionFailed(
                 f"{self.base_url} did not answer usefully ({exc}); check GAINSIGHT_URL or retry",
                 status=exc.status,
@@ -179,10 +199,10 @@ class GainsightClient:
             return cached
         path = f"/v1/meta/services/objects/{quote(object_name, safe='')}/describe"
         try:
-            envelope = self._transport.call("GET", path, idempotent=True)
-        except (AuthError, ConnectionFailed, RetryableError):
-            raise
+            envelope = self._transport.call("GET", path, idempotent=True, obj=object_name)
         except GainsightAPIError as exc:
+            if not says_no_such_object(exc):
+                raise
             raise unknown_object(exc, object_name) from None
         self.remember_describe(object_name, describe_entry(envelope.get("data"), object_name))
         with self._lock:

@@ -29,7 +29,7 @@ PEOPLE_ASYNC = "/v1/peoplemgmt/v1.0/people/async"
 def put_person(transport: Transport, person: dict[str, Any]) -> RecordResult:
     """Create or update one Person by Email (with its company/relationship links)."""
     try:
-        envelope = transport.call("PUT", PEOPLE, person, idempotent=True, records=1)
+        envelope = transport.call("PUT", PEOPLE, person, idempotent=True, records=1, obj="Person")
     except RecordRejected as exc:
         return rejected(exc)
     return RecordResult(RecordStatus.ACCEPTED, gsid_of(envelope.get("data")))
@@ -39,14 +39,16 @@ def put_people_async(transport: Transport, people: list[dict[str, Any]]) -> str:
     """Submit up to 50 people for background processing; returns the job's statusId."""
     if not 1 <= len(people) <= MAX_BATCH:
         raise ValueError(f"the async people call takes 1 to {MAX_BATCH} people")
-    envelope = transport.call("PUT", PEOPLE_ASYNC, people, idempotent=True, records=len(people))
+    envelope = transport.call(
+        "PUT", PEOPLE_ASYNC, people, idempotent=True, records=len(people), obj="Person"
+    )
     return status_id_of(envelope.get("data"))
 
 
 def people_async_status(transport: Transport, status_id: str) -> dict[str, Any]:
     """The state of an async people job (status, counts, per-index errors)."""
     path = f"{PEOPLE_ASYNC}/{quote(status_id, safe='')}"
-    data = transport.call("GET", path, idempotent=True).get("data")
+    data = transport.call("GET", path, idempotent=True, obj="Person").get("data")
     return dict(data) if isinstance(data, Mapping) else {"status": data}
 
 

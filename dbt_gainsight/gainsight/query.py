@@ -88,7 +88,7 @@ def pages(
     while True:
         body["offset"] = offset
         try:
-            envelope = transport.call("POST", path, body, idempotent=True)
+            envelope = transport.call("POST", path, body, idempotent=True, obj=object_name)
         except GainsightAPIError as exc:
             if means_no_rows(exc):
                 return

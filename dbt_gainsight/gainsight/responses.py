@@ -209,6 +209,12 @@ def describe_entry(data: Any, object_name: str) -> dict[str, Any]:
     return dict(entry)
 
 
+def says_no_such_object(exc: GainsightAPIError) -> bool:
+    """Whether describe's error is Gainsight answering (not auth, network or load trouble)."""
+    answered = type(exc) in (GainsightAPIError, RecordRejected, NoDataFound, UnknownObject)
+    return answered and exc.status is not None and exc.status < 500
+
+
 def unknown_object(exc: GainsightAPIError, object_name: str) -> UnknownObject:
     """Describe failed for a reason other than auth, network or load: the object is not there.
 

@@ -1,15 +1,17 @@
 """One HTTP call to Gainsight, and the one place that decides whether to try it again.
 
 :class:`Transport` owns the sessions, the rate limiter, the in-flight cap and the stats.
-``attempt`` makes one request and maps what went wrong on the wire to the error tree;
-``call`` retries it by a single rule (:meth:`Transport._retry_wait`):
+``attempt`` makes one request within a wall-clock deadline and maps what went wrong on the
+wire to the error tree; ``call`` retries it by a single rule (:meth:`Transport._retry_wait`):
 
 - a 429 waits for the budget (every thread pauses), without using up the backoff schedule;
-- a transient failure where nothing was applied (5xx on a safe call, no connection) backs off;
+- a transient failure where nothing was applied (5xx on a safe call, 503, no connection)
+  backs off and tries again;
 - a lost reply is retried only for an idempotent call; a POST's is raised as OutcomeUnknown;
 - everything else is raised.
 
-The access key is sent only in the ``accesskey`` header; it never appears in a message.
+Every wait goes through :meth:`Transport.pause`, which a cancel event ends at once. The access
+key is sent only in the ``accesskey`` header; it never appears in a message or a hook.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 try:
@@ -29,7 +31,6 @@ try:
 except ImportError:  # urllib3 < 2: DNS failures are plain NewConnectionErrors
     NameResolutionError = ()  # type: ignore[assignment,misc]
 
-from dbt_gainsight import __version__
 from dbt_gainsight.errors import (
     ConnectionFailed,
     GainsightAPIError,
@@ -38,69 +39,36 @@ from dbt_gainsight.errors import (
     RateLimited,
     RetryableError,
     ServerError,
+    SyncInterrupted,
     redact,
 )
+from dbt_gainsight.gainsight.events import CallRecord, ClientEvent, ClientStats
 from dbt_gainsight.gainsight.payloads import dumps
 from dbt_gainsight.gainsight.ratelimit import RateLimiter
 from dbt_gainsight.gainsight.responses import classify_response
 from dbt_gainsight.gainsight.retry import RetryPolicy, backoff_delays, next_window_delay
+from dbt_gainsight.gainsight.sessions import (
+    DeadlineExpired,
+    ReplyTooLarge,
+    SessionPool,
+    new_session,
+    send,
+)
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"dbt-gainsight/{__version__}"
 #: 429s one call may wait out before giving up (each waits for the next window).
 MAX_RATE_LIMITED_RETRIES = 30
 #: A 429 asking to wait longer than this (a daily cap) is raised instead of waited out.
 MAX_RATE_LIMIT_WAIT = 900.0
 
 
-class ClientStats:
-    """Thread-safe counters of what the client did, for the run report and benchmarks.
-
-    ``retries`` counts backoff retries of failed calls; ``rate_limited`` counts 429 replies
-    (each waited out), which are not retries of a fault.
-    """
-
-    FIELDS = (
-        "calls",
-        "retries",
-        "rate_limited",
-        "server_errors",
-        "timeouts",
-        "split_calls",
-        "records_sent",
-    )
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts = dict.fromkeys(self.FIELDS, 0)
-
-    def add(self, name: str, n: int = 1) -> None:
-        """Add ``n`` to counter ``name``."""
-        with self._lock:
-            self._counts[name] += n
-
-    def snapshot(self) -> dict[str, int]:
-        """A consistent copy of every counter."""
-        with self._lock:
-            return dict(self._counts)
-
-    def __getattr__(self, name: str) -> int:
-        if name in ClientStats.FIELDS:
-            with self._lock:
-                return self._counts[name]
-        raise AttributeError(name)
-
-    def __repr__(self) -> str:
-        return f"ClientStats({self.snapshot()})"
-
-
 class Transport:
     """Calls for one tenant, shared by every thread of a client.
 
-    Each thread gets its own ``requests.Session``; the rate limiter and the stats are shared.
-    ``clock``, ``wall_clock``, ``sleep`` and ``rng`` are injectable so retries and rate
-    limiting can be tested exactly and without waiting.
+    Sessions come from a pool (at most one per call in flight); the rate limiter and the stats
+    are shared. ``clock``, ``wall_clock``, ``sleep`` and ``rng`` are injectable so retries and
+    rate limiting can be tested exactly; ``sleep=None`` waits in real time on ``cancel``.
     """
 
     def __init__(
@@ -111,99 +79,159 @@ class Transport:
         calls_per_minute: int | None,
         max_in_flight: int,
         timeout: float,
+        call_deadline: float | None,
+        max_reply_bytes: int,
         retry: RetryPolicy,
         verify_tls: bool,
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
-        sleep: Callable[[float], None],
+        sleep: Callable[[float], None] | None,
         rng: random.Random,
+        cancel: threading.Event | None,
+        on_event: Callable[[ClientEvent], None] | None,
+        on_call: Callable[[CallRecord], None] | None,
     ) -> None:
         self.base_url = base_url
         self._key = access_key
         self.timeout = timeout
+        # connect + read + body: a server trickling bytes cannot hold a call longer than this.
+        self.call_deadline = call_deadline or 2 * timeout
+        self.max_reply_bytes = max_reply_bytes
         self.retry = retry
         self.verify_tls = verify_tls
         self._timeouts = (min(timeout, 15.0), timeout)
         self.clock = clock
         self.wall_clock = wall_clock
-        self.sleep = sleep
+        self._sleep = sleep
         self.rng = rng
-        self.limiter = RateLimiter(calls_per_minute, clock=clock, sleep=sleep)
+        self.cancel = cancel
+        self._on_event = on_event
+        self._on_call = on_call
+        self.limiter = RateLimiter(calls_per_minute, clock=clock, sleep=self.pause)
         self.stats = ClientStats()
         self._slots = threading.BoundedSemaphore(max_in_flight)
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._lock = threading.Lock()
+        self._sessions = SessionPool(
+            lambda: new_session(base_url, access_key, verify_tls=verify_tls)
+        )
+
+    # --- waiting and cancelling --------------------------------------------------------
+
+    def pause(self, seconds: float) -> None:
+        """Every wait of the client (backoff, rate limit, polling); a cancel ends it at once."""
+        self.check_cancel()
+        if self._sleep is not None:
+            self._sleep(seconds)
+        elif self.cancel is None:
+            time.sleep(seconds)
+        else:
+            self.cancel.wait(seconds)
+        self.check_cancel()
+
+    def check_cancel(self) -> None:
+        """Raise SyncInterrupted once the cancel event is set: no new call, no more waiting."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise SyncInterrupted("interrupted: no further call to Gainsight was started")
 
     # --- sessions ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close every thread's connection pool."""
-        with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
-            session.close()
-        self._local = threading.local()
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._new_session()
-            with self._lock:
-                self._sessions.append(session)
-            self._local.session = session
-        return session
-
-    def _new_session(self) -> requests.Session:
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.headers.update(
-            {
-                "accesskey": self._key,
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "User-Agent": USER_AGENT,
-            }
-        )
-        # Resolve proxies and the CA bundle from the environment once, not on every call
-        # (requests re-reads os.environ and ~/.netrc per request: ~0.2 ms of CPU a call).
-        env = session.merge_environment_settings(self.base_url, {}, None, self.verify_tls, None)
-        session.proxies.update(env["proxies"])
-        session.verify = env["verify"]
-        session.trust_env = False
-        return session
+        """Close every pooled session (and, when given back, those in use)."""
+        self._sessions.close()
 
     # --- one attempt -------------------------------------------------------------------
 
     def attempt(
-        self, method: str, path: str, body: bytes | None, *, idempotent: bool, records: int
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        idempotent: bool,
+        records: int,
+        attempt: int = 1,
     ) -> dict[str, Any]:
         """Send one request and classify the reply; no retries here."""
-        session = self._session()
-        url = self.base_url + path
-        with self._slots, self.limiter.acquire():
+        self.check_cancel()
+        status: int | None = None
+        content: bytes | None = None
+        error_code: str | None = None
+        with self._slots, self.limiter.acquire(), self._sessions.lend() as session:
+            self.check_cancel()
             self.stats.add("calls")
             if records:
                 self.stats.add("records_sent", records)
+            started, t0 = self.wall_clock(), time.perf_counter()
             try:
-                response = session.request(
-                    method, url, data=body, timeout=self._timeouts, allow_redirects=False
+                response = self._send(session, method, path, body, idempotent)
+                status, content = response.status_code, response.content
+                envelope = classify_response(
+                    response, idempotent=idempotent, base_url=self.base_url, now=self.wall_clock()
                 )
-            except requests.RequestException as exc:
-                raise self._transport_error(exc) from None
+            except GainsightAPIError as exc:
+                error_code = exc.error_code
+                self._count(exc)
+                raise
+            finally:
+                if self._on_call is not None:
+                    ms = (time.perf_counter() - t0) * 1000
+                    record = CallRecord(
+                        started,
+                        method,
+                        path,
+                        status,
+                        ms,
+                        records,
+                        error_code,
+                        attempt,
+                        body,
+                        content,
+                    )
+                    self._hook(self._on_call, record)
+        return envelope
+
+    def _send(
+        self,
+        session: requests.Session,
+        method: str,
+        path: str,
+        body: bytes | None,
+        idempotent: bool,
+    ) -> requests.Response:
+        """The request and its whole reply, mapped to the error tree when it fails."""
         try:
-            return classify_response(
-                response, idempotent=idempotent, base_url=self.base_url, now=self.wall_clock()
+            return send(
+                session,
+                method,
+                self.base_url + path,
+                body=body,
+                timeouts=self._timeouts,
+                deadline=self.call_deadline,
+                max_bytes=self.max_reply_bytes,
             )
-        except RateLimited:
+        except DeadlineExpired:
+            self.stats.add("timeouts")
+            raise OutcomeUnknown(
+                f"no complete reply from Gainsight within {self.call_deadline:g}s"
+            ) from None
+        except ReplyTooLarge:
+            cls = GainsightAPIError if idempotent else OutcomeUnknown
+            raise cls(
+                f"Gainsight's reply is larger than {self.max_reply_bytes:,} bytes; refused"
+            ) from None
+        except requests.RequestException as exc:
+            raise self._transport_error(exc) from None
+
+    def _count(self, exc: GainsightAPIError) -> None:
+        if isinstance(exc, RateLimited):
             self.stats.add("rate_limited")
-            raise
-        except (ServerError, OutcomeUnknown):
-            if response.status_code >= 500:
-                self.stats.add("server_errors")
-            raise
+        elif isinstance(exc, (ServerError, OutcomeUnknown)) and (exc.status or 0) >= 500:
+            self.stats.add("server_errors")
+
+    def _hook(self, hook: Callable[[Any], None], value: Any) -> None:
+        try:
+            hook(value)
+        except Exception:  # a broken log consumer must not break the sync
+            log.warning("a client hook failed", exc_info=True)
 
     def _transport_error(self, exc: requests.RequestException) -> GainsightAPIError:
         """Map a requests exception to our tree, by whether anything was sent."""
@@ -218,7 +246,7 @@ class Transport:
             return NotConnected(f"cannot reach {where}: connecting timed out; check GAINSIGHT_URL")
         if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.URLRequired)):
             return ConnectionFailed(f"{where} is not a usable URL ({detail}); check GAINSIGHT_URL")
-        if isinstance(exc, requests.exceptions.ReadTimeout):
+        if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in detail:
             self.stats.add("timeouts")
             return OutcomeUnknown(f"no reply from Gainsight within {self.timeout:g}s")
         if isinstance(exc, requests.exceptions.ConnectionError):
@@ -249,22 +277,38 @@ class Transport:
         records: int = 0,
         retry: RetryPolicy | None = None,
         connect_retry: bool = True,
+        obj: str | None = None,
     ) -> dict[str, Any]:
-        """One API call, retried by :meth:`_retry_wait`; returns the reply's envelope."""
+        """One API call, retried by :meth:`_retry_wait`; returns the reply's envelope.
+
+        ``obj`` names the object the call is about, for events.
+        """
         payload = None if body is None else dumps(body)
         policy = retry or self.retry
         state = _RetryState(backoff_delays(policy, self.rng), policy.max_attempts)
+        tries = 0
         while True:
+            tries += 1
             try:
-                return self.attempt(method, path, payload, idempotent=idempotent, records=records)
+                return self.attempt(
+                    method, path, payload, idempotent=idempotent, records=records, attempt=tries
+                )
             except GainsightAPIError as exc:
-                wait = self._retry_wait(exc, state, idempotent=idempotent, connect=connect_retry)
-                self._log_retry(exc, state, wait, method, path)
+                where = (method, path, obj)
+                wait = self._retry_wait(
+                    exc, state, where, idempotent=idempotent, connect=connect_retry
+                )
                 if wait > 0:
-                    self.sleep(wait)
+                    self.pause(wait)
 
     def _retry_wait(
-        self, exc: GainsightAPIError, state: _RetryState, *, idempotent: bool, connect: bool
+        self,
+        exc: GainsightAPIError,
+        state: _RetryState,
+        where: tuple[str, str, str | None],
+        *,
+        idempotent: bool,
+        connect: bool,
     ) -> float:
         """The retry rule: seconds to wait before trying again, or raise ``exc`` (or worse)."""
         if isinstance(exc, NotConnected) and not connect:
@@ -286,53 +330,71 @@ class Transport:
                     status=429,
                     error_code=exc.error_code,
                 ) from None
+            self._emit("rate_limit_wait", exc, state, where, wait)
+            log.info("Gainsight rate limit (429): every call waits %.1fs", wait)
             self.limiter.penalize(wait)  # every thread waits, in the limiter
-            state.waited = wait
             return 0.0
-        retryable = isinstance(exc, RetryableError) or (
-            isinstance(exc, OutcomeUnknown) and idempotent
-        )
-        if not retryable:
+        unknown = isinstance(exc, OutcomeUnknown)
+        if not (isinstance(exc, RetryableError) or (unknown and idempotent)):
+            if unknown:
+                self._emit("outcome_unknown", exc, state, where, 0.0)
             raise exc
         delay = next(state.delays, None)
         if delay is None:
+            if unknown:
+                self._emit("outcome_unknown", exc, state, where, 0.0)
             raise exc
-        state.attempt += 1
-        self.stats.add("retries")
-        return delay
-
-    def _log_retry(
-        self, exc: GainsightAPIError, state: _RetryState, wait: float, method: str, path: str
-    ) -> None:
-        if isinstance(exc, RateLimited):
-            log.info("Gainsight rate limit (429): every call waits %.1fs", state.waited)
-            return
+        self._emit("retry", exc, state, where, delay)
+        method, path, _ = where
         log.info(
             "%s %s failed (%s), retry %d/%d in %.1fs",
             method,
             path.split("?")[0],
             type(exc).__name__,
-            state.attempt - 1,
+            state.attempt,
             state.max_attempts - 1,
-            wait,
+            delay,
         )
+        state.attempt += 1
+        self.stats.add("retries")
+        return delay
 
-    def pause(self, seconds: float) -> None:
-        """Wait between calls of one job (a reconcile, a poll)."""
-        self.sleep(seconds)
+    def _emit(
+        self,
+        kind: str,
+        exc: GainsightAPIError,
+        state: _RetryState,
+        where: tuple[str, str, str | None],
+        wait: float,
+    ) -> None:
+        if self._on_event is None:
+            return
+        method, path, obj = where
+        event = ClientEvent(
+            kind=kind,
+            method=method,
+            path=path,
+            object=obj,
+            attempt=state.attempt,
+            max_attempts=state.max_attempts,
+            wait_seconds=wait,
+            reason=redact(str(exc), self._key)[:300],
+            status=exc.status,
+            error_code=exc.error_code,
+        )
+        self._hook(self._on_event, event)
 
 
 class _RetryState:
     """Where one call is in its retries: the backoff schedule left and the 429s seen."""
 
-    __slots__ = ("delays", "max_attempts", "attempt", "rate_limited", "waited")
+    __slots__ = ("delays", "max_attempts", "attempt", "rate_limited")
 
     def __init__(self, delays: Iterator[float], max_attempts: int) -> None:
         self.delays = delays
         self.max_attempts = max_attempts
         self.attempt = 1
         self.rate_limited = 0
-        self.waited = 0.0
 
 
 def _reason(exc: BaseException) -> str:

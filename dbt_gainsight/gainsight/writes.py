@@ -79,7 +79,12 @@ class WriteJob:
             body["lookups"] = self.lookups
         try:
             envelope = self.transport.call(
-                self.method, self.path, body, idempotent=self.method == "PUT", records=len(idx)
+                self.method,
+                self.path,
+                body,
+                idempotent=self.method == "PUT",
+                records=len(idx),
+                obj=self.object_name,
             )
         except OutcomeUnknown:
             pending = self._reconcile(idx)
