@@ -16,11 +16,12 @@ import requests
 
 from dbt_gainsight.emulator import Emulator
 from dbt_gainsight.errors import GainsightAPIError, OutcomeUnknown, SyncInterrupted
-from dbt_gainsight.gainsight.client import GainsightClient
+from dbt_gainsight.gainsight.client import GainsightClient, RecordStatus
 from dbt_gainsight.gainsight.retry import RetryPolicy
 from tests.integration.test_client_emulator import KEY, SkipTime, batches, companies, make_client
 
 COMPANY_WRITES = "/v1/data/objects/Company"  # not a substring of the query path
+ACCEPTED, FAILED = RecordStatus.ACCEPTED, RecordStatus.FAILED
 
 
 @pytest.fixture
@@ -239,3 +240,104 @@ def test_hooks_see_every_attempt_and_wait_but_never_the_key(t):
     text = repr(calls) + repr(events)
     assert secret not in text
     assert all(secret.encode() not in (c.request_body or b"") for c in calls)
+
+
+# --- unknown outcomes and failures part-way (#1, #2, #5) ------------------------------------
+
+
+def stored(gs, object_name="Company"):
+    return {r["Name"]: r for r in gs.records(object_name)}
+
+
+def writes_since(gs, start, method):
+    log = gs.request_log()[start:]
+    return [e for e in log if e["method"] == method and "/query/" not in e["path"]]
+
+
+def test_update_with_unknown_outcome_is_failed_not_reconciled(gs, t):
+    """#1: the key exists either way, so an existence check cannot tell whether a PUT landed."""
+    with make_client(gs, t, retry=RetryPolicy(max_attempts=3)) as client:
+        client.insert("Company", [{"Name": "Co 000", "Arr": 1}], keys=["Name"])
+        start = len(gs.request_log())
+        gs.inject_fault("drop", count=3, method="PUT", path_contains=COMPANY_WRITES)
+        (res,) = client.update("Company", [{"Name": "Co 000", "Arr": 2}], keys=["Name"])
+    assert res.status is RecordStatus.FAILED and not res.ok
+    assert stored(gs)["Co 000"]["Arr"] == 1  # Gainsight kept the old value: sent again next run
+    assert not any("/query/" in e["path"] for e in gs.request_log()[start:])
+
+
+def test_what_was_accepted_before_a_failure_part_way_is_accepted(gs, t):
+    """#2: a batch split around a bad record, then Gainsight goes away (502s)."""
+    client = make_client(gs, t, retry=RetryPolicy(max_attempts=2))
+    client.insert("Company", companies(4), keys=["Name"])
+    gs.inject_fault("reject_value", field="Name", value="Co 002")
+    seen = []
+
+    def on_call(record):
+        seen.append(record.status)
+        if seen == [400, 200]:  # the first half of the split landed
+            gs.inject_fault("status", count=10, status=502, path_contains=COMPANY_WRITES)
+
+    client = make_client(gs, t, retry=RetryPolicy(max_attempts=2), on_call=on_call)
+    with client:
+        res = client.update(
+            "Company", [{"Name": f"Co {i:03d}", "Arr": 9} for i in range(4)], keys=["Name"]
+        )
+    assert [r.status for r in res] == [ACCEPTED, ACCEPTED, FAILED, FAILED]
+    assert all(r.gsid for r in res[:2])
+    assert [stored(gs)[f"Co {i:03d}"]["Arr"] for i in range(4)] == [9, 9, 1002, 1003]
+
+
+def test_insert_with_unknown_outcome_is_never_posted_again(gs, t):
+    """#5: the first POST lands after the client gave up on it; a second POST would duplicate."""
+    gs.inject_fault(
+        "slow_apply", method="POST", path_contains=COMPANY_WRITES, apply_after=0.6, reply_after=None
+    )
+    start = len(gs.request_log())
+    with make_client(gs, t, timeout=0.3) as client:
+        res = client.insert("Company", companies(5), keys=["Name"])
+    assert [r.status for r in res] == [FAILED] * 5  # next run's existence check decides
+    time.sleep(1.0)  # the slow write lands
+    names = sorted(r["Name"] for r in gs.records("Company"))
+    assert names == [f"Co {i:03d}" for i in range(5)]  # each once
+    assert len(writes_since(gs, start, "POST")) == 1
+
+
+def test_lost_insert_reply_keeps_what_the_key_check_finds(gs, t):
+    """#5: existence proves a POST landed (ACCEPTED with its Gsid); nothing is posted again."""
+    gs.seed_records("Company", [{"Name": "Co 001"}])
+    gs.inject_fault("drop", method="POST", path_contains=COMPANY_WRITES)
+    start = len(gs.request_log())
+    with make_client(gs, t) as client:
+        res = client.insert("Company", companies(3), keys=["Name"])
+        assert [r.status for r in res] == [FAILED, ACCEPTED, FAILED]
+        assert res[1].gsid == stored(gs)["Co 001"]["Gsid"]
+        # A 502 may come after the write happened: the same rule. A 503 says it did not.
+        gs.inject_fault("status", status=502, method="POST", path_contains=COMPANY_WRITES)
+        assert [r.status for r in client.insert("Company", companies(1, "X"), keys=["Name"])] == [
+            FAILED
+        ]
+        gs.inject_fault("status", status=503, method="POST", path_contains=COMPANY_WRITES)
+        assert client.insert("Company", companies(1, "Y"), keys=["Name"])[0].ok
+    assert sorted(stored(gs)) == ["Co 001", "Y 000"]
+    assert len(writes_since(gs, start, "POST")) == 4  # 1 + 1 + 2 (the 503 retried)
+
+
+def test_writes_raise_only_auth_and_interrupt(gs, t):
+    """Anything else is per-record: FAILED with a reason, the other records unharmed."""
+    with make_client(gs, t) as client:
+        gs.inject_fault("html", method="POST", path_contains=COMPANY_WRITES)
+        res = client.insert("Company", companies(2), keys=["Name"])
+        assert [r.status for r in res] == [FAILED, FAILED]
+        assert "GAINSIGHT_URL" in res[0].error_message
+        records = companies(3)
+        records[1]["Arr"] = float("nan")  # cannot be encoded as JSON: only its record fails
+        res = client.insert("Company", records, keys=["Name"])
+        assert [r.status for r in res] == [ACCEPTED, FAILED, ACCEPTED]
+        assert "JSON" in res[1].error_message
+        res = client.insert("Company", companies(1, "Z"), keys=[])
+        assert res[0].ok
+        gs.inject_fault("lost_reply", method="POST", path_contains=COMPANY_WRITES)
+        (res,) = client.insert("Company", companies(1, "K"), keys=[])  # no key to check
+        assert res.status is FAILED and "no keys" in res.error_message
+    assert sorted(stored(gs)) == ["Co 000", "Co 002", "K 000", "Z 000"]
