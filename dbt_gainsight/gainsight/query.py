@@ -105,6 +105,7 @@ def find_gsids(
     object_name: str,
     key_fields: Sequence[str],
     key_values: Sequence[tuple[Any, ...]],
+    field_types: Mapping[str, str] | None = None,
 ) -> dict[tuple[Any, ...], str]:
     """Which of these key tuples exist in Gainsight, and their Gsids.
 

@@ -72,7 +72,8 @@ def classify_response(
 
     ``now`` is the wall clock for an HTTP-date Retry-After. ``idempotent`` decides whether
     a 5xx is a plain ServerError (safe to repeat) or an OutcomeUnknown (a write may have
-    happened).
+    happened). A 503 is a ServerError either way: the service did not take the call
+    (RFC 9110), while a 500, 502 or 504 can come after the write was applied.
     """
     status = response.status_code
     if 300 <= status < 400:
@@ -93,7 +94,7 @@ def classify_response(
                 retry_after=parse_retry_after(response.headers.get("Retry-After"), now),
             )
         if status >= 500:
-            cls = ServerError if idempotent else OutcomeUnknown
+            cls = ServerError if idempotent or status == 503 else OutcomeUnknown
             raise cls(f"Gainsight failed with HTTP {status} and a non-JSON body", status=status)
         raise ConnectionFailed(
             f"{base_url} answered (HTTP {status}, {kind}) but not as Gainsight's API;"
@@ -117,7 +118,7 @@ def classify_response(
             **extra,
         )
     if status >= 500:
-        cls = ServerError if idempotent else OutcomeUnknown
+        cls = ServerError if idempotent or status == 503 else OutcomeUnknown
         raise cls(f"Gainsight failed with HTTP {status} ({code or 'no code'}: {desc})", **extra)
     if 200 <= status < 300:
         if envelope.get("result") is True:

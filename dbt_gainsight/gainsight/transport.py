@@ -283,7 +283,7 @@ class Transport:
 
         ``obj`` names the object the call is about, for events.
         """
-        payload = None if body is None else dumps(body)
+        payload = body if body is None or isinstance(body, bytes) else dumps(body)
         policy = retry or self.retry
         state = _RetryState(backoff_delays(policy, self.rng), policy.max_attempts)
         tries = 0

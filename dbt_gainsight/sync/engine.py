@@ -390,10 +390,18 @@ class ModelSync:
                 raise exc
             self._fail(items, str(exc))
             return
-        self.consecutive_failures = 0
         results = future.result()
+        failed = [i for i, r in zip(items, results, strict=True) if r.status is RecordStatus.FAILED]
+        if failed:  # not known to be applied: not saved, sent again next run
+            reason = next(r.error_message for r in results if r.status is RecordStatus.FAILED)
+            self._fail(failed, reason or "failed")
+            if len(failed) == len(items):
+                return
+        self.consecutive_failures = 0
         self._watch_for_systematic_rejects(results)
         for item, res in zip(items, results, strict=True):
+            if res.status is RecordStatus.FAILED:
+                continue
             if res.ok:
                 self.writer.accepted(item.key_hash, item.row_hash, res.gsid or item.gsid)
                 self.result.accepted += 1
@@ -415,6 +423,7 @@ class ModelSync:
         """
         if self.result.accepted or len(results) < 2:
             return
+        results = [r for r in results if r.status is not RecordStatus.FAILED]
         codes = {(r.error_code, r.error_message) for r in results if not r.ok and not r.not_found}
         if len(codes) != 1 or any(r.ok for r in results):
             self.systematic_batches = 0

@@ -102,9 +102,8 @@ def test_insert_whose_reply_is_lost_is_not_duplicated(setup):
     before = gs.counters()
     proc = gainsight("sync", project, env, label="sync with a lost insert reply")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    result = _assert_all_landed_once(project, gs)
-    assert result["retries"] >= 1, result
-    # The lost batch was applied; it was found by its keys, not posted again.
+    _assert_all_landed_once(project, gs)
+    # The lost batch was applied; it was found by its keys (not a retry), not posted again.
     inserts = calls_by_route(before, gs.counters())[INSERT]
     assert inserts == 3, f"{inserts} insert calls for 3 batches of <= 50"
     _no_calls_next_time(project, gs, env)
@@ -123,5 +122,5 @@ def test_all_faults_at_once(setup):
     result = _assert_all_landed_once(project, gs)
     assert result["rate_limited"] == gs.counters()["rate_limited"] == 3, result
     assert gs.counters()["by_status"].get("503") == 3
-    assert result["retries"] >= 4, result  # 3 503s + the lost reply; 429 waits apart
+    assert result["retries"] == 3, result  # the 503s; 429 waits and the key check apart
     _no_calls_next_time(project, gs, env)

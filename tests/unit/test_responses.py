@@ -96,6 +96,8 @@ def test_rate_limit_and_server_errors():
         classify(reply(502, b"<html>Bad gateway</html>"))
     with pytest.raises(OutcomeUnknown):
         classify(reply(500, env(False)), idempotent=False)
+    with pytest.raises(ServerError):  # 503: not taken, so even a POST may be resent
+        classify(reply(503, b"busy"), idempotent=False)
     with pytest.raises(OutcomeUnknown) as exc:
         classify(reply(502, b"<html>Bad gateway</html>"), idempotent=False)
     # A write that may have happened is never retried by type: the marker says so.
