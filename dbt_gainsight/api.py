@@ -69,9 +69,10 @@ class Session:
         target: str | None = None,
         vars: str | dict | None = None,
         on_event: EventCallback | None = None,
+        manifest: Any = None,
     ):
         self.args = DbtArgs.from_options(project_dir, profiles_dir, target, None, vars)
-        self.project = DbtProject(self.args)
+        self.project = DbtProject(self.args, manifest)
         self.settings: GainsightSettings = load_settings(
             self.args.project_dir, self.args.profiles_dir
         )
@@ -187,9 +188,13 @@ def sync(
     options: SyncOptions | None = None,
     on_progress: ProgressCallback | None = None,
     on_event: EventCallback | None = None,
+    manifest: Any = None,
     **option_kwargs: Any,
 ) -> SyncResult:
-    """Sync the selected models; raise ConfigError (nothing sent) or return the result."""
+    """Sync the selected models; raise ConfigError (nothing sent) or return the result.
+
+    ``manifest``: a dbt Manifest already parsed in this process (``build`` passes its own).
+    """
     options = options or SyncOptions(**option_kwargs)
     started = time.monotonic()
     result = SyncResult(
@@ -203,6 +208,7 @@ def sync(
         target=target,
         vars=vars,
         on_event=on_event,
+        manifest=manifest,
     )
     emit = session.emit
     configs = session.configs(options.select, options.exclude, options.selector)

@@ -302,6 +302,16 @@ _register_emulator()
 cli.add_command(__import__("dbt_gainsight.audit_cli", fromlist=["audit"]).audit)
 
 
+def _register_native() -> None:
+    from dbt_gainsight.native_cli import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_register_native()
+
+
 _MULTI_VALUE_FLAGS = frozenset({"-s", "--select", "-m", "--models", "--exclude"})
 
 

@@ -96,9 +96,9 @@ class LastRun:
 class DbtProject:
     """A parsed dbt project: the manifest, selection, and the last run's results."""
 
-    def __init__(self, args: DbtArgs):
+    def __init__(self, args: DbtArgs, manifest=None):
         self.args = args
-        self._manifest = None
+        self._manifest = manifest  # a manifest the caller already parsed (dbt-gainsight build)
 
     @property
     def manifest(self):  # -> dbt.contracts.graph.manifest.Manifest

@@ -123,6 +123,10 @@ class Warehouse:
         """The relation's column names, as the warehouse reports them."""
         return [c.name for c in self.adapter.get_columns_in_relation(relation)]
 
+    def column_types(self, relation) -> list[tuple[str, str]]:
+        """The relation's (column name, warehouse data type) pairs, in table order."""
+        return [(c.name, c.data_type) for c in self.adapter.get_columns_in_relation(relation)]
+
     def execute(self, sql: str, fetch: bool = False):
         """Run a statement; with ``fetch``, return rows as tuples (small results only)."""
         _, table = self.adapter.execute(sql, fetch=fetch)

@@ -118,6 +118,7 @@ class GainsightSettings:
     source_path: str | None
     unavailable: Mapping[str, str] = field(default_factory=dict)
     searched: tuple[str, ...] = ()
+    exposure_owner: Mapping[str, str] | None = None  # owner of `dbt-gainsight exposures`
 
     def connection(self, name: str | None) -> Connection:
         """Return the named connection (None -> ``default``) or raise ConfigError saying why not."""
@@ -171,6 +172,11 @@ SETTINGS_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "state_schema": {"type": "string", "minLength": 1},
+        "exposure_owner": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"name": {"type": "string"}, "email": {"type": "string"}},
+        },
         "connections": {
             "type": ["object", "null"],
             "propertyNames": {"minLength": 1},
@@ -456,6 +462,7 @@ def load_settings(
         source_path=str(source) if source is not None else None,
         unavailable=MappingProxyType(unavailable),
         searched=tuple(searched),
+        exposure_owner=data.get("exposure_owner") or None,
     )
 
 

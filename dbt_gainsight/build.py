@@ -1,0 +1,135 @@
+"""`dbt-gainsight build`: ``dbt build`` in-process, then sync exactly what built.
+
+The project is parsed once; dbt's runner builds with that manifest, and the sync reuses it.
+A selected model with a gainsight block is synced only if it built successfully in this
+invocation and none of its own tests failed (as ``dbt build`` itself would not build its
+children). The exit code is dbt's when dbt failed, else the sync's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbt_gainsight.errors import ProjectError
+from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject
+from dbt_gainsight.sync.report import SyncResult
+
+#: dbt node statuses of a test that mean "do not trust this model's rows".
+FAILED_TEST = {"fail", "error"}
+
+
+@dataclass
+class BuildResult:
+    """dbt's outcome, what was synced and why the rest was not; ``exit_code`` as the CLI's."""
+
+    dbt_success: bool
+    dbt_exit_code: int
+    built: list[str] = field(default_factory=list)
+    not_synced: dict[str, str] = field(default_factory=dict)
+    sync: SyncResult | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code: dbt's failure first, else the sync's (0 when nothing was synced)."""
+        if not self.dbt_success:
+            return self.dbt_exit_code
+        return self.sync.exit_code if self.sync is not None else 0
+
+    @property
+    def success(self) -> bool:
+        """True when dbt and the sync both succeeded."""
+        return self.exit_code == 0
+
+
+def _status(result) -> str:
+    return str(getattr(result.status, "value", result.status)).lower()
+
+
+def outcome(results: Sequence[Any], manifest) -> tuple[list[str], dict[str, str]]:
+    """From dbt's run results: the gainsight models that built cleanly, and why others did not."""
+    failed_tests: dict[str, list[str]] = {}
+    statuses: dict[str, str] = {}
+    for result in results:
+        node = result.node
+        status = _status(result)
+        if node.resource_type == "test" and status in FAILED_TEST:
+            owners = [node.attached_node] if getattr(node, "attached_node", None) else []
+            for owner in owners or list(node.depends_on.nodes):
+                failed_tests.setdefault(owner, []).append(node.name)
+        elif node.resource_type == "model":
+            statuses[node.unique_id] = status
+    built: list[str] = []
+    not_synced: dict[str, str] = {}
+    for uid, status in statuses.items():
+        if META_KEY not in (manifest.nodes[uid].config.meta or {}):
+            continue
+        if status != "success":
+            not_synced[uid] = f"dbt build ended '{status}'"
+        elif uid in failed_tests:
+            not_synced[uid] = "its tests failed: " + ", ".join(sorted(failed_tests[uid]))
+        else:
+            built.append(uid)
+    return built, not_synced
+
+
+def build(
+    dbt_args: Sequence[str] = (),
+    *,
+    project_dir: str | os.PathLike | None = None,
+    profiles_dir: str | os.PathLike | None = None,
+    target: str | None = None,
+    vars: str | dict | None = None,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    selector: str | None = None,
+    state_schema: str | None = None,
+    on_progress: Callable | None = None,
+    on_event: Callable[[str, str], None] | None = None,
+) -> BuildResult:
+    """Run ``dbt build`` with the selection (plus ``dbt_args``), then sync what it built."""
+    from dbt.cli.main import dbtRunner
+
+    from dbt_gainsight import api
+
+    emit = on_event or (lambda level, message: None)
+    args = DbtArgs.from_options(project_dir, profiles_dir, target, None, vars)
+    project = DbtProject(args)
+    manifest = project.manifest  # the one parse of this invocation
+    argv = ["build", *args.cli_args()]
+    for flag, values in (("--select", select), ("--exclude", exclude)):
+        for value in values:
+            argv += [flag, value]
+    if selector:
+        argv += ["--selector", selector]
+    run = dbtRunner(manifest=manifest).invoke([*argv, *dbt_args])
+    if run.exception is not None and run.result is None:
+        raise ProjectError(f"dbt build could not run: {run.exception}")
+    results = list(getattr(run.result, "results", None) or [])
+    built, not_synced = outcome(results, manifest)
+    result = BuildResult(
+        dbt_success=bool(run.success),
+        dbt_exit_code=1 if run.exception is None else 2,
+        built=built,
+        not_synced=not_synced,
+    )
+    for uid, reason in not_synced.items():
+        emit("warn", f"{manifest.nodes[uid].name}: not synced: {reason}")
+    if not built:
+        emit("warn", "No selected model with a gainsight block built successfully; nothing synced.")
+        return result
+    fqns = [f"fqn:{'.'.join(manifest.nodes[uid].fqn)}" for uid in built]
+    result.sync = api.sync(
+        project_dir=args.project_dir,
+        profiles_dir=args.profiles_dir,
+        target=target,
+        vars=vars,
+        manifest=manifest,
+        select=fqns,
+        state_schema=state_schema,
+        on_progress=on_progress,
+        on_event=on_event,
+    )
+    return result

@@ -1,0 +1,161 @@
+"""Round-trip YAML: render init's proposal with its comments, and insert it into a model's file.
+
+ruamel.yaml keeps the file's comments, quoting, key order and indentation, so ``init --write``
+changes only the lines of the new block.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from dbt_gainsight.errors import ConfigError
+from dbt_gainsight.scaffold import Proposal
+
+
+def _yaml(mapping: int = 2, sequence: int = 4, offset: int = 2) -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap the user's long descriptions
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    return yaml
+
+
+def _flow_seq(items: list[Any]) -> CommentedSeq:
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def _flow_map(items: dict[str, Any]) -> CommentedMap:
+    out = CommentedMap(items)
+    out.fa.set_flow_style()
+    return out
+
+
+def render_block(proposal: Proposal) -> CommentedMap:
+    """The ``gainsight`` mapping, each guess and each doubt as a comment beside its line."""
+    block = CommentedMap()
+    block["object"] = proposal.object
+    object_notes = list(proposal.notes)
+    if proposal.missing_required:
+        object_notes.append(
+            "Gainsight requires " + ", ".join(proposal.missing_required) + ": map a column to each"
+        )
+    if object_notes:
+        block.yaml_add_eol_comment("; ".join(object_notes), "object")
+    block["behavior"] = "upsert"
+    block.yaml_add_eol_comment("upsert | update_only", "behavior")
+    if proposal.keys:
+        block["keys"] = _flow_seq(list(proposal.keys))
+        block.yaml_add_eol_comment(proposal.key_reason, "keys")
+    fields = CommentedMap()
+    for m in proposal.fields:
+        fields[m.column] = m.target
+        note = f"CHECK: {m.mismatch}" if m.mismatch else ("" if m.reason == "by name" else m.reason)
+        if note:
+            fields.yaml_add_eol_comment(note, m.column)
+    block["fields"] = fields
+    if proposal.unmapped:
+        block.yaml_add_eol_comment(
+            "not mapped (no matching field): " + ", ".join(proposal.unmapped), "fields"
+        )
+    if proposal.lookups:
+        lookups = CommentedMap()
+        for lk in proposal.lookups:
+            entry = CommentedMap()
+            entry["object"] = lk.object
+            entry["match"] = _flow_map({lk.column: lk.match})
+            lookups[lk.field] = entry
+            note = f"CHECK: {lk.mismatch}" if lk.mismatch else lk.reason
+            lookups.yaml_add_eol_comment(note, lk.field)
+        block["lookups"] = lookups
+    return block
+
+
+def snippet(proposal: Proposal, where: str) -> str:
+    """A ready-to-paste ``models:`` entry holding the proposed block."""
+    doc = CommentedMap()
+    entry = CommentedMap(name=proposal.model)
+    entry["config"] = CommentedMap(meta=CommentedMap(gainsight=render_block(proposal)))
+    doc["models"] = CommentedSeq([entry])
+    out = io.StringIO()
+    _yaml().dump(doc, out)
+    header = (
+        f"# {proposal.model} -> {proposal.object}: proposed by dbt-gainsight init from the\n"
+        "# model's columns and Gainsight's describe. Review the comments, then put it under\n"
+        f"# the model in {where} (or run again with --write).\n"
+    )
+    return header + out.getvalue()
+
+
+def write_block(path: Path, proposal: Proposal, *, replace: bool = False) -> str:
+    """Insert the block under the model's entry in ``path`` (appending the entry if missing).
+
+    Returns what was done, for the user. An existing ``meta.gainsight`` is kept unless
+    ``replace``: the user may have edited it.
+    """
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        _, sequence, offset = load_yaml_guess_indent(text) if text.strip() else (None, 4, 2)
+        yaml = _yaml(mapping=offset or 2, sequence=sequence or 4, offset=offset or 2)
+        doc = yaml.load(text) or CommentedMap()
+    else:
+        yaml, doc = _yaml(), CommentedMap()
+    if not isinstance(doc, CommentedMap):
+        raise ConfigError(f"{path}: expected a YAML mapping with a models: list")
+    if "version" not in doc:
+        doc.insert(0, "version", 2)
+    models = doc.get("models")
+    if models is None:
+        models = doc["models"] = CommentedSeq()
+    entry = next(
+        (m for m in models if isinstance(m, CommentedMap) and m.get("name") == proposal.model),
+        None,
+    )
+    action = "inserted into the entry of"
+    if entry is None:
+        entry = CommentedMap(name=proposal.model)
+        models.append(entry)
+        action = "added a new entry to"
+    config = entry.get("config")
+    if not isinstance(config, CommentedMap):
+        config = CommentedMap()
+        if "config" in entry:
+            entry["config"] = config
+        else:
+            position = list(entry).index("description") + 1 if "description" in entry else 1
+            entry.insert(position, "config", config)
+    meta = config.get("meta")
+    if not isinstance(meta, CommentedMap):
+        meta = config["meta"] = CommentedMap()
+    if "gainsight" in meta and not replace:
+        raise ConfigError(
+            f"{path}: {proposal.model} already has a config.meta.gainsight block; "
+            "pass --force to replace it (its comments are lost)"
+        )
+    meta["gainsight"] = render_block(proposal)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return f"{action} {path}"
+
+
+def yaml_files_beside(model_path: Path) -> list[Path]:
+    """The YAML files in the model's folder that hold a ``models:`` list (schema.yml first)."""
+    found = []
+    for path in sorted(model_path.parent.glob("*.y*ml")):
+        try:
+            doc = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        except Exception:  # noqa: BLE001 - an unreadable file is simply not a candidate
+            continue
+        if isinstance(doc, dict) and "models" in doc:
+            found.append(path)
+    found.sort(key=lambda p: p.name not in ("schema.yml", "schema.yaml"))
+    return found
