@@ -11,9 +11,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from dbt_gainsight.config.connections import Connection, load_settings
+from dbt_gainsight.config.connections import load_settings
 from dbt_gainsight.errors import (
     AuthError,
     ConfigError,
@@ -23,6 +22,7 @@ from dbt_gainsight.errors import (
     ProjectError,
     RetryableError,
 )
+from dbt_gainsight.gainsight import client_for
 from dbt_gainsight.project import DbtArgs, DbtProject
 from dbt_gainsight.scaffold import Catalog, Column, Proposal, propose
 
@@ -36,24 +36,6 @@ class InitResult:
     columns_from: str
     snippet: str
     written: str | None = None
-
-
-def client_for_connection(connection: Connection, **hooks: Any):
-    """The one client factory when it exists; else a client built as the sync builds one."""
-    try:
-        from dbt_gainsight.gainsight import client_for
-    except ImportError:
-        from dbt_gainsight.gainsight.client import GainsightClient
-
-        return GainsightClient(
-            connection.url,
-            connection.access_key.reveal(),
-            calls_per_minute=connection.calls_per_minute,
-            max_in_flight=connection.max_in_flight,
-            timeout=connection.timeout_seconds,
-            verify_tls=connection.verify_tls,
-        )
-    return client_for(connection, **hooks)
 
 
 def find_model(project: DbtProject, name: str):
@@ -137,7 +119,7 @@ def init(
     settings = load_settings(args.project_dir, args.profiles_dir)
     conn = settings.connection(connection)
     columns, columns_from = model_columns(args, project, node)
-    client = client_for_connection(conn)
+    client = client_for(conn)
     try:
         catalog = Catalog(client.describe, lambda name: client.describe_entries.get(name, {}))
         proposal = propose(node.name, object_name, columns, catalog, keys)
