@@ -341,3 +341,31 @@ def test_writes_raise_only_auth_and_interrupt(gs, t):
         (res,) = client.insert("Company", companies(1, "K"), keys=[])  # no key to check
         assert res.status is FAILED and "no keys" in res.error_message
     assert sorted(stored(gs)) == ["Co 000", "Co 002", "K 000", "Z 000"]
+
+
+# --- Email keys match case-insensitively, as in Gainsight (#4) ------------------------------
+
+
+def test_email_keys_are_matched_case_insensitively(gs, t):
+    with make_client(gs, t) as client:
+        bob = client.put_person({"Email": "bob@example.com", "FirstName": "Bob"}).gsid
+        # People are matched by Email, an EMAIL field, even before any describe.
+        keys = [("Bob@Example.COM",), ("carol@example.com",)]
+        assert client.find_gsids("Person", ["Email"], keys) == {("Bob@Example.COM",): bob}
+        dana = gs.seed_records("GsUser", [{"Name": "Dana", "Email": "dana@example.com"}])[0]
+        found = client.find_gsids(
+            "GsUser", ["Email"], [("DANA@example.com",)], field_types={"Email": "EMAIL"}
+        )
+        assert found == {("DANA@example.com",): dana}
+        # A lost insert reply: the key check finds the record whatever the case.
+        client.describe("GsUser")
+        gs.inject_fault("drop", method="POST", path_contains="/v1/data/objects/GsUser")
+        (res,) = client.insert(
+            "GsUser", [{"Name": "D", "Email": "Dana@Example.com"}], keys=["Email"]
+        )
+        assert res.status is ACCEPTED and res.gsid == dana
+        # A String key stays case-sensitive.
+        gs.seed_records("Company", [{"Name": "acme"}])
+        assert client.find_gsids("Company", ["Name"], [("ACME",)]) == {}
+    emails = [u["Email"].casefold() for u in gs.records("GsUser")]
+    assert emails.count("dana@example.com") == 1  # no second Dana
