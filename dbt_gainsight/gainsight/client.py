@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 _OBJECT_LIST = "/v1/meta/services/objects/list"
+#: Objects written through the People API, whose match key is Email (names folded).
+PEOPLE_OBJECTS = frozenset({"person", "companyperson", "relationshipperson"})
 
 
 class GainsightClient:
@@ -238,9 +240,28 @@ class GainsightClient:
         object_name: str,
         key_fields: Sequence[str],
         key_values: Sequence[tuple[Any, ...]],
+        field_types: Mapping[str, str] | None = None,
     ) -> dict[tuple[Any, ...], str]:
-        """Which of these key tuples exist in Gainsight, and their Gsids (see query.find_gsids)."""
-        return query.find_gsids(self._transport, object_name, key_fields, key_values)
+        """Which of these key tuples exist in Gainsight, and their Gsids (see query.find_gsids).
+
+        ``field_types`` (describe types by field name) default to what this client knows.
+        """
+        types = field_types or self.field_types(object_name)
+        return query.find_gsids(self._transport, object_name, key_fields, key_values, types)
+
+    def field_types(self, object_name: str) -> dict[str, str]:
+        """Describe types by field name, from a describe this client fetched or was given.
+
+        Without one, People objects still match by Email, an EMAIL field (the People API's
+        documented match key).
+        """
+        with self._lock:
+            schema = self._schemas.get(object_name)
+        if schema is not None:
+            return {name: f.data_type for name, f in schema.fields.items()}
+        if object_name.replace("_", "").lower() in PEOPLE_OBJECTS:
+            return {"Email": "EMAIL"}
+        return {}
 
     # --- data-object writes ------------------------------------------------------------
 
@@ -257,7 +278,8 @@ class GainsightClient:
         ``keys`` are only used when a reply is lost: the keys are queried first and only the
         records not found are sent again, since Gainsight has no idempotency key.
         """
-        return writes.write(self._transport, "POST", object_name, records, keys, lookups)
+        types = self.field_types(object_name)
+        return writes.write(self._transport, "POST", object_name, records, keys, lookups, types)
 
     def update(
         self,
@@ -268,7 +290,8 @@ class GainsightClient:
         lookups: dict[str, Any] | None = None,
     ) -> list[RecordResult]:
         """Update existing records matched by ``keys`` (PUT); missing ones come back not_found."""
-        return writes.write(self._transport, "PUT", object_name, records, keys, lookups)
+        types = self.field_types(object_name)
+        return writes.write(self._transport, "PUT", object_name, records, keys, lookups, types)
 
     # --- people ------------------------------------------------------------------------
 

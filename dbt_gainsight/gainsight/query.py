@@ -1,7 +1,8 @@
 """Reads: query bodies and paging, and which keys exist in Gainsight (``find_gsids``).
 
 Key values are compared in a normalised form (:func:`key_text`), so the warehouse's value and
-the one Gainsight returns compare equal (5 and 5.0).
+the one Gainsight returns compare equal (5 and 5.0; ``Bob@X.com`` and ``bob@x.com`` for an
+EMAIL field, which Gainsight matches case-insensitively).
 """
 
 from __future__ import annotations
@@ -12,15 +13,26 @@ from typing import Any
 from urllib.parse import quote
 
 from dbt_gainsight.errors import GainsightAPIError
-from dbt_gainsight.gainsight.limits import MAX_IN_VALUES, MAX_PAGE, OPERATORS
+from dbt_gainsight.gainsight.limits import (
+    CASE_INSENSITIVE_TYPES,
+    MAX_IN_VALUES,
+    MAX_PAGE,
+    OPERATORS,
+)
 from dbt_gainsight.gainsight.responses import means_no_rows, rows_of
 from dbt_gainsight.gainsight.transport import Transport
 
 Condition = tuple[str, str, Iterable[Any]]
 
 
-def key_text(value: Any) -> str | None:
-    """Normalise a key value so the warehouse's and Gainsight's forms compare equal."""
+def key_text(value: Any, data_type: str | None = None) -> str | None:
+    """Normalise a key value so the warehouse's and Gainsight's forms compare equal.
+
+    ``data_type`` is the field's describe type: an EMAIL is case-folded.
+    """
+    if data_type is not None and data_type.upper() in CASE_INSENSITIVE_TYPES:
+        text = key_text(value)
+        return None if text is None else text.casefold()
     if value is None:
         return None
     if isinstance(value, bool):
@@ -109,32 +121,39 @@ def find_gsids(
 ) -> dict[tuple[Any, ...], str]:
     """Which of these key tuples exist in Gainsight, and their Gsids.
 
-    One query per chunk of up to MAX_IN_VALUES tuples, with an IN condition per key field
-    (ANDed); the rows are then matched to exact tuples here, comparing normalised values.
+    One query per chunk of up to MAX_IN_VALUES values, with an IN condition per key field
+    (ANDed); the rows are then matched to exact tuples here, comparing values normalised by
+    ``field_types`` (describe types by field name). An EMAIL field's IN list also carries
+    the case-folded values, in case the server compares them as typed.
     Tuples holding a None cannot match and are left out.
     """
     fields = tuple(key_fields)
     if not fields:
         raise ValueError("find_gsids needs at least one key field")
+    types = [(field_types or {}).get(name) for name in fields]
+    folded = [t is not None and t.upper() in CASE_INSENSITIVE_TYPES for t in types]
+    step = MAX_IN_VALUES // 2 if any(folded) else MAX_IN_VALUES
     wanted = [
         t
         for t in dict.fromkeys(tuple(v) for v in key_values)
         if len(t) == len(fields) and all(v is not None for v in t)
     ]
     found: dict[tuple[Any, ...], str] = {}
-    for start in range(0, len(wanted), MAX_IN_VALUES):
-        chunk = wanted[start : start + MAX_IN_VALUES]
+    for start in range(0, len(wanted), step):
+        chunk = wanted[start : start + step]
         by_norm: dict[tuple[str | None, ...], list[tuple[Any, ...]]] = {}
         for t in chunk:
-            by_norm.setdefault(tuple(key_text(v) for v in t), []).append(t)
-        where = [
-            (name, "IN", list(dict.fromkeys(t[pos] for t in chunk)))
-            for pos, name in enumerate(fields)
-        ]
+            by_norm.setdefault(tuple(map(key_text, t, types)), []).append(t)
+        where = []
+        for pos, name in enumerate(fields):
+            values = [t[pos] for t in chunk]
+            if folded[pos]:
+                values += [key_text(v, types[pos]) for v in values]
+            where.append((name, "IN", list(dict.fromkeys(values))))
         body = query_body(["Gsid", *fields], where, {"Gsid": "asc"}, MAX_PAGE)
         for row in pages(transport, object_name, body, MAX_PAGE):
             gsid = row.get("Gsid")
-            originals = by_norm.get(tuple(key_text(row.get(name)) for name in fields))
+            originals = by_norm.get(tuple(map(key_text, (row.get(f) for f in fields), types)))
             if gsid and originals:
                 for t in originals:
                     found.setdefault(t, str(gsid))
