@@ -6,6 +6,8 @@ Gainsight stored, not only the result objects.
 
 from __future__ import annotations
 
+import http.server
+import json
 import socket
 import threading
 import time
@@ -369,3 +371,44 @@ def test_email_keys_are_matched_case_insensitively(gs, t):
         assert client.find_gsids("Company", ["Name"], [("ACME",)]) == {}
     emails = [u["Email"].casefold() for u in gs.records("GsUser")]
     assert emails.count("dana@example.com") == 1  # no second Dana
+
+
+# --- a query that matches nothing, said as a whole-call 400 GSOBJ_1011 (#13) ----------------
+
+
+def test_query_answered_with_400_no_entity_is_no_rows():
+    """A stricter variant of the API says "no match" as an error; it is still no rows."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps(
+                {
+                    "result": False,
+                    "errorCode": "GSOBJ_1011",
+                    "errorDesc": "No entity matches the given criteria",
+                    "requestId": "r",
+                    "data": None,
+                    "message": None,
+                }
+            ).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with GainsightClient(url, KEY, calls_per_minute=None) as client:
+            assert list(client.query("Company", ["Name"], [("Name", "EQ", ["x"])])) == []
+            assert client.find_gsids("Company", ["Name"], [("x",)]) == {}
+            assert client.stats.calls == 2
+    finally:
+        server.shutdown()
+        server.server_close()
