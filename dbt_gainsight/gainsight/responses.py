@@ -165,8 +165,14 @@ def _auth_message(code: str | None, base_url: str) -> str:
 
 
 def means_no_rows(exc: GainsightAPIError) -> bool:
-    """Whether a query's error is the API's way of saying "nothing matched"."""
-    return isinstance(exc, NoDataFound)
+    """Whether a query's error is the API's way of saying "nothing matched".
+
+    Documented: ``result: false`` with "No data found". Seen in a stricter variant: a
+    whole-call 400 GSOBJ_1011 ("No entity matches the given criteria").
+    """
+    if isinstance(exc, NoDataFound):
+        return True
+    return isinstance(exc, RecordRejected) and exc.error_code == NOT_FOUND
 
 
 def rows_of(data: Any) -> list[dict[str, Any]]:

@@ -66,6 +66,10 @@ def test_success_and_no_data_found():
     assert exc.value.error_desc == "No data found for given criteria"
     assert means_no_rows(exc.value)
     assert not means_no_rows(GainsightAPIError("x"))
+    with pytest.raises(RecordRejected) as exc:
+        classify(reply(400, env(False, "GSOBJ_1011", "No entity matches the given criteria")))
+    assert means_no_rows(exc.value)
+    assert not means_no_rows(RecordRejected("bad", error_code="GSOBJ_1002"))
 
 
 @pytest.mark.parametrize(
