@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import jinja2
 import jinja2.sandbox
@@ -25,6 +24,7 @@ from jsonschema.exceptions import ValidationError
 
 from dbt_gainsight.config.model import _TYPE_NAMES, _describe, _did_you_mean
 from dbt_gainsight.errors import ConfigError, redact
+from dbt_gainsight.gainsight.limits import check_base_url
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class Connection:
     timeout_seconds: float = 60.0
     people_bulk: bool = False
     verify_tls: bool = True
+    allow_insecure_http: bool = False  # plain http to a non-loopback host (key in clear text)
 
     def __post_init__(self) -> None:
         if not isinstance(self.access_key, Secret):
@@ -156,6 +157,7 @@ _CONNECTION_SCHEMA: dict[str, Any] = {
         "timeout_seconds": {"type": "number", "exclusiveMinimum": 0},
         "people_bulk": {"type": "boolean"},
         "verify_tls": {"type": "boolean"},
+        "allow_insecure_http": {"type": "boolean"},
     },
 }
 SETTINGS_SCHEMA: dict[str, Any] = {
@@ -187,7 +189,14 @@ SETTINGS_SCHEMA: dict[str, Any] = {
 _CONNECTION_VALIDATOR = Draft202012Validator(_CONNECTION_SCHEMA)
 _SETTINGS_VALIDATOR = Draft202012Validator(SETTINGS_SCHEMA)
 #: Options that are not strings: a rendered "100" or "false" is read as YAML, like dbt's as_number.
-_COERCED = ("calls_per_minute", "max_in_flight", "timeout_seconds", "people_bulk", "verify_tls")
+_COERCED = (
+    "calls_per_minute",
+    "max_in_flight",
+    "timeout_seconds",
+    "people_bulk",
+    "verify_tls",
+    "allow_insecure_http",
+)
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:
@@ -315,14 +324,8 @@ def _coerce(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_url(url: str, where: str) -> str:
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise ConfigError(
-            f"{where}: {url!r} is not an http(s) URL; expected e.g. https://acme.gainsightcloud.com"
-        )
-    return url.rstrip("/")
+def _check_url(url: str, where: str, allow_insecure_http: bool = False) -> str:
+    return check_base_url(url, where=where, allow_insecure_http=allow_insecure_http)
 
 
 def _build_connection(name: str, raw: Any, jenv: jinja2.Environment, source: str) -> Connection:
@@ -337,13 +340,14 @@ def _build_connection(name: str, raw: Any, jenv: jinja2.Environment, source: str
         raise ConfigError(f"{where}.access_key: is empty")
     return Connection(
         name=name,
-        url=_check_url(options["url"], f"{where}.url"),
+        url=_check_url(options["url"], f"{where}.url", options.get("allow_insecure_http", False)),
         access_key=Secret(access_key),
         calls_per_minute=options.get("calls_per_minute", 100) or None,
         max_in_flight=options.get("max_in_flight", 4),
         timeout_seconds=float(options.get("timeout_seconds", 60.0)),
         people_bulk=options.get("people_bulk", False),
         verify_tls=options.get("verify_tls", True),
+        allow_insecure_http=options.get("allow_insecure_http", False),
     )
 
 

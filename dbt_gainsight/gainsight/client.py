@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from dbt_gainsight.errors import (
     AuthError,
@@ -27,7 +27,7 @@ from dbt_gainsight.errors import (
 )
 from dbt_gainsight.gainsight import people, query, writes
 from dbt_gainsight.gainsight.events import CallRecord, ClientEvent, ClientStats
-from dbt_gainsight.gainsight.limits import MAX_PAGE
+from dbt_gainsight.gainsight.limits import MAX_PAGE, check_base_url
 from dbt_gainsight.gainsight.objects import ObjectSchema, parse_describe
 from dbt_gainsight.gainsight.payloads import lookup_payload
 from dbt_gainsight.gainsight.ratelimit import RateLimiter
@@ -84,6 +84,7 @@ class GainsightClient:
         timeout: float = 60.0,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing is safe
         verify_tls: bool = True,
+        allow_insecure_http: bool = False,
         call_deadline: float | None = None,
         max_reply_bytes: int = MAX_REPLY_BYTES,
         cancel: threading.Event | None = None,
@@ -94,15 +95,9 @@ class GainsightClient:
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        url = (base_url or "").strip().rstrip("/")
-        if url.endswith("/v1"):
-            url = url[:-3]
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"the Gainsight URL {redact(base_url or '', access_key)!r} is not an http(s)"
-                " address; set GAINSIGHT_URL to e.g. https://acme.gainsightcloud.com"
-            )
+        url = check_base_url(
+            redact(base_url or "", access_key), allow_insecure_http=allow_insecure_http
+        )
         if not access_key:
             raise ConfigError("no Gainsight access key; set GAINSIGHT_ACCESS_KEY")
         if max_in_flight < 1:
@@ -333,5 +328,6 @@ def client_for(connection: Connection, **hooks: Any) -> GainsightClient:
         max_in_flight=connection.max_in_flight,
         timeout=connection.timeout_seconds,
         verify_tls=connection.verify_tls,
+        allow_insecure_http=connection.allow_insecure_http,
         **hooks,
     )

@@ -1,10 +1,15 @@
 """The fixed facts of Gainsight's API contract, each defined once.
 
-Caps, enums and codes. Config validation, the client and the
+Caps, enums, codes and the rules for a tenant URL. Config validation, the client and the
 plan import them from here, so a fact cannot drift between two copies.
 """
 
 from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from dbt_gainsight.errors import ConfigError, redact
 
 #: Records per data-objects write and per async people call.
 MAX_BATCH = 50
@@ -49,3 +54,57 @@ AUTH_CODES = frozenset({"GS_APIG_2401", "GS_APIG_2402", "GSOBJ_1024"})
 NO_ROUTE = "GS_APIG_1000"
 #: The documented ``errorDesc`` of a query that matched nothing (``result: false``).
 NO_DATA_DESC = "no data found"
+
+#: Hosts that may be reached over plain http (a local emulator): the key never leaves the box.
+LOOPBACK_HOSTS = frozenset({"localhost"})
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(
+    url: str, *, where: str = "GAINSIGHT_URL", allow_insecure_http: bool = False
+) -> str:
+    """Normalise a tenant URL (no trailing ``/`` or ``/v1``) or raise ConfigError saying why.
+
+    https is required, except for loopback hosts (the emulator) or with the documented
+    opt-out ``allow_insecure_http: true``: over http the access key travels in clear text.
+    User info, a query or a fragment are refused, and the message never repeats a password.
+    """
+    raw = (url or "").strip()
+    parts = urlsplit(raw)
+    shown = _redacted_url(raw)
+    example = "e.g. https://acme.gainsightcloud.com"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where}: {shown!r} is not an http(s) URL; expected {example}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            f"{where}: {shown!r} holds user info; put the key in the access key setting, "
+            f"never in the URL ({example})"
+        )
+    if parts.query or parts.fragment or raw.endswith(("?", "#")):
+        raise ConfigError(f"{where}: {shown!r} has a query or fragment; expected {example}")
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"{where}: {shown!r} is plain http, so the access key would travel in clear text;"
+            " use https (or set allow_insecure_http: true on the connection in gainsight.yml)"
+        )
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[:-3]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _redacted_url(url: str) -> str:
+    """The URL with any user info replaced by ``***`` (it may be a password)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo = parts.netloc.rsplit("@", 1)[0]
+    return redact(url, userinfo)
