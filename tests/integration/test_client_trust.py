@@ -412,3 +412,19 @@ def test_query_answered_with_400_no_entity_is_no_rows():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_people_paths_fail_per_record_instead_of_raising(gs, t):
+    """A job still pending at its timeout, or a call that cannot get through, is FAILED."""
+    gs.inject_fault("people_pending", seconds=60)
+    with GainsightClient(gs.url, KEY, calls_per_minute=None) as client:
+        res = client.put_people_bulk(
+            [{"Email": "a@example.com"}, {"Email": "b@example.com"}],
+            poll_seconds=0.1,
+            timeout_seconds=0.3,
+        )
+        assert [r.status for r in res] == [FAILED, FAILED]
+        assert "still" in res[0].error_message
+        gs.inject_fault("html", path_contains="/peoplemgmt/")
+        (res,) = [client.put_person({"Email": "c@example.com"})]
+        assert res.status is FAILED and "GAINSIGHT_URL" in res.error_message
