@@ -172,11 +172,19 @@ def check(**kwargs: Any) -> None:
 
 
 @cli.command()
-def schema() -> None:
+@click.option("--properties", is_flag=True, help="The schema of a whole dbt properties file.")
+@click.option("--path", "show_path", is_flag=True, help="Print the shipped file's path instead.")
+def schema(properties: bool, show_path: bool) -> None:
     """Print the JSON Schema of config.meta.gainsight (for editors and CI)."""
     from dbt_gainsight.config.model import load_schema
+    from dbt_gainsight.schemas import properties_schema, shipped_path
 
-    click.echo(json.dumps(load_schema(), indent=2))
+    if show_path:
+        click.echo(shipped_path(properties))
+    elif properties:
+        click.echo(json.dumps(properties_schema(), indent=2))
+    else:
+        click.echo(json.dumps(load_schema(), indent=2))
 
 
 def _register_emulator() -> None:
