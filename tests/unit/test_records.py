@@ -204,3 +204,58 @@ def test_relationship_person_link_fields(schemas):
     assert b.build_link(row) == {"Title": None}
     assert b.parents == [ParentRef(object="Relationship", field="Name", index=1)]
     assert b.key_values(row) == {"Email": "bo@acme.io", "Relationship.Name": "Acme - Core"}
+
+
+# --- odd values: a reject with a reason, never a Python repr on the wire -----------------
+
+
+def test_lookup_source_values_are_text_never_a_repr(schemas):
+    b = _builder(COMPANY, COMPANY_COLUMNS, schemas)
+    row = ["Acme", 1, 2, "Retail", "2026-01-31", memoryview(b"a@x.io")]
+    assert b.build(row)["csm_email"] == "a@x.io"
+    for bad in ({"email": "a@x.io"}, memoryview(b"\xff"), float("nan"), object()):
+        row[-1] = bad
+        with pytest.raises(ValueConversionError, match=r"^csm_email: "):
+            b.build(row)
+
+
+def test_key_values_are_json_safe_for_reports(schemas):
+    import json
+
+    b = _builder(COMPANY, COMPANY_COLUMNS, schemas)
+    for value, shown in [
+        (memoryview(b"Acme"), "Acme"),
+        (memoryview(b"\xff\x00"), "\\xff\\x00"),
+        (Decimal("1e5000"), "1E+5000"),
+        (float("nan"), "nan"),
+        ({"a": 1}, '{"a": 1}'),
+    ]:
+        key = b.key_values([value, 1, 2, "Retail", "2026-01-31", "a@x.io"])
+        assert key == {"Name": shown}
+        json.dumps(key, allow_nan=False)
+    assert b.key_values([None, 1, 2, None, None, None]) == {"Name": None}
+
+
+def test_a_converter_bug_is_a_record_reject_not_a_crash(schemas, monkeypatch):
+    b = _builder(COMPANY, COMPANY_COLUMNS, schemas)
+
+    def broken(value):
+        raise ZeroDivisionError("oops")
+
+    b.slots[1] = (b.slots[1][0], b.slots[1][1], broken)
+    with pytest.raises(ValueConversionError, match=r"^Arr: .*ZeroDivisionError"):
+        b.build(["Acme", 1, 2, "Retail", "2026-01-31", "a@x.io"])
+
+
+def test_parent_values_are_converted_as_text(schemas):
+    meta = {
+        "object": "CompanyPerson",
+        "fields": {"email": "Email", "company_name": "Company.Name"},
+    }
+    b = _builder(meta, ["email", "company_name"], schemas)
+    [parent] = b.parents
+    assert b.parent_value(("ann@acme.io", memoryview(b"Acme")), parent) == "Acme"
+    assert b.parent_value(("ann@acme.io", 42), parent) == "42"
+    for bad in (memoryview(b"\xff"), {"name": "Acme"}, float("inf")):
+        with pytest.raises(ValueConversionError, match=r"^Company\.Name: "):
+            b.build(("ann@acme.io", bad))
