@@ -2,19 +2,23 @@
 
 A ``RecordBuilder`` is compiled from the mapping and the object's describe: per mapped column
 it holds the row index, the target and the converter. Building a record is then a loop of
-lookups and calls, with no per-value dispatch on type.
+lookups and calls, with no per-value dispatch on type. A value that cannot be sent exactly
+(or a converter that fails) raises ValueConversionError for that record only.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from dbt_gainsight.config.model import SyncConfig
 from dbt_gainsight.errors import ValueConversionError
 from dbt_gainsight.gainsight.client import lookup_payload
-from dbt_gainsight.gainsight.objects import ObjectKind, ObjectSchema
+from dbt_gainsight.gainsight.objects import FieldSchema, ObjectKind, ObjectSchema
 from dbt_gainsight.gainsight.types import converter_for
 
 # Target prefixes for people objects (see docs/config-spec.md).
@@ -35,6 +39,7 @@ class ParentRef:
     object: str  # Company | Relationship
     field: str  # e.g. Name
     index: int  # row position of the column holding the value
+    convert: Callable[[Any], Any] | None = field(default=None, compare=False, repr=False)
 
 
 class RecordBuilder:
@@ -64,9 +69,13 @@ class RecordBuilder:
             elif prefix == link_prefix:
                 self.link_slots.append((i, name, _converter(schemas[link_prefix], name)))
             elif prefix in PARENT_ID_FIELD:
-                self.parents.append(ParentRef(object=prefix, field=name, index=i))
-        self.lookup_slots = [
-            (index[column.casefold()], column) for lk in config.lookups for column, _ in lk.match
+                convert = _text_converter(mapping.target)
+                self.parents.append(ParentRef(prefix, name, i, convert))
+        # Lookup source values travel as text, under the column's name.
+        self.lookup_slots: list[_Slot] = [
+            (index[column.casefold()], column, _text_converter(column))
+            for lk in config.lookups
+            for column, _ in lk.match
         ]
         lookups: dict[str, Any] = {}
         for lk in config.lookups:
@@ -82,24 +91,30 @@ class RecordBuilder:
         self.lookups = lookups or None
 
     def key_values(self, row: Sequence[Any]) -> dict[str, Any]:
-        """The record's identity, as shown in reports and the rejects table."""
-        return {target: row[i] for i, target in self.key_slots}
+        """The record's identity, as shown in reports and the rejects table (JSON-safe)."""
+        return {target: _shown(row[i]) for i, target in self.key_slots}
 
     def build(self, row: Sequence[Any]) -> dict[str, Any]:
         """The record body: mapped fields converted, lookup source values alongside."""
         record = _convert(self.slots, row, self.send_nulls)
-        for i, column in self.lookup_slots:
-            value = row[i]
-            if value is not None:
-                record[column] = str(value)
+        if self.lookup_slots:
+            record.update(_convert(self.lookup_slots, row, False))
+        for parent in self.parents:  # checked here, so a bad one is this record's reject
+            self.parent_value(row, parent)
         return record
+
+    def parent_value(self, row: Sequence[Any], parent: ParentRef) -> str | None:
+        """The text that names a people record's company or relationship."""
+        name = f"{parent.object}.{parent.field}"
+        convert = parent.convert or _text_converter(name)
+        return _convert([(parent.index, name, convert)], row).get(name)
 
     def build_link(self, row: Sequence[Any]) -> dict[str, Any]:
         """Fields of the Company_Person / Relationship_Person link itself."""
         return _convert(self.link_slots, row, self.send_nulls)
 
 
-def _convert(slots: list[_Slot], row: Sequence[Any], send_nulls: bool) -> dict[str, Any]:
+def _convert(slots: list[_Slot], row: Sequence[Any], send_nulls: bool = False) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for i, target, convert in slots:
         value = row[i]
@@ -111,9 +126,34 @@ def _convert(slots: list[_Slot], row: Sequence[Any], send_nulls: bool) -> dict[s
             record[target] = convert(value)
         except ValueConversionError:
             raise
-        except (TypeError, ValueError) as exc:
-            raise ValueConversionError(f"{target}: {exc}") from exc
+        except Exception as exc:  # a converter's bug: this record's reject, not the run's end
+            raise ValueConversionError(
+                f"{target}: could not convert a {type(value).__name__} value"
+                f" ({type(exc).__name__}: {exc})"
+            ) from exc
     return record
+
+
+def _text_converter(name: str) -> Callable[[Any], Any]:
+    return converter_for(FieldSchema(name=name, data_type="STRING"))
+
+
+def _shown(value: Any) -> Any:
+    """A key value as reports show it: JSON-safe, never a Python repr of an object."""
+    if value is None or value.__class__ in (str, int, bool):
+        return value
+    if isinstance(value, float):
+        return value if value - value == 0.0 else str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="backslashreplace")
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    try:
+        return json.dumps(value, default=str, sort_keys=True)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _converter(schema: ObjectSchema, name: str) -> Callable[[Any], Any]:

@@ -128,7 +128,7 @@ scalars = st.one_of(
     st.booleans(),
     st.integers(),
     st.integers(-(2**70), 2**70),
-    st.just(10**5000),
+    st.just(5000).map(lambda digits: 10**digits),  # too long for str()
     st.floats(),
     st.floats(allow_nan=False, allow_infinity=False, width=32),
     st.decimals(),
@@ -224,6 +224,8 @@ def _check_text(value: Any, out: str) -> None:
 def _check_stored(data_type: str, places, options: bool, value: Any, out: Any, stored: Any):
     if data_type in ("NUMBER", "CURRENCY", "PERCENTAGE"):
         assert not isinstance(value, bool)
+        if isinstance(stored, int) and abs(stored) > 2**53:
+            stored = float(stored)  # the emulator's int(round(x)) shows the binary digits
         if places is None:
             assert _as_decimal(stored) == _as_decimal(value), (value, out, stored)
         else:  # Gainsight rounds to the field's places; our value must be that close
