@@ -178,14 +178,15 @@ def _string(field: FieldSchema) -> Converter:
 
 def _email(field: FieldSchema) -> Converter:
     """Text that must look like an address: Gainsight rejects the whole batch otherwise."""
-    name, data_type = field.name, field.data_type
+    name, data_type, length = field.name, field.data_type, field.length
     text = _string(field)
     match = _EMAIL.match
 
     def convert(value: Any) -> Any:
         if value is None:
             return None
-        value = text(value)
+        if value.__class__ is not str or not value.isascii() or (length and len(value) > length):
+            value = text(value)
         if match(value) is None:
             raise _fail(name, value, data_type, "expected an address such as name@example.com")
         return value
@@ -267,16 +268,18 @@ def _number(field: FieldSchema) -> Converter:
             raise fail(value, f"cannot be sent exactly: Gainsight would store {number!r}")
         return convert(number)
 
+    low, high = -_MAX_INT, _MAX_INT
+
     def convert(value: Any) -> Any:
         cls = value.__class__
         if cls is int:
-            return value if -_MAX_INT <= value <= _MAX_INT else from_int(value)
+            return value if low <= value <= high else from_int(value)
         if value is None:
             return None
         if cls is float:
             if not _isfinite(value):
                 raise fail(value, "not a finite number")
-            if value.is_integer() and -_MAX_INT <= value <= _MAX_INT:
+            if value.is_integer() and low <= value <= high:
                 return int(value)
             return value
         if cls is Decimal:
@@ -465,7 +468,7 @@ def _picklist(field: FieldSchema) -> Converter:
     def convert(value: Any) -> Any:
         if value is None:
             return None
-        text = to_text(value)
+        text = value if value.__class__ is str and value.isascii() else to_text(value)
         return lookup(text) if lookup is not None else text
 
     return convert

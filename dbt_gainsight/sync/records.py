@@ -97,8 +97,13 @@ class RecordBuilder:
     def build(self, row: Sequence[Any]) -> dict[str, Any]:
         """The record body: mapped fields converted, lookup source values alongside."""
         record = _convert(self.slots, row, self.send_nulls)
-        if self.lookup_slots:
-            record.update(_convert(self.lookup_slots, row, False))
+        for i, column, convert in self.lookup_slots:
+            value = row[i]
+            if value is not None:
+                if value.__class__ is str and value.isascii():
+                    record[column] = value
+                else:
+                    record.update(_convert([(i, column, convert)], row))
         for parent in self.parents:  # checked here, so a bad one is this record's reject
             self.parent_value(row, parent)
         return record
