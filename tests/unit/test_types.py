@@ -531,8 +531,8 @@ def test_simple_values_are_fast(data_type, value):
     n = 100_000
     best = float("inf")
     for _ in range(3):
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(n):
             c(value)
-        best = min(best, (time.perf_counter() - start) / n)
+        best = min(best, (time.process_time() - start) / n)
     assert best < 1e-6, f"{data_type}: {best * 1e9:.0f} ns per value"
