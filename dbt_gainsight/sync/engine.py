@@ -280,9 +280,9 @@ class ModelSync:
     def _resolve_people(self, items: list[_Item]) -> None:
         for parent in self.builder.parents:
             wanted = {
-                str(item.row[parent.index])
+                self.builder.parent_value(item.row, parent)
                 for item in items
-                if (parent.object, parent.field, str(item.row[parent.index]))
+                if (parent.object, parent.field, self.builder.parent_value(item.row, parent))
                 not in self.parent_cache
             }
             if wanted:
@@ -320,7 +320,7 @@ class ModelSync:
         body = dict(item.record)
         link = self.builder.build_link(item.row)
         for parent in self.builder.parents:
-            value = str(item.row[parent.index])
+            value = self.builder.parent_value(item.row, parent)
             gsid = self.parent_cache.get((parent.object, parent.field, value))
             if not gsid:
                 message = (
