@@ -100,6 +100,7 @@ class Connection:
     people_bulk: bool = False
     verify_tls: bool = True
     allow_insecure_http: bool = False  # plain http to a non-loopback host (key in clear text)
+    daily_call_budget: int | None = None  # calls a day this tool may spend (run history)
 
     def __post_init__(self) -> None:
         if not isinstance(self.access_key, Secret):
@@ -158,6 +159,7 @@ _CONNECTION_SCHEMA: dict[str, Any] = {
         "people_bulk": {"type": "boolean"},
         "verify_tls": {"type": "boolean"},
         "allow_insecure_http": {"type": "boolean"},
+        "daily_call_budget": {"type": ["integer", "null"], "minimum": 1},
     },
 }
 SETTINGS_SCHEMA: dict[str, Any] = {
@@ -196,6 +198,7 @@ _COERCED = (
     "people_bulk",
     "verify_tls",
     "allow_insecure_http",
+    "daily_call_budget",
 )
 
 
@@ -348,6 +351,7 @@ def _build_connection(name: str, raw: Any, jenv: jinja2.Environment, source: str
         people_bulk=options.get("people_bulk", False),
         verify_tls=options.get("verify_tls", True),
         allow_insecure_http=options.get("allow_insecure_http", False),
+        daily_call_budget=options.get("daily_call_budget"),
     )
 
 

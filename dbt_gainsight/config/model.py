@@ -91,6 +91,15 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class DeleteSettings:
+    """``deletes:``: mirror deletes of rows that left the model, within two limits."""
+
+    enabled: bool = False
+    max_per_run: int = 100
+    max_fraction: float = 0.05
+
+
+@dataclass(frozen=True)
 class SyncConfig:
     """Everything the engine needs to sync one model, validated and normalised."""
 
@@ -107,6 +116,7 @@ class SyncConfig:
     connection: str | None = None
     enabled: bool = True
     batch_size: int = MAX_BATCH_SIZE
+    deletes: DeleteSettings = DeleteSettings()  # not in the fingerprint: how, not what
 
     @property
     def is_people(self) -> bool:
@@ -577,6 +587,7 @@ def _check(
         connection=meta.get("connection"),
         enabled=meta.get("enabled", True),
         batch_size=int(meta.get("batch_size", MAX_BATCH_SIZE)),
+        deletes=DeleteSettings(**(meta.get("deletes") or {})),
     )
     return [], config
 

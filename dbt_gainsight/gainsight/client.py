@@ -61,6 +61,7 @@ __all__ = [
 _OBJECT_LIST = "/v1/meta/services/objects/list"
 #: Objects written through the People API, whose match key is Email (names folded).
 PEOPLE_OBJECTS = frozenset({"person", "companyperson", "relationshipperson"})
+DELETE_NOT_FOUND = "GSOBJ_1004"  # delete of a blank or unknown Gsid
 
 
 class GainsightClient:
@@ -287,6 +288,24 @@ class GainsightClient:
         """Update existing records matched by ``keys`` (PUT); missing ones come back not_found."""
         types = self.field_types(object_name)
         return writes.write(self._transport, "PUT", object_name, records, keys, lookups, types)
+
+    def delete(self, object_name: str, gsid: str) -> RecordResult:
+        """Delete one record by Gsid (DELETE); a Gsid Gainsight does not know is NOT_FOUND.
+
+        Safe to retry: a delete applied before its reply was lost answers GSOBJ_1004 again.
+        """
+        path = f"/v1/data/objects/{quote(object_name, safe='')}/{quote(gsid, safe='')}"
+        try:
+            self._transport.call("DELETE", path, idempotent=True, records=1)
+        except AuthError:
+            raise
+        except GainsightAPIError as exc:
+            if exc.error_code == DELETE_NOT_FOUND:
+                return RecordResult(RecordStatus.NOT_FOUND, gsid, exc.error_code, str(exc))
+            transient = isinstance(exc, (RetryableError, OutcomeUnknown))
+            status = RecordStatus.FAILED if transient else RecordStatus.REJECTED
+            return RecordResult(status, gsid, exc.error_code, exc.error_desc or str(exc))
+        return RecordResult(RecordStatus.ACCEPTED, gsid)
 
     # --- people ------------------------------------------------------------------------
 

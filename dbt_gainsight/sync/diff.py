@@ -79,19 +79,26 @@ def build_diff_query(
     null_key = " or ".join(f"{k} is null" for k in key_quoted)
     sync = wh.literal(sync_id)
     select_cols = ", ".join(quoted)
-    counted_cols = ", ".join(f"counted.{q}" for q in quoted)
+    src_cols = ", ".join(f"src.{q}" for q in quoted)
+    key_hash = digest(key_quoted)
 
+    # Duplicate keys: only the key hashes that occur more than once, found by a grouped
+    # scan of the key alone and joined back, so no operator holds every column of every row
+    # (a window partitioned by the key would, and it dominated the sync's memory).
     base = f"""
 with src as (
     select {select_cols},
-        {digest(key_quoted)} as {KEY_HASH},
+        {key_hash} as {KEY_HASH},
         {digest(quoted)} as {ROW_HASH},
         case when {null_key} then 1 else 0 end as gs_null_key
     from {relation}
 ),
-counted as (
-    select src.*, count(*) over (partition by {KEY_HASH}, gs_null_key) as {KEY_ROWS}
-    from src
+dups as (
+    select {key_hash} as key_hash, count(*) as n
+    from {relation}
+    where not ({null_key})
+    group by {key_hash}
+    having count(*) > 1
 ),
 st as (
     select key_hash, row_hash, gsid from {state_relation} where sync_id = {sync}
@@ -100,19 +107,20 @@ rj as (
     select distinct key_hash from {rejects_relation} where sync_id = {sync}
 ),
 classified as (
-    select {counted_cols},
-        counted.{KEY_HASH}, counted.{ROW_HASH}, st.gsid as {GSID}, counted.{KEY_ROWS},
+    select {src_cols},
+        src.{KEY_HASH}, src.{ROW_HASH}, st.gsid as {GSID}, coalesce(dups.n, 1) as {KEY_ROWS},
         case
-            when counted.gs_null_key = 1 then '{NULL_KEY}'
-            when counted.{KEY_ROWS} > 1 then '{DUPLICATE}'
+            when src.gs_null_key = 1 then '{NULL_KEY}'
+            when dups.n is not null then '{DUPLICATE}'
             when rj.key_hash is not null then '{RETRY}'
             when st.key_hash is null then '{NEW}'
-            when st.row_hash <> counted.{ROW_HASH} then '{CHANGED}'
+            when st.row_hash <> src.{ROW_HASH} then '{CHANGED}'
             else '{UNCHANGED}'
         end as {ACTION}
-    from counted
-    left join st on st.key_hash = counted.{KEY_HASH}
-    left join rj on rj.key_hash = counted.{KEY_HASH}
+    from src
+    left join dups on dups.key_hash = src.{KEY_HASH}
+    left join st on st.key_hash = src.{KEY_HASH}
+    left join rj on rj.key_hash = src.{KEY_HASH}
 )"""
     counts_sql = f"""{base}
 select {ACTION}, count(*) from classified group by {ACTION}
@@ -126,6 +134,9 @@ select * from classified where {ACTION} <> '{UNCHANGED}'
     gone_sql = f"""{base}
 select st.key_hash, st.gsid from st
 where not exists (select 1 from src where src.{KEY_HASH} = st.key_hash)
+and not exists (
+    select 1 from st live join src on src.{KEY_HASH} = live.key_hash where live.gsid = st.gsid
+)
 """
     return DiffQuery(
         counts_sql=counts_sql,
