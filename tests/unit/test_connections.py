@@ -236,8 +236,8 @@ def test_unknown_keys_are_errors_at_load(dirs: dict[str, Path]) -> None:
         "(allowed: connections, exposure_owner, state_schema)",
         "  - connections.default: missing required key 'access_key'",
         "  - connections.default.acess_key: unknown key 'acess_key'; did you mean 'access_key'? "
-        "(allowed: access_key, allow_insecure_http, calls_per_minute, max_in_flight, "
-        "people_bulk, timeout_seconds, url, verify_tls)",
+        "(allowed: access_key, allow_insecure_http, calls_per_minute, daily_call_budget, "
+        "max_in_flight, people_bulk, timeout_seconds, url, verify_tls)",
     ]
 
 
