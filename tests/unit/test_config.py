@@ -24,7 +24,9 @@ from dbt_gainsight.errors import ConfigError
 
 YAML_PATH = "models/gainsight/schema.yml"
 MODEL = "gs_companies"
-ALLOWED_TOP = "batch_size, behavior, connection, deletes, enabled, fields, keys, lookups, nulls, object"
+ALLOWED_TOP = (
+    "batch_size, behavior, connection, deletes, enabled, fields, keys, lookups, nulls, object"
+)
 ALLOWED_LOOKUP = "match, multi_match, object, on_no_match"
 OBJECTS = (
     "Company, Relationship, Person, CompanyPerson, RelationshipPerson, "
