@@ -428,3 +428,12 @@ def test_people_paths_fail_per_record_instead_of_raising(gs, t):
         gs.inject_fault("html", path_contains="/peoplemgmt/")
         (res,) = [client.put_person({"Email": "c@example.com"})]
         assert res.status is FAILED and "GAINSIGHT_URL" in res.error_message
+
+
+def test_a_write_to_an_unknown_object_fails_the_call_without_splitting(gs, t):
+    """Whole-call 400 GSOBJ_1023 is about the object, not a record: 1 call, not 2n - 1."""
+    with make_client(gs, t) as client:
+        res = client.insert("Nope__gc", companies(8), keys=["Name"])
+        assert [r.status for r in res] == [FAILED] * 8
+        assert res[0].error_code == "GSOBJ_1023"
+        assert client.stats.calls == 1 and client.stats.split_calls == 0
