@@ -50,6 +50,8 @@ OPERATORS = frozenset(
 NOT_FOUND = "GSOBJ_1011"
 #: Codes that mean the access key was refused.
 AUTH_CODES = frozenset({"GS_APIG_2401", "GS_APIG_2402", "GSOBJ_1024"})
+#: "Invalid API called": a call (write, query) names an object the tenant does not have.
+UNKNOWN_OBJECT = "GSOBJ_1023"
 #: Unknown API route: the URL is not a tenant's base address.
 NO_ROUTE = "GS_APIG_1000"
 #: The documented ``errorDesc`` of a query that matched nothing (``result: false``).

@@ -28,7 +28,13 @@ from dbt_gainsight.errors import (
     ServerError,
     UnknownObject,
 )
-from dbt_gainsight.gainsight.limits import AUTH_CODES, NO_DATA_DESC, NO_ROUTE, NOT_FOUND
+from dbt_gainsight.gainsight.limits import (
+    AUTH_CODES,
+    NO_DATA_DESC,
+    NO_ROUTE,
+    NOT_FOUND,
+    UNKNOWN_OBJECT,
+)
 from dbt_gainsight.gainsight.retry import parse_retry_after
 
 
@@ -120,6 +126,8 @@ def classify_response(
     if status >= 500:
         cls = ServerError if idempotent or status == 503 else OutcomeUnknown
         raise cls(f"Gainsight failed with HTTP {status} ({code or 'no code'}: {desc})", **extra)
+    if code == UNKNOWN_OBJECT:  # about the object, not a record: splitting would not help
+        raise UnknownObject(f"Gainsight has no such object ({code}: {desc})", **extra)
     if 200 <= status < 300:
         if envelope.get("result") is True:
             return envelope

@@ -128,6 +128,8 @@ def test_rejections_carry_gainsights_text_as_a_field():
     assert rejected(exc.value) == RecordResult(REJECTED, None, "GSOBJ_1001", "Name too long")
     with pytest.raises(RecordRejected):
         classify(reply(200, env(False, "GSOBJ_1002", "bad")))
+    with pytest.raises(UnknownObject):  # not a record's fault: never split
+        classify(reply(400, env(False, "GSOBJ_1023", "Invalid API called")), idempotent=False)
     with pytest.raises(GainsightAPIError, match="HTTP 400") as exc:
         classify(reply(400, env(False, None, None)))
     assert exc.value.error_desc is None
