@@ -320,7 +320,7 @@ def _register_native() -> None:
 _register_native()
 
 
-_MULTI_VALUE_FLAGS = frozenset({"-s", "--select", "-m", "--models", "--exclude"})
+_MULTI_VALUE_FLAGS = frozenset({"-s", "--select", "-m", "--models", "--exclude", "--keys"})
 
 
 def spread_selectors(argv: list[str]) -> list[str]:

@@ -177,3 +177,10 @@ def test_exposure_names_and_urls_never_carry_credentials():
     assert public_url("https://svc:hunter2@acme.gainsightcloud.com/?k=1#x") == (
         "https://acme.gainsightcloud.com"
     )
+
+
+def test_keys_take_several_values_as_dbts_select_does():
+    from dbt_gainsight.cli import spread_selectors
+
+    argv = ["init", "gs_x", "--object", "Company", "--keys", "Name", "ExternalId", "--write"]
+    assert spread_selectors(argv)[4:] == ["--keys", "Name", "--keys", "ExternalId", "--write"]
