@@ -140,7 +140,7 @@ def init(
             else (args.project_dir / node.original_file_path).with_name("schema.yml")
         )
     shown = os.path.relpath(path, args.project_dir)
-    where = shown if patch else f"{shown} (the model has no YAML entry yet)"
+    where = shown if patch else f"{shown} (as a new entry)"
     result = InitResult(proposal, shown, columns_from, snippet(proposal, where))
     if write:
         result.written = write_block(Path(path), proposal, replace=force)
