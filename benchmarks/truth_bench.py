@@ -1,0 +1,223 @@
+"""Scale benchmarks of issue 12: calls and seconds at 100k and 1M rows, peak RSS on DuckDB and
+Postgres, CPU per record beside the naive script, records per minute at the real limit.
+
+    .venv/bin/python benchmarks/truth_bench.py                      # 100k and 1M (~30 min)
+    .venv/bin/python benchmarks/truth_bench.py --rows 100000        # one size only
+    .venv/bin/python benchmarks/truth_bench.py --only rate          # just records/minute
+
+Every dbt-gainsight command and the naive script run as their own subprocesses (CPU and peak
+RSS from ``os.wait4``); the emulator runs in another process with its limits off, except for
+the records/minute run: 10,000 rows at 100 calls/minute with 1.2-2.4 s replies, measured
+from process start to exit. Writes the "## Truth and scale" section of benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    PROJECT,
+    UNLIMITED_CPM,
+    EmulatorProcess,
+    Row,
+    code_revision,
+    copy_project,
+    describe_routes,
+    fmt_int,
+    log,
+    model_totals,
+    route_delta,
+    table,
+    write_readme,
+)
+from sync_bench import baseline_run
+
+SECTION, MARKER = "## Truth and scale", "truth_bench"
+PHYSICAL = 5000  # records a minute at 100 calls of 50 records
+
+
+def measured(project, emu, env, command: str, *args: str) -> dict[str, Any]:
+    """One command, with the emulator's calls by route."""
+    before = emu.counters()
+    m, results = project.run(command, env, *args)
+    after = emu.counters()
+    out = {
+        "seconds": m.seconds,
+        "cpu": m.cpu_seconds,
+        "rss": m.peak_rss_mb,
+        "calls": after["calls"] - before["calls"],
+        "routes": describe_routes(route_delta(before, after)) or "none",
+        "exit": m.returncode,
+    }
+    if command == "sync":
+        out["totals"] = model_totals(results)
+    else:
+        out["status"] = [x["status"] for x in results["models"]]
+    log(
+        f"  {command} {' '.join(args)}: {out['seconds']:.1f}s, {out['calls']} calls, "
+        f"rss {out['rss']:.0f} MB, cpu {out['cpu']:.1f}s"
+    )
+    return out
+
+
+def scale_run(work: Path, n: int, target: str, mif: int, full: bool) -> dict[str, Any]:
+    """First sync, unchanged re-sync, audit of the unchanged model, 1% changed: one size."""
+    project = copy_project(
+        PROJECT, work / f"{target}_{n}", f"truth_{n}.duckdb", target, f"gainsight_bench_{n}"
+    )
+    project.reset_warehouse()
+    out: dict[str, Any] = {}
+    with EmulatorProcess() as emu:
+        env = project.env(emu, UNLIMITED_CPM, mif)
+        project.build(env, {"rows": n, "bump": 0})
+        log(f"[{target} {n:,}] first sync")
+        out["first"] = measured(project, emu, env, "sync")
+        out["unchanged"] = measured(project, emu, env, "sync")
+        if full:
+            out["audit"] = measured(project, emu, env, "audit")
+            project.build(env, {"rows": n, "bump": 1})
+            out["one"] = measured(project, emu, env, "sync")
+    if full and target == "duckdb":
+        out["naive"] = baseline_run(project, n)
+    if target == "duckdb" and project.duckdb.exists():
+        project.duckdb.unlink()
+    return out
+
+
+def rate_run(work: Path, rows: int = 10_000) -> dict[str, Any]:
+    """A first sync at Gainsight's real limit: 100 calls/min, replies of 1.2-2.4 s."""
+    project = copy_project(PROJECT, work / "rate", "truth_rate.duckdb")
+    project.reset_warehouse()
+    with EmulatorProcess(100, 1200.0, 1200.0) as emu:
+        env = project.env(emu, 100, 4)
+        project.build(env, {"rows": rows, "bump": 0})
+        emu.reset()
+        log(f"[rate] first sync of {rows:,} rows at 100 calls/min, 1.2-2.4 s replies")
+        out = measured(project, emu, env, "sync")
+        out["rate_limited"] = emu.counters().get("rate_limited", 0)
+    out["per_minute"] = out["totals"]["accepted"] / (out["seconds"] / 60)
+    return out
+
+
+def rows_for(n: int, duck: dict, pg: dict | None) -> list[Row]:
+    """The table rows of one size."""
+    size = f"{n:,} rows"
+    out = []
+    for name, key in (("first sync", "first"), ("unchanged re-sync", "unchanged")):
+        r = duck[key]
+        out.append(Row(f"{name}, {size}", "calls / seconds", "", _cs(r), _naive(duck, key)))
+    if "one" in duck:
+        out.append(Row(f"1% changed, {size}", "calls / seconds", "", _cs(duck["one"])))
+    if "audit" in duck:
+        out.append(
+            Row(
+                f"audit of the unchanged model, {size}",
+                "calls / seconds",
+                "",
+                _cs(duck["audit"]) + f" (peak RSS {duck['audit']['rss']:.0f} MB)",
+            )
+        )
+    first = duck["first"]
+    sent = max(1, first["totals"]["sent"])
+    naive = duck.get("naive")
+    out.append(
+        Row(
+            f"first sync, {size}, limits off",
+            "client CPU per record",
+            "<= naive",
+            f"{first['cpu'] / sent * 1e6:.1f} us",
+            f"{naive['cpu_us_per_record']:.1f} us" if naive else "",
+            (first["cpu"] / sent * 1e6 <= naive["cpu_us_per_record"]) if naive else None,
+        )
+    )
+    out.append(Row(f"first sync, {size}", "peak RSS, DuckDB", "", f"{first['rss']:.0f} MB"))
+    if pg:
+        out.append(
+            Row(f"first sync, {size}", "peak RSS, Postgres", "", f"{pg['first']['rss']:.0f} MB")
+        )
+    return out
+
+
+def _cs(r: dict) -> str:
+    return f"{fmt_int(r['calls'])} ({r['routes']}) / {r['seconds']:.1f} s"
+
+
+def _naive(duck: dict, key: str) -> str:
+    naive = duck.get("naive")
+    return f"{fmt_int(naive['calls'])} / {naive['seconds']:.1f} s" if naive else ""
+
+
+def flatness(results: dict[int, dict], target: str) -> Row | None:
+    """Peak RSS at the largest size against the smallest (goal: within 30 MB)."""
+    sizes = sorted(n for n in results if results[n].get(target))
+    if len(sizes) < 2:
+        return None
+    small, big = (results[n][target]["first"]["rss"] for n in (sizes[0], sizes[-1]))
+    return Row(
+        f"memory flat in rows, {target}",
+        f"peak RSS {sizes[-1]:,} minus {sizes[0]:,} rows",
+        "<= 30 MB",
+        f"{big - small:+.0f} MB ({small:.0f} -> {big:.0f} MB)",
+        "",
+        big - small <= 30,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the scenarios, print the table, write the README section."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, action="append", help="Sizes (default 100k, 1M).")
+    parser.add_argument("--mif", type=int, default=8, help="max_in_flight (limits off).")
+    parser.add_argument("--only", choices=["scale", "rate"], help="Run one part only.")
+    parser.add_argument("--no-postgres", action="store_true", help="Skip the Postgres runs.")
+    parser.add_argument("--no-readme", action="store_true", help="Print only.")
+    args = parser.parse_args(argv)
+    sizes = args.rows or [100_000, 1_000_000]
+    work = Path(tempfile.mkdtemp(prefix="gainsight-truth-"))
+    started, revision = time.monotonic(), code_revision()
+    load = os.getloadavg()[0]
+    rows: list[Row] = []
+    results: dict[int, dict] = {}
+    if args.only != "rate":
+        for n in sizes:
+            results[n] = {"duckdb": scale_run(work, n, "duckdb", args.mif, True)}
+            if not args.no_postgres:
+                results[n]["postgres"] = scale_run(work, n, "postgres", args.mif, False)
+            rows += rows_for(n, results[n]["duckdb"], results[n].get("postgres"))
+        rows += [r for r in (flatness(results, "duckdb"), flatness(results, "postgres")) if r]
+    if args.only != "scale":
+        r = rate_run(work)
+        rows.append(
+            Row(
+                "first sync, 10,000 rows, 100 calls/min, 1.2-2.4 s replies, max_in_flight 4",
+                "records per minute, process start to exit",
+                f">= 95% of {PHYSICAL:,}",
+                f"{r['per_minute']:,.0f} ({r['per_minute'] / PHYSICAL:.1%}; {r['seconds']:.0f} s,"
+                f" {fmt_int(r['calls'])} calls: {r['routes']}; 429s: {r['rate_limited']})",
+                "",
+                r["per_minute"] >= 0.95 * PHYSICAL,
+            )
+        )
+    md = table(rows)
+    print(md)
+    if not args.no_readme:
+        command = "    .venv/bin/python benchmarks/truth_bench.py " + " ".join(argv or sys.argv[1:])
+        write_readme(
+            f"Measured {time.strftime('%Y-%m-%d %H:%M')} at {revision}, on {os.cpu_count()} "
+            f"CPUs shared with other work (load average {load:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after), {(time.monotonic() - started) / 60:.0f} min, "
+            f"with:\n\n{command.rstrip()}\n\n{md}\n",
+            SECTION,
+            MARKER,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
