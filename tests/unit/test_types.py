@@ -504,6 +504,13 @@ def test_extreme_but_representable_timestamps_convert():
     assert conv("DATE")(date(1, 1, 1)) == "0001-01-01"
 
 
+@pytest.mark.parametrize("data_type", ["DATE", "DATETIME"])
+@pytest.mark.parametrize("text", ["10000-01-01 01:00:00+00", "10000-01-01", "0044-03-15 BC"])
+def test_dates_drivers_give_as_text_beyond_year_9999_are_out_of_range(data_type, text):
+    with pytest.raises(ValueConversionError, match=r"^Ends: .*out of range"):
+        conv(data_type, name="Ends")(text)
+
+
 def test_times_are_not_dates():
     from datetime import time
 
