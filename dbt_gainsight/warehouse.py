@@ -175,7 +175,10 @@ class Warehouse:
 def _server_side_cursor(handle):
     module = type(handle).__module__
     if module.startswith("psycopg2"):
+        from dbt_gainsight.sync.records import read_dates_leniently
+
         cursor = handle.cursor(name="dbt_gainsight_stream", withhold=True)
         cursor.itersize = FETCH_SIZE
+        read_dates_leniently(cursor)  # year 10000 rejects its record, not the read
         return cursor
     return handle.cursor()

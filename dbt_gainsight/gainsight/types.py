@@ -42,6 +42,8 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0
 _MAX_INT = 2**53  # every integer up to this magnitude is a double exactly
 _BINARY = (bytes, bytearray, memoryview)
 _OUT_OF_TIME = "out of range: not within years 1-9999 in UTC"
+# How drivers give dates Python cannot hold: as text ('10000-01-01 01:00:00+00', '0044-03-15 BC').
+_BEYOND_YEARS = re.compile(r"\s*(?:[+-]?[0-9]{5,}-|.*\sBC\s*\Z)")
 _EXACT = Context(prec=80, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])  # never raises
 _HINTS = {
     "dict": "cast it to text in the model to send its JSON",
@@ -376,6 +378,10 @@ def _utc(value: datetime, name: str, data_type: str) -> datetime:
         ) from None
 
 
+def _unreadable(name: str, text: str, data_type: str, expected: str) -> ValueConversionError:
+    return _fail(name, text, data_type, _OUT_OF_TIME if _BEYOND_YEARS.match(text) else expected)
+
+
 def _date(field: FieldSchema) -> Converter:
     name, data_type = field.name, field.data_type
     expected = "expected yyyy-MM-dd"
@@ -394,7 +400,7 @@ def _date(field: FieldSchema) -> Converter:
                     return fromisoformat(text).isoformat()
                 value = datetime.fromisoformat(text)
             except ValueError:
-                raise _fail(name, value, data_type, expected) from None
+                raise _unreadable(name, value, data_type, expected) from None
         if isinstance(value, datetime):
             return _utc(value, name, data_type).date().isoformat()
         if isinstance(value, date):
@@ -418,7 +424,7 @@ def _datetime(field: FieldSchema) -> Converter:
             try:
                 value = datetime.fromisoformat(value.strip())
             except ValueError:
-                raise _fail(name, value, data_type, expected) from None
+                raise _unreadable(name, value, data_type, expected) from None
             return _format_instant(value, name, data_type)
         if isinstance(value, datetime):
             return _format_instant(value, name, data_type)

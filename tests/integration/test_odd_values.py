@@ -104,4 +104,9 @@ def test_odd_postgres_values_are_rejected_per_record_and_good_rows_land_exactly(
     message = rejects["bad-end-of-time"]["error_message"]
     assert message.startswith("Happened__gc: cannot read '10000-01-01 01:00:00+00'"), message
     assert "range" in message
-    assert {r["Key__gc"]: r for r in gs.records(OBJECT)} == stored
+    again = {r["Key__gc"]: r for r in gs.records(OBJECT)}
+    assert {k: _fields(r) for k, r in again.items()} == {k: _fields(r) for k, r in stored.items()}
+
+
+def _fields(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k.endswith("__gc")}
