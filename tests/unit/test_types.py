@@ -423,6 +423,8 @@ def test_multiselect_takes_a_list_of_labels_and_nothing_else():
         -(2**63) + 1,
         "12345678901234567890.5",
         "1e400",
+        Decimal("9E+308"),  # few digits, just beyond the largest double
+        "-2e308",
     ],
     ids=str,
 )

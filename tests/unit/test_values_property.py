@@ -133,6 +133,11 @@ scalars = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False, width=32),
     st.decimals(),
     decimals_any,
+    st.builds(
+        lambda digits, exponent: Decimal(f"{digits}E{exponent}"),
+        st.integers(1, 99),
+        st.integers(300, 310) | st.integers(-330, -300),
+    ),
     st.sampled_from([Decimal("1e5000"), Decimal("1E-400"), Decimal("sNaN"), Decimal("-0")]),
     st.fractions(max_denominator=10),
     st.text(max_size=30),
