@@ -247,7 +247,7 @@ def _number(field: FieldSchema) -> Converter:
         if not value.is_finite():
             raise fail(shown, "not a finite number")
         text = str(value)
-        if len(text) <= 15 and -307 <= value.adjusted() <= 308:
+        if len(text) <= 15 and -307 <= value.adjusted() <= 307:
             number = float(text)  # at most 15 significant digits: a double holds them exactly
         else:
             number = nearest(value, shown)

@@ -264,7 +264,8 @@ def _check_stored(data_type: str, places, options: bool, value: Any, out: Any, s
         else:
             items = _text_of(value).split(";")
         items = [
-            _text_of(i).strip() if isinstance(i, (str, bytes, memoryview)) else i for i in items
+            _text_of(i).strip() if isinstance(i, (str, bytes, bytearray, memoryview)) else i
+            for i in items
         ]
         items = [i for i in items if i != ""]
         labels = out.split(";")
