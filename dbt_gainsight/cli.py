@@ -292,9 +292,10 @@ def print_summary(result: SyncResult) -> None:
         if model.message:
             console.print(f"{model.model}: {model.message}", markup=False)
         if model.no_longer_in_model:
+            fate = f"{model.deleted} deleted" if model.deleted else "not deleted"
             console.print(
                 f"{model.model}: {model.no_longer_in_model} records no longer in the model "
-                "(not deleted in Gainsight)",
+                f"({fate} in Gainsight)",
                 markup=False,
             )
         for sample in model.first_rejects[:5]:

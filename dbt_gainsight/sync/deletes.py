@@ -99,3 +99,51 @@ def _forget(store, sync_id: str, key_hashes: list[str]) -> None:
         )
     if statements:
         wh.run_in_transaction(statements)
+
+
+# The runner's two hooks -------------------------------------------------------------------
+
+
+def count_deletes(wh, store, plan, model, gone_sql: str, dry_run: bool) -> None:
+    """At counting time: how many records this run would delete (a dry run lists them)."""
+    config = plan.config
+    if not config.deletes.enabled or config.is_people:
+        return
+    planned = plan_deletes(wh, store, gone_sql, plan.sync_id)
+    model.planned_deletes = len(planned)
+    model.planned_calls += len(planned)
+    if dry_run and planned:
+        blocked = over_limit(config.deletes, planned, None)
+        model.message = planned.describe() + (f". Blocked: {blocked}" if blocked else "")
+
+
+def mirror_deletes(wh, store, plan, model, client, gone_sql: str, allow: int | None) -> None:
+    """After the model's sends: delete what left the model, unless a limit is passed."""
+    config = plan.config
+    if not config.deletes.enabled or config.is_people:
+        return
+    planned = plan_deletes(wh, store, gone_sql, plan.sync_id)
+    model.planned_deletes = len(planned)
+    if not planned:
+        return
+    blocked = over_limit(config.deletes, planned, allow)
+    if blocked:
+        model.status, model.message = "error", _joined(model.message, blocked)
+        return
+    before = client.stats.snapshot()["calls"]
+    deleted, failed, first = run_deletes(
+        client, config.object, planned, store, plan.sync_id, plan.connection.max_in_flight
+    )
+    model.api_calls += client.stats.snapshot()["calls"] - before
+    model.deleted += deleted
+    model.failed += failed
+    if failed:
+        model.message = _joined(
+            model.message, f"{failed} deletes failed ({first}); they are tried again next run"
+        )
+        if model.status == "success":
+            model.status = "partial"
+
+
+def _joined(first: str | None, second: str) -> str:
+    return f"{first}; {second}" if first else second

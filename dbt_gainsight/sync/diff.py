@@ -22,7 +22,7 @@ RETRY = "retry"
 UNCHANGED = "unchanged"
 DUPLICATE = "duplicate"
 NULL_KEY = "null_key"
-GONE = "gone"  # in state, no longer in the model (counted, never deleted)
+GONE = "gone"  # in state, no longer in the model (counted; deleted only if opted in)
 SENDABLE = (NEW, CHANGED, RETRY)
 
 # Names of the extra columns the stream query returns after the model's columns.

@@ -50,6 +50,8 @@ class ModelResult:
     duplicates: int = 0
     null_keys: int = 0
     no_longer_in_model: int = 0
+    planned_deletes: int = 0  # records whose rows left the model, to delete (deletes: enabled)
+    deleted: int = 0
     sent: int = 0
     accepted: int = 0
     rejected: int = 0
