@@ -97,13 +97,10 @@ def same(model: Any, gainsight: Any, folded: bool) -> bool:
         return model is None and gainsight is None
     if folded and isinstance(model, str) and isinstance(gainsight, str):
         return model.casefold() == gainsight.casefold()
+    if isinstance(model, bool) or isinstance(gainsight, bool):
+        return type(model) is type(gainsight) and model == gainsight
     numbers = (int, float)
-    if (
-        isinstance(model, numbers)
-        and isinstance(gainsight, numbers)
-        and not isinstance(model, bool)
-        and not isinstance(gainsight, bool)
-    ):
+    if isinstance(model, numbers) and isinstance(gainsight, numbers):
         return math.isclose(model, gainsight, rel_tol=1e-9, abs_tol=1e-9)
     return model == gainsight
 
