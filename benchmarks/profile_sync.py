@@ -63,7 +63,7 @@ def profiled_sync(project_dir: str, out_path: str, mode: str) -> None:
     import threading
 
     from dbt_gainsight import api
-    from dbt_gainsight.sync import state
+    from dbt_gainsight.sync import writer as state
 
     def group(name: str) -> str:
         return re.sub(r"_\d+$", "_N", name)

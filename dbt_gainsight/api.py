@@ -14,48 +14,33 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from dbt_gainsight.config.connections import Connection, GainsightSettings, load_settings
+from dbt_gainsight.config.connections import GainsightSettings, load_settings
 from dbt_gainsight.config.model import SyncConfig, check_columns, parse_sync_config
 from dbt_gainsight.errors import (
-    AuthError,
     ConfigError,
     ConfigProblem,
-    GainsightSyncError,
-    ModelNotBuiltError,
-    SyncInterrupted,
 )
 from dbt_gainsight.gainsight.client import GainsightClient, client_for
-from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
-from dbt_gainsight.sync import diff
-from dbt_gainsight.sync.engine import ModelSync, count_plan, estimate_calls
-from dbt_gainsight.sync.plan import ModelPlan, describe_for, object_rank, online_problems
-from dbt_gainsight.sync.report import ERROR, PLANNED, SKIPPED, ModelResult, SyncResult
+from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, declared_columns, yaml_path_of
+from dbt_gainsight.sync.describes import DescribeCache
+from dbt_gainsight.sync.online import online_problems
+from dbt_gainsight.sync.plan import ModelPlan, object_rank, resolve_plans
+from dbt_gainsight.sync.report import SyncResult
+from dbt_gainsight.sync.runner import (
+    EventCallback,
+    ProgressCallback,
+    Runner,
+    SyncOptions,
+)
 from dbt_gainsight.sync.state import StateStore, sync_id_for
 from dbt_gainsight.warehouse import Warehouse
 
 #: dbt statuses after which a model is not synced (its table may be stale or half-built).
 NOT_BUILT_STATUSES = {"error", "skipped", "fail", "runtime error"}
-
-ProgressCallback = Callable[[ModelResult, int], None]
-EventCallback = Callable[[str, str], None]  # (level, message)
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    """What to sync and how; the CLI's flags."""
-
-    select: Sequence[str] = ()
-    exclude: Sequence[str] = ()
-    selector: str | None = None
-    dry_run: bool = False
-    full_refresh: bool = False
-    state_schema: str | None = None
-    ignore_run_results: bool = False
 
 
 class Session:
@@ -124,48 +109,26 @@ class Session:
             raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
         return parsed
 
-    def client(self, connection: Connection) -> GainsightClient:
-        """A client for one named connection."""
-        return client_for(connection)
+
+NOTHING_SELECTED = "No selected model has a config.meta.gainsight block; nothing to sync."
 
 
-def _plans(
+def _resolve(
     session: Session,
     configs: list[tuple[SyncConfig, Any]],
     wh: Warehouse,
     *,
     with_connections: bool = True,
 ) -> tuple[list[ModelPlan], list[ConfigProblem]]:
-    """Resolve each model's relation and columns; problems are config errors (exit 2)."""
-    plans: list[ModelPlan] = []
-    problems: list[ConfigProblem] = []
-    for config, node in configs:
+    """Each model's plan: relation, real column names and sync identity."""
+
+    def plan_for(config: SyncConfig) -> ModelPlan:
         connection = session.settings.connection(config.connection) if with_connections else None
         name = connection.name if connection else (config.connection or "default")
-        plan = ModelPlan(
-            config=config,
-            node=node,
-            connection=connection,
-            sync_id=sync_id_for(config.unique_id, config.object, name),
-        )
-        plans.append(plan)
-        if not config.enabled:
-            plan.skip_reason = "enabled: false"
-            continue
-        try:
-            plan.relation = wh.model_relation(node)
-        except ModelNotBuiltError as exc:
-            plan.error = str(exc)
-            continue
-        actual = wh.columns_of(plan.relation)
-        found = check_columns(config, actual)
-        if found:
-            problems += found
-            continue
-        by_fold = {c.casefold(): c for c in actual}
-        plan.columns = tuple(by_fold[c.casefold()] for c in config.columns)
-        plan.key_columns = tuple(by_fold[c.casefold()] for c in config.key_columns)
-    return plans, problems
+        sync_id = sync_id_for(config.unique_id, config.object, name)
+        return ModelPlan(config=config, connection=connection, sync_id=sync_id)
+
+    return resolve_plans(configs, wh, plan_for)
 
 
 def _skip_not_built(session: Session, plans: list[ModelPlan]) -> None:
@@ -210,29 +173,35 @@ def sync(
         on_event=on_event,
         manifest=manifest,
     )
-    emit = session.emit
     configs = session.configs(options.select, options.exclude, options.selector)
     if not configs:
-        emit("warn", "No selected model has a config.meta.gainsight block; nothing to sync.")
-    manifest = session.project.manifest
-    wh = Warehouse(session.args, manifest)
+        session.emit("warn", NOTHING_SELECTED)
+    wh = Warehouse(session.args, session.project.manifest)
     clients: dict[str, GainsightClient] = {}
     try:
         with wh.connection("gainsight"):
-            plans, problems = _plans(session, configs, wh)
+            plans, problems = _resolve(session, configs, wh)
             if not options.ignore_run_results:
                 _skip_not_built(session, plans)
-            active = [p for p in plans if not (p.skip_reason or p.error)]
-            for plan in active:
-                if plan.connection.name not in clients:
-                    clients[plan.connection.name] = session.client(plan.connection)
             if problems:
                 raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
+            for plan in plans:
+                if not (plan.skip_reason or plan.error) and plan.connection.name not in clients:
+                    clients[plan.connection.name] = client_for(plan.connection)
             store = StateStore(wh, _state_schema(options, session, wh))
             store.ensure()
             dag = {uid: i for i, uid in enumerate(session.project.dag_order())}
             plans.sort(key=lambda p: (object_rank(p.config), dag.get(p.config.unique_id, 0)))
-            _run_plans(plans, result, options, wh, store, clients, on_progress, emit)
+            runner = Runner(
+                wh=wh,
+                store=store,
+                clients=clients,
+                options=options,
+                result=result,
+                on_progress=on_progress,
+                emit=session.emit,
+            )
+            runner.run(plans)
     finally:
         for client in clients.values():
             client.close()
@@ -244,142 +213,6 @@ def sync(
 
 def _state_schema(options: SyncOptions, session: Session, wh: Warehouse) -> str:
     return options.state_schema or session.settings.state_schema or f"{wh.target_schema}_gainsight"
-
-
-def _run_plans(
-    plans: list[ModelPlan],
-    result: SyncResult,
-    options: SyncOptions,
-    wh: Warehouse,
-    store: StateStore,
-    clients: dict[str, GainsightClient],
-    on_progress: ProgressCallback | None,
-    emit: EventCallback,
-) -> None:
-    """Count every model, validate the ones with work against Gainsight, then send.
-
-    Counting first means an unchanged project costs one query per model and no API call
-    (not even a describe), and every mapping is checked before the first write.
-    """
-    work: list[tuple[ModelPlan, ModelResult]] = []
-    for plan in plans:
-        model = _start_model(plan, result, emit)
-        if model.status == ERROR or model.status == SKIPPED:
-            continue
-        query = _diff(wh, store, plan, _counting_sync_id(store, plan, options))
-        count_plan(wh, query.counts_sql, model)
-        model.planned_calls = estimate_calls(plan, model)
-        if options.dry_run:
-            model.status = PLANNED
-        else:
-            work.append((plan, model))
-    if options.dry_run:
-        return
-    problems: list[ConfigProblem] = []
-    cached: dict[str, dict[str, dict]] = {}  # connection -> describes loaded from the state
-    for plan, model in work:
-        if model.to_send:
-            client = clients[plan.connection.name]
-            if plan.connection.name not in cached and not options.full_refresh:
-                cached[plan.connection.name] = store.cached_describes(plan.connection.name)
-                for name, entry in cached[plan.connection.name].items():
-                    client.remember_describe(name, entry)
-            before = client.stats.snapshot()["calls"]
-            problems += online_problems(plan.config, client)
-            if not problems:
-                plan.schemas = describe_for(plan.config, client)  # cached by the client
-            model.metadata_calls = client.stats.snapshot()["calls"] - before
-    if problems:
-        raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
-    for name, client in clients.items():
-        known = cached.get(name, {})
-        fetched = {k: v for k, v in client.describe_entries.items() if known.get(k) != v}
-        store.save_describes(name, fetched)
-    auth_failed: str | None = None
-    for plan, model in work:
-        config = plan.config
-        if auth_failed:
-            model.status, model.message = ERROR, auth_failed
-            continue
-        model.state_reset = store.prepare_sync(
-            sync_id=plan.sync_id,
-            model_unique_id=config.unique_id,
-            object_name=config.object,
-            connection=plan.connection.name,
-            fingerprint=config.fingerprint(),
-            full_refresh=options.full_refresh,
-        )
-        if model.state_reset:
-            emit("info", f"{config.model}: state reset ({model.state_reset}); all rows resent")
-        try:
-            ModelSync(
-                plan,
-                wh=wh,
-                store=store,
-                client=clients[plan.connection.name],
-                run_id=result.run_id,
-                result=model,
-                on_progress=on_progress,
-            ).run(_diff(wh, store, plan, plan.sync_id))
-        except SyncInterrupted:
-            result.interrupted = True
-            model.status, model.message = ERROR, "interrupted"
-            break
-        except AuthError as exc:
-            auth_failed = str(exc)
-            model.status, model.message = ERROR, auth_failed
-        except GainsightSyncError as exc:
-            model.status, model.message = ERROR, str(exc)
-        if model.status == ERROR:
-            emit("error", f"{config.model}: {model.message}")
-
-
-def _start_model(plan: ModelPlan, result: SyncResult, emit: EventCallback) -> ModelResult:
-    config = plan.config
-    model = ModelResult(
-        model=config.model,
-        unique_id=config.unique_id,
-        object=config.object,
-        behavior=config.behavior,
-        connection=plan.connection.name,
-    )
-    result.models.append(model)
-    if plan.skip_reason:
-        model.status, model.message = SKIPPED, plan.skip_reason
-        emit("warn", f"{config.model}: skipped: {plan.skip_reason}")
-    elif plan.error:
-        model.status, model.message = ERROR, plan.error
-        emit("error", f"{config.model}: {plan.error}")
-    return model
-
-
-def _diff(wh: Warehouse, store: StateStore, plan: ModelPlan, sync_id: str) -> diff.DiffQuery:
-    return diff.build_diff_query(
-        wh,
-        relation=plan.relation,
-        columns=plan.columns,
-        key_columns=plan.key_columns,
-        state_relation=store.state,
-        rejects_relation=store.rejects,
-        sync_id=sync_id,
-    )
-
-
-def _counting_sync_id(store: StateStore, plan: ModelPlan, options: SyncOptions) -> str:
-    """The sync id to count against: none when the state is about to be reset.
-
-    Counting happens before ``prepare_sync`` resets anything, so a dry run never writes and
-    its counts equal what the real run then does.
-    """
-    if options.full_refresh:
-        return "dry-run-without-state"
-    rows = store.wh.execute(
-        f"select fingerprint from {store.syncs} where sync_id = {store.wh.literal(plan.sync_id)}",
-        fetch=True,
-    )
-    if rows and rows[0][0] != plan.config.fingerprint():
-        return "dry-run-without-state"
-    return plan.sync_id
 
 
 def validate(
@@ -403,7 +236,7 @@ def validate(
     problems: list[ConfigProblem] = []
     needs_relation = []
     for config, node in configs:
-        declared = list((node.columns or {}).keys())
+        declared = declared_columns(node)
         if declared:
             problems += check_columns(config, declared)
         else:
@@ -412,21 +245,33 @@ def validate(
         wh = Warehouse(session.args, session.project.manifest)
         try:
             with wh.connection("gainsight-validate"):
-                _, found = _plans(session, needs_relation, wh, with_connections=False)
+                _, found = _resolve(session, needs_relation, wh, with_connections=False)
                 problems += found
         finally:
             wh.close()
     if online:
-        clients: dict[str, GainsightClient] = {}
-        for config, _ in configs:
-            connection = session.settings.connection(config.connection)
-            client = clients.setdefault(connection.name, session.client(connection))
-            problems += online_problems(config, client)
-        for client in clients.values():
-            client.close()
+        problems += _online(session, [config for config, _ in configs])
     if problems:
         raise ConfigError("The gainsight config has problems.", problems)
     return [config for config, _ in configs]
+
+
+def _online(session: Session, configs: list[SyncConfig]) -> list[ConfigProblem]:
+    """Every mapping against a fresh describe (never the cache: validate must see today's)."""
+    describes = DescribeCache(fresh=True)
+    clients: dict[str, GainsightClient] = {}
+    problems: list[ConfigProblem] = []
+    try:
+        for config in configs:
+            connection = session.settings.connection(config.connection)
+            if connection.name not in clients:
+                clients[connection.name] = client_for(connection)
+            describe = describes.describer(connection.name, clients[connection.name])
+            problems += online_problems(config, describe)
+    finally:
+        for client in clients.values():
+            client.close()
+    return problems
 
 
 def check(

@@ -57,6 +57,22 @@ class ModelNotBuiltError(GainsightSyncError):
     """A selected model's relation does not exist in the warehouse."""
 
 
+class StateError(GainsightSyncError):
+    """The sync state in the warehouse cannot be used or written."""
+
+
+class StateVersionError(StateError):
+    """The state was written by a newer dbt-gainsight; upgrade before syncing."""
+
+
+class StateWriteError(StateError):
+    """Writing Gainsight's answers to the state failed; the model stops (exit 1)."""
+
+
+class LockHeld(ConfigError):
+    """Another sync holds some selected model (exit 2, nothing sent)."""
+
+
 class GainsightAPIError(GainsightSyncError):
     """Gainsight answered in a way the client cannot use.
 

@@ -7,6 +7,7 @@ adapter, and rows are read with the driver's own cursor so memory stays flat.
 
 from __future__ import annotations
 
+import os
 from argparse import Namespace
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ class Warehouse:
         from dbt.context.providers import generate_runtime_macro_context
         from dbt.flags import set_from_args
         from dbt.mp_context import get_mp_context
+        from dbt_common.context import set_invocation_context
 
         namespace = Namespace(
             project_dir=str(args.project_dir),
@@ -41,6 +43,9 @@ class Warehouse:
             threads=None,
         )
         try:
+            # dbt renders env_var() from the environment its last invocation captured; a
+            # long-lived process (an orchestrator, a test) may have changed it since.
+            set_invocation_context(os.environ)
             set_from_args(namespace, None)
             self.config = RuntimeConfig.from_args(namespace)
             reset_adapters()

@@ -16,7 +16,6 @@ from dbt_gainsight.config.model import (
     check_columns,
     load_schema,
     parse_sync_config,
-    validate_sync_config,
 )
 
 __all__ = [
@@ -31,5 +30,4 @@ __all__ = [
     "check_columns",
     "load_schema",
     "parse_sync_config",
-    "validate_sync_config",
 ]

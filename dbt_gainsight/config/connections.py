@@ -22,7 +22,13 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from dbt_gainsight.config.model import _TYPE_NAMES, _describe, _did_you_mean
+from dbt_gainsight.config.messages import (
+    describe_value,
+    did_you_mean,
+    missing_key,
+    unknown_key,
+    wrong_type,
+)
 from dbt_gainsight.errors import ConfigError, redact
 from dbt_gainsight.gainsight.limits import check_base_url
 
@@ -130,7 +136,7 @@ class GainsightSettings:
         if name in self.unavailable:
             raise ConfigError(self.unavailable[name])
         known = sorted({*self.connections, *self.unavailable})
-        hint = _did_you_mean(name, known)
+        hint = did_you_mean(name, known)
         if self.source_path is None:
             raise ConfigError(
                 f"connection {name!r} is not defined: no gainsight.yml found (looked in: "
@@ -214,20 +220,14 @@ def _schema_message(error: ValidationError, prefix: tuple[str | int, ...]) -> tu
     if v == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extras = sorted(str(k) for k in error.instance if k not in error.schema["properties"])
-        shown = ", ".join(repr(k) for k in extras)
         if len(extras) == 1:
-            path = (*path, extras[0])
-        hint = _did_you_mean(extras[0], allowed) if len(extras) == 1 else ""
-        return _dotted(path), f"unknown key {shown}{hint} (allowed: {', '.join(allowed)})"
+            return _dotted((*path, extras[0])), unknown_key(extras[0], allowed)
+        shown = ", ".join(repr(k) for k in extras)
+        return _dotted(path), f"unknown key {shown} (allowed: {', '.join(allowed)})"
     if v == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return _dotted(path), f"missing required key {missing!r}"
+        return _dotted(path), missing_key(error)
     if v == "type":
-        types = error.validator_value
-        types = [types] if isinstance(types, str) else list(types)
-        expected = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
-        got = _describe_redacted(error.instance) if secret else _describe(error.instance)
-        return _dotted(path), f"expected {expected}, got {got}"
+        return _dotted(path), wrong_type(error, secret=secret)
     if secret:
         return _dotted(path), "invalid value"
     if v == "minimum":
@@ -237,19 +237,6 @@ def _schema_message(error: ValidationError, prefix: tuple[str | int, ...]) -> tu
     if v == "minLength":
         return _dotted(path), "must not be empty"
     return _dotted(path), error.message
-
-
-def _describe_redacted(value: Any) -> str:
-    """Say what kind of value it is, never the value (it may be an access key)."""
-    if value is None or isinstance(value, bool):
-        return _describe(value)
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return "a value of another type"
 
 
 def _schema_errors(
@@ -391,7 +378,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {_describe(data)}")
+        got = describe_value(data)
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {got}")
     return data
 
 

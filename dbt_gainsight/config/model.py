@@ -7,7 +7,6 @@ Validation runs in two passes so a user sees every problem in one go: the JSON S
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import re
@@ -20,6 +19,14 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from dbt_gainsight.config.messages import (
+    describe_value,
+    did_you_mean,
+    missing_key,
+    show,
+    unknown_key,
+    wrong_type,
+)
 from dbt_gainsight.errors import ConfigError, ConfigProblem
 from dbt_gainsight.gainsight.limits import MAX_BATCH, SYSTEM_FIELDS
 from dbt_gainsight.gainsight.objects import ObjectKind
@@ -213,53 +220,9 @@ def key_path(path: Iterable[str | int]) -> str:
     return out
 
 
-def _show(value: Any) -> str:
-    """Show a YAML value the way the user wrote it (null/true, not None/True)."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return repr(value)
-
-
-def _describe(value: Any) -> str:
-    if value is None or isinstance(value, bool):
-        return _show(value)
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return f"a {type(value).__name__} ({value!r})"
-
-
-_TYPE_NAMES = {
-    "string": "a string",
-    "object": "a mapping",
-    "array": "a list",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "true or false",
-    "null": "null",
-}
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """Return ``"; did you mean 'x'?"`` for a close choice (case-insensitive), else ``""``."""
-    choices = list(choices)
-    folded = {c.casefold(): c for c in choices}
-    hits = difflib.get_close_matches(word.casefold(), list(folded), n=1, cutoff=0.6)
-    return f"; did you mean {folded[hits[0]]!r}?" if hits else ""
-
-
 def _object_message(value: str) -> str:
     candidates = [*STANDARD_OBJECTS, *OBJECT_ALIASES]
-    hint = _did_you_mean(value, candidates)
+    hint = did_you_mean(value, candidates)
     if not hint and _IDENT_RE.match(value) and value[:1].isalpha():
         base = re.sub(r"(__gc|__c)$", "", value, flags=re.IGNORECASE)
         hint = f"; did you mean {base + '__gc'!r}?"
@@ -275,26 +238,14 @@ def _schema_problems(error: ValidationError) -> list[tuple[tuple[str | int, ...]
     if v == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extras = [k for k in inst if k not in error.schema.get("properties", {})]
-        return [
-            (
-                (*path, k),
-                f"unknown key {k!r}{_did_you_mean(str(k), allowed)} "
-                f"(allowed: {', '.join(allowed)})",
-            )
-            for k in extras
-        ]
+        return [((*path, k), unknown_key(str(k), allowed)) for k in extras]
     if v == "required":
-        missing = re.match(r"'(.*)' is a required property", error.message)
-        name = missing.group(1) if missing else error.message
-        return [(path, f"missing required key {name!r}")]
+        return [(path, missing_key(error))]
     if v == "type":
-        types = error.validator_value
-        types = [types] if isinstance(types, str) else list(types)
-        expected = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
-        return [(path, f"expected {expected}, got {_describe(inst)}")]
+        return [(path, wrong_type(error))]
     if v == "enum":
         allowed = [x for x in error.validator_value if x is not None]
-        return [(path, f"{_show(inst)} is not one of {allowed!r}")]
+        return [(path, f"{show(inst)} is not one of {allowed!r}")]
     if v == "anyOf" and where == "object" and len(path) == 1:
         return [(path, _object_message(inst))]
     if v == "minItems" or v == "maxItems":
@@ -306,7 +257,7 @@ def _schema_problems(error: ValidationError) -> list[tuple[tuple[str | int, ...]
         for i, item in enumerate(inst):
             marker = json.dumps(item, sort_keys=True, default=str)
             if marker in seen:
-                out.append(((*path, i), f"duplicate key {_show(item)}"))
+                out.append(((*path, i), f"duplicate key {show(item)}"))
             seen.add(marker)
         return out or [(path, "keys must be unique")]
     if v in ("minProperties", "maxProperties"):
@@ -315,7 +266,7 @@ def _schema_problems(error: ValidationError) -> list[tuple[tuple[str | int, ...]
         if where == "match":
             return [(path, f"expected 1 to 3 columns to match on, got {len(inst)}")]
     if v in ("minimum", "maximum") and where == "batch_size":
-        return [(path, f"must be between 1 and {MAX_BATCH_SIZE}, got {_show(inst)}")]
+        return [(path, f"must be between 1 and {MAX_BATCH_SIZE}, got {show(inst)}")]
     if v == "minLength":
         return [(path, "must not be empty")]
     return [(path, error.message)]
@@ -329,7 +280,7 @@ def _non_string_keys(
     if isinstance(value, Mapping):
         for k, v in value.items():
             if not isinstance(k, str):
-                out.append((path, f"key {_show(k)} is not a string; quote it in the YAML"))
+                out.append((path, f"key {show(k)} is not a string; quote it in the YAML"))
             else:
                 out.extend(_non_string_keys(v, (*path, k)))
     elif isinstance(value, list):
@@ -364,7 +315,7 @@ def _check_target(target: str, obj: str, kind: ObjectKind | None) -> str | None:
         return None
     if prefix not in TARGET_PREFIXES:
         if kind in PEOPLE_KINDS:
-            hint = _did_you_mean(prefix, TARGET_PREFIXES)
+            hint = did_you_mean(prefix, TARGET_PREFIXES)
             return (
                 f"unknown prefix {prefix!r} in {target!r}{hint} "
                 "(allowed: Company., Relationship., Company_Person., Relationship_Person.)"
@@ -447,7 +398,7 @@ def _semantic_problems(
     # People objects: Email, the link target, prefixes.
     if fields_ok and kind in PEOPLE_KINDS:
         if "Email" not in first_column:
-            hint = _did_you_mean("Email", targets)
+            hint = did_you_mean("Email", targets)
             out.append(
                 (
                     ("fields",),
@@ -492,7 +443,7 @@ def _semantic_problems(
                         )
                     )
                 elif key not in first_column:
-                    hint = _did_you_mean(key, targets)
+                    hint = did_you_mean(key, targets)
                     out.append(
                         (
                             ("keys", i),
@@ -534,7 +485,7 @@ def _check(
         )
 
     if not isinstance(meta_gainsight, Mapping):
-        return [problem((), f"expected a mapping, got {_describe(meta_gainsight)}")], None
+        return [problem((), f"expected a mapping, got {describe_value(meta_gainsight)}")], None
 
     raw = _non_string_keys(meta_gainsight)
     if raw:
@@ -592,14 +543,6 @@ def _check(
     return [], config
 
 
-def validate_sync_config(
-    meta_gainsight: Any, *, model: str, yaml_path: str, unique_id: str = ""
-) -> list[ConfigProblem]:
-    """Return every problem in one ``meta.gainsight`` block (schema, then semantic rules)."""
-    problems, _ = _check(meta_gainsight, model=model, yaml_path=yaml_path, unique_id=unique_id)
-    return problems
-
-
 def parse_sync_config(
     meta_gainsight: Any, *, model: str, unique_id: str, yaml_path: str
 ) -> SyncConfig:
@@ -622,7 +565,7 @@ def check_columns(config: SyncConfig, columns: Iterable[str]) -> list[ConfigProb
     problems: list[ConfigProblem] = []
 
     def missing(path: Sequence[str | int], column: str) -> None:
-        hint = _did_you_mean(column, model_columns)
+        hint = did_you_mean(column, model_columns)
         problems.append(
             ConfigProblem(
                 model=config.model,

@@ -8,10 +8,11 @@ limit); the main thread collects answers and hands them to the ``StateWriter``. 
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from dbt_gainsight.errors import (
@@ -22,13 +23,13 @@ from dbt_gainsight.errors import (
 )
 from dbt_gainsight.gainsight.client import GainsightClient, RecordResult, RecordStatus
 from dbt_gainsight.sync import diff
-from dbt_gainsight.sync.plan import ModelPlan
+from dbt_gainsight.sync.plan import EXISTENCE_CHUNK, ModelPlan
 from dbt_gainsight.sync.records import PARENT_ID_FIELD, PARENT_PREFIX, RecordBuilder
 from dbt_gainsight.sync.report import ERROR, ModelResult, RejectSample
-from dbt_gainsight.sync.state import Reject, StateStore, StateWriter
+from dbt_gainsight.sync.state import Reject, StateStore
+from dbt_gainsight.sync.writer import StateWriter
 from dbt_gainsight.warehouse import Warehouse
 
-EXISTENCE_CHUNK = 1000  # new rows whose keys are looked up in one query (client's IN cap)
 ROUTED = frozenset(diff.SENDABLE)  # actions of rows that are sent
 MAX_CONSECUTIVE_FAILURES = 3  # batches failing as a whole before the model is stopped
 SYSTEMATIC_BATCHES = 2  # whole batches rejected for one reason before the model is stopped
@@ -60,36 +61,35 @@ class _Item:
         return self.builder.key_values(self.row)
 
 
-def count_plan(wh: Warehouse, sql: str, result: ModelResult) -> None:
-    """Fill the diff counts (one aggregate query; unchanged rows never leave the warehouse)."""
-    counts = {action: int(n) for action, n in wh.execute(sql, fetch=True)}
-    result.new = counts.get(diff.NEW, 0)
-    result.changed = counts.get(diff.CHANGED, 0)
-    result.retry = counts.get(diff.RETRY, 0)
-    result.unchanged = counts.get(diff.UNCHANGED, 0)
-    result.duplicates = counts.get(diff.DUPLICATE, 0)
-    result.null_keys = counts.get(diff.NULL_KEY, 0)
-    result.no_longer_in_model = counts.get(diff.GONE, 0)
-    result.rows = sum(v for k, v in counts.items() if k != diff.GONE)
+@dataclass(frozen=True)
+class Target:
+    """Where a model's records go: the object, its keys and the lookups to resolve."""
+
+    object: str
+    keys: list[str]
+    lookups: Any
 
 
-def estimate_calls(plan: ModelPlan, result: ModelResult) -> int:
-    """API calls a real run would make, at most (existence checks + writes)."""
-    config = plan.config
-    to_send = result.to_send
-    if config.is_people:
-        parents = sum(1 for f in config.fields if f.target.split(".")[0] in PARENT_ID_FIELD)
-        lookups = math.ceil(to_send / EXISTENCE_CHUNK) * parents
-        if config.behavior == "update_only":
-            lookups += math.ceil((result.new + result.retry) / EXISTENCE_CHUNK)
-        if plan.connection.people_bulk:  # one submit and at least one status poll per 50
-            return 2 * math.ceil(to_send / config.batch_size) + lookups
-        return to_send + lookups
-    writes = math.ceil(result.changed / config.batch_size)
-    fresh = result.new + result.retry
-    if config.behavior == "upsert":
-        return writes + math.ceil(fresh / EXISTENCE_CHUNK) + math.ceil(fresh / config.batch_size)
-    return writes + math.ceil(fresh / config.batch_size)
+class WriteKind(Enum):
+    """The calls that write records; ``send`` makes one, with one result per record."""
+
+    INSERT = "insert"
+    UPDATE = "update"
+    PEOPLE_BULK = "people_bulk"
+    PERSON = "person"
+
+    def send(
+        self, client: GainsightClient, target: Target, records: list[dict[str, Any]]
+    ) -> list[RecordResult]:
+        """Write ``records`` (a PERSON call takes exactly one) and return Gainsight's answers."""
+        if self is WriteKind.INSERT:
+            return client.insert(target.object, records, keys=target.keys, lookups=target.lookups)
+        if self is WriteKind.UPDATE:
+            return client.update(target.object, records, keys=target.keys, lookups=target.lookups)
+        if self is WriteKind.PEOPLE_BULK:
+            return client.put_people_bulk(records)
+        (person,) = records
+        return [client.put_person(person)]
 
 
 class ModelSync:
@@ -116,15 +116,22 @@ class ModelSync:
         self.on_progress = on_progress or (lambda result, read: None)
         self.read = 0
         self.writer: StateWriter | None = None
-        self.pending: dict[Future, tuple[str, list[_Item]]] = {}
-        self.consecutive_failures = 0
+        self.builder: RecordBuilder | None = None  # set once the stream has its columns
+        self.target: Target | None = None
+        self.columns: dict[str, int] = {}
+        self.max_pending = 2 * max(1, plan.connection.max_in_flight)
+        self.executor: ThreadPoolExecutor | None = None
+        self.pending: dict[Future, tuple[WriteKind, list[_Item]]] = {}
+        self.consecutive_failures = 0  # calls failed as a whole, in a row
         self.systematic_batches = 0
         self.stopped: str | None = None
         self.parent_cache: dict[tuple[str, str, str], str | None] = {}
-        self.insert_buf: list[_Item] = []
-        self.update_buf: list[_Item] = []
-        self.fresh_buf: list[_Item] = []
-        self.people_buf: list[_Item] = []  # person bodies for the async bulk call
+        self.buffers: dict[WriteKind, list[_Item]] = {
+            WriteKind.UPDATE: [],
+            WriteKind.INSERT: [],
+            WriteKind.PEOPLE_BULK: [],  # person bodies for the async bulk call
+        }
+        self.fresh_buf: list[_Item] = []  # rows whose existence in Gainsight is not known
 
     # The run -----------------------------------------------------------------------------
 
@@ -144,14 +151,13 @@ class ModelSync:
     def _send(self, query: diff.DiffQuery) -> None:
         before = self.client.stats.snapshot()
         workers = max(1, self.plan.connection.max_in_flight)
-        self.max_pending = workers * 2
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gainsight")
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gainsight")
         interrupted = False
         try:
             self._stream(query)
             self._flush_buffers()
             self._drain(until=0)
-            while self.insert_buf or self.update_buf or self.people_buf:
+            while any(self.buffers.values()):
                 self._flush_buffers()  # records re-routed by answers (e.g. deleted in Gainsight)
                 self._drain(until=0)
             self.on_progress(self.result, self.read)
@@ -160,12 +166,13 @@ class ModelSync:
         finally:
             # Whatever happened, keep what Gainsight already accepted: let in-flight calls
             # finish (queued ones are cancelled), collect their answers, flush the state.
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            self.executor.shutdown(wait=True, cancel_futures=True)
             try:
                 self._drain(until=0)
             except Exception:  # noqa: BLE001 - the original error is the one to report
                 pass
-            self._close_writer()
+            if self.writer is not None:
+                self.writer.close()
             self._count_calls(before)
         if interrupted:
             raise SyncInterrupted("Interrupted: accepted records were saved to state.")
@@ -179,28 +186,10 @@ class ModelSync:
         self.result.retries += after["retries"] - before["retries"]
         self.result.rate_limited += after["rate_limited"] - before["rate_limited"]
 
-    def _close_writer(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
     def _stream(self, query: diff.DiffQuery) -> None:
-        builder: RecordBuilder | None = None
         for names, chunk in self.wh.stream(query.stream_sql):
-            if builder is None:
-                # The query has run (its snapshot is taken): now the writer may write.
-                self.writer = StateWriter(
-                    self.store,
-                    sync_id=self.plan.sync_id,
-                    run_id=self.run_id,
-                    model_name=self.config.model,
-                )
-                builder = RecordBuilder(
-                    self.config, {n: i for i, n in enumerate(names)}, self.plan.schemas or {}
-                )
-                self.builder = builder
-                at = {n: i for i, n in enumerate(names)}
-                self._ix = (at[diff.KEY_HASH], at[diff.ROW_HASH], at[diff.GSID], at[diff.ACTION])
-                self._ix_rows = at[diff.KEY_ROWS]
+            if self.builder is None:
+                self._start(names)
             for row in chunk:
                 self._route(row)
                 if self.stopped:
@@ -209,47 +198,65 @@ class ModelSync:
             self._drain(until=self.max_pending - 1)
             self.on_progress(self.result, self.read)
 
+    def _start(self, names: Sequence[str]) -> None:
+        """The query has run (its snapshot is taken): now the writer may write."""
+        self.writer = StateWriter(
+            self.store, sync_id=self.plan.sync_id, run_id=self.run_id, model_name=self.config.model
+        )
+        self.columns = {n: i for i, n in enumerate(names)}
+        self.builder = RecordBuilder(self.config, self.columns, self.plan.schemas or {})
+        self.target = Target(self.config.object, list(self.config.keys), self.builder.lookups)
+
     def _route(self, row: Sequence[Any]) -> None:
-        ix_key, ix_row, ix_gsid, ix_action = self._ix
-        action = row[ix_action]
+        at = self.columns
+        action = row[at[diff.ACTION]]
         if action not in ROUTED:
             self._reject_unsendable(row, action)
             return
         try:
             record = self.builder.build(row)
         except ValueConversionError as exc:
-            key = self.builder.key_values(row)
-            self._reject_own(row[ix_key], key, VALUE_CONVERSION, str(exc))
+            self._reject(row[at[diff.KEY_HASH]], row, VALUE_CONVERSION, str(exc))
             return
-        item = _Item(row[ix_key], row[ix_row], record, row[ix_gsid], row, self.builder)
+        item = _Item(
+            row[at[diff.KEY_HASH]],
+            row[at[diff.ROW_HASH]],
+            record,
+            row[at[diff.GSID]],
+            row,
+            self.builder,
+        )
         if self.config.is_people or not (item.gsid or self.config.behavior == "update_only"):
             self.fresh_buf.append(item)
             if len(self.fresh_buf) >= EXISTENCE_CHUNK:
                 self._resolve_fresh()
         else:
-            self._add(self.update_buf, item, "update")
+            self._add(WriteKind.UPDATE, item)
 
     def _reject_unsendable(self, row: Sequence[Any], action: str) -> None:
-        ix_key, ix_row, _, _ = self._ix
-        key = self.builder.key_values(row)
+        at = self.columns
         if action == diff.DUPLICATE:
-            self._reject_own(
-                row[ix_key],
-                key,
+            self._reject(
+                row[at[diff.KEY_HASH]],
+                row,
                 DUPLICATE_KEY,
-                f"{row[self._ix_rows]} rows of the model share this key; none was sent. "
+                f"{row[at[diff.KEY_ROWS]]} rows of the model share this key; none was sent. "
                 "Make the key unique in the model.",
             )
         elif action == diff.NULL_KEY:
+            key = self.builder.key_values(row)
             nulls = ", ".join(k for k, v in key.items() if v is None)
-            self._reject_own(
-                "null:" + row[ix_row],
-                key,
+            self._reject(
+                "null:" + row[at[diff.ROW_HASH]],
+                row,
                 NULL_KEY,
                 f"key field {nulls} is null, so the record cannot be identified; not sent.",
             )
 
-    def _reject_own(self, key_hash: str, key: dict, code: str, message: str) -> None:
+    def _reject(self, key_hash: str, row: Sequence[Any], code: str | None, message: str | None):
+        """The one way a record is refused, by Gainsight or by our own checks."""
+        key = self.builder.key_values(row)
+        code, message = code or "REJECTED", message or "rejected by Gainsight"
         self.writer.rejected(Reject(key_hash, key, code, message))
         self.result.add_reject(RejectSample(key=key, error_code=code, error_message=message))
 
@@ -265,17 +272,17 @@ class ModelSync:
             return
         keys = self.config.keys
         tuples = [tuple(item.record.get(k) for k in keys) for item in items]
-        found = self._call_sync(lambda: self.client.find_gsids(self.config.object, keys, tuples))
+        found = self._read(lambda: self.client.find_gsids(self.config.object, keys, tuples))
         if found is None:
-            self._fail(items, "could not check which keys exist")
+            self._fail(items)
             return
         for item, key in zip(items, tuples, strict=True):
             gsid = found.get(key)
             if gsid:
                 item.gsid = gsid
-                self._add(self.update_buf, item, "update")
+                self._add(WriteKind.UPDATE, item)
             else:
-                self._add(self.insert_buf, item, "insert")
+                self._add(WriteKind.INSERT, item)
 
     def _resolve_people(self, items: list[_Item]) -> None:
         for parent in self.builder.parents:
@@ -287,19 +294,19 @@ class ModelSync:
             }
             if wanted:
                 values = [(v,) for v in sorted(wanted)]
-                found = self._call_sync(
+                found = self._read(
                     lambda p=parent, v=values: self.client.find_gsids(p.object, [p.field], v)
                 )
                 if found is None:
-                    self._fail(items, f"could not look up {parent.object} records")
+                    self._fail(items)
                     return
                 for (value,) in values:
                     self.parent_cache[(parent.object, parent.field, value)] = found.get((value,))
         if self.config.behavior == "update_only":
             emails = [(item.record.get("Email"),) for item in items if not item.gsid]
-            found = self._call_sync(lambda: self.client.find_gsids("Person", ["Email"], emails))
+            found = self._read(lambda: self.client.find_gsids("Person", ["Email"], emails))
             if found is None:
-                self._fail(items, "could not check which people exist")
+                self._fail(items)
                 return
         for item in items:
             if self.config.behavior == "update_only" and not item.gsid:
@@ -312,9 +319,10 @@ class ModelSync:
                 continue
             if self.plan.connection.people_bulk:
                 item.record = body
-                self._add(self.people_buf, item, "people_bulk")
+                self._add(WriteKind.PEOPLE_BULK, item)
             else:
-                self._submit("person", [item], body)
+                item.record = body
+                self._submit(WriteKind.PERSON, [item])
 
     def _person_body(self, item: _Item) -> dict[str, Any] | None:
         body = dict(item.record)
@@ -327,15 +335,14 @@ class ModelSync:
                     f"{parent.object} with {parent.field} {value!r} does not exist in Gainsight; "
                     f"sync the {parent.object} model first."
                 )
-                self._reject_result(
-                    item, RecordResult(RecordStatus.REJECTED, None, PARENT_NOT_FOUND, message)
-                )
+                self._reject(item.key_hash, item.row, PARENT_NOT_FOUND, message)
                 return None
             entry = {PARENT_ID_FIELD[parent.object]: gsid, **link}
             body.setdefault(PARENT_PREFIX[parent.object], []).append(entry)
         return body
 
-    def _add(self, buf: list[_Item], item: _Item, kind: str) -> None:
+    def _add(self, kind: WriteKind, item: _Item) -> None:
+        buf = self.buffers[kind]
         buf.append(item)
         if len(buf) >= self.config.batch_size:
             self._submit(kind, buf[:])
@@ -343,35 +350,22 @@ class ModelSync:
 
     def _flush_buffers(self) -> None:
         self._resolve_fresh()
-        buffers = (
-            ("update", self.update_buf),
-            ("insert", self.insert_buf),
-            ("people_bulk", self.people_buf),
-        )
-        for kind, buf in buffers:
+        for kind, buf in self.buffers.items():
             if buf:
                 self._submit(kind, buf[:])
                 buf.clear()
 
     # Sending -----------------------------------------------------------------------------
 
-    def _submit(self, kind: str, items: list[_Item], body: dict | None = None) -> None:
+    def _submit(self, kind: WriteKind, items: list[_Item]) -> None:
         if self.stopped:
             self.result.failed += len(items)
             return
         self._drain(until=self.max_pending - 1)
-        obj, keys, lookups = self.config.object, list(self.config.keys), self.builder.lookups
         records = [item.record for item in items]
-        if kind == "insert":
-            call = lambda: self.client.insert(obj, records, keys=keys, lookups=lookups)  # noqa: E731
-        elif kind == "update":
-            call = lambda: self.client.update(obj, records, keys=keys, lookups=lookups)  # noqa: E731
-        elif kind == "people_bulk":
-            call = lambda: self.client.put_people_bulk(records)  # noqa: E731
-        else:
-            call = lambda: [self.client.put_person(body)]  # noqa: E731
         self.result.sent += len(items)
-        self.pending[self._executor.submit(call)] = (kind, items)
+        future = self.executor.submit(kind.send, self.client, self.target, records)
+        self.pending[future] = (kind, items)
 
     def _drain(self, until: int) -> None:
         while len(self.pending) > until:
@@ -380,7 +374,7 @@ class ModelSync:
                 kind, items = self.pending.pop(future)
                 self._collect(future, kind, items)
 
-    def _collect(self, future: Future, kind: str, items: list[_Item]) -> None:
+    def _collect(self, future: Future, kind: WriteKind, items: list[_Item]) -> None:
         if future.cancelled():
             self.result.sent -= len(items)  # never left
             return
@@ -391,11 +385,11 @@ class ModelSync:
             self._fail(items, str(exc))
             return
         results = future.result()
-        failed = [i for i, r in zip(items, results, strict=True) if r.status is RecordStatus.FAILED]
-        if failed:  # not known to be applied: not saved, sent again next run
-            reason = next(r.error_message for r in results if r.status is RecordStatus.FAILED)
-            self._fail(failed, reason or "failed")
-            if len(failed) == len(items):
+        failed = [r for r in results if r.status is RecordStatus.FAILED]
+        if failed:  # not known to be applied: not saved, counted failed, sent again next run
+            self.result.failed += len(failed)
+            if len(failed) == len(results):
+                self._failed_call(failed[0].error_message or "no answer from Gainsight")
                 return
         self.consecutive_failures = 0
         self._watch_for_systematic_rejects(results)
@@ -407,13 +401,13 @@ class ModelSync:
                 self.result.accepted += 1
             elif res.not_found and self.config.behavior == "update_only":
                 self._reject_not_found(item)
-            elif res.not_found and kind == "update":
+            elif res.not_found and kind is WriteKind.UPDATE:
                 # Known to state but deleted in Gainsight since: upsert creates it again.
                 item.gsid = None
                 self.result.sent -= 1  # counted again when the insert goes
-                self._add(self.insert_buf, item, "insert")
+                self._add(WriteKind.INSERT, item)
             else:
-                self._reject_result(item, res)
+                self._reject(item.key_hash, item.row, res.error_code, res.error_message)
 
     def _watch_for_systematic_rejects(self, results: list[RecordResult]) -> None:
         """Stop a model whose first batches are rejected whole for one reason.
@@ -421,9 +415,9 @@ class ModelSync:
         That is a mapping problem, not a data problem: splitting every batch to isolate
         "bad" records would spend about two calls per record of the budget for nothing.
         """
+        results = [r for r in results if r.status is not RecordStatus.FAILED]
         if self.result.accepted or len(results) < 2:
             return
-        results = [r for r in results if r.status is not RecordStatus.FAILED]
         codes = {(r.error_code, r.error_message) for r in results if not r.ok and not r.not_found}
         if len(codes) != 1 or any(r.ok for r in results):
             self.systematic_batches = 0
@@ -442,29 +436,26 @@ class ModelSync:
         message = (
             f"no {self.config.object} matches {keys}; behavior update_only never creates records"
         )
-        self._reject_result(item, RecordResult(RecordStatus.NOT_FOUND, None, NOT_FOUND, message))
+        self._reject(item.key_hash, item.row, NOT_FOUND, message)
 
-    def _reject_result(self, item: _Item, res: RecordResult) -> None:
-        code = res.error_code or "REJECTED"
-        message = res.error_message or "rejected by Gainsight"
-        self.writer.rejected(Reject(item.key_hash, item.key, code, message))
-        self.result.add_reject(RejectSample(key=item.key, error_code=code, error_message=message))
-
-    def _fail(self, items: list[_Item], reason: str) -> None:
-        """A call failed as a whole after retries: its records stay unsynced for next run."""
+    def _fail(self, items: list[_Item], reason: str | None = None) -> None:
+        """Records that could not be sent stay unsynced for next run; count the failed call."""
         self.result.failed += len(items)
+        if reason is not None:
+            self._failed_call(reason)
+
+    def _failed_call(self, reason: str) -> None:
+        """The one failure counter: three calls failed as a whole in a row stop the model."""
         self.consecutive_failures += 1
         if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES and not self.stopped:
             self.stopped = f"stopped after {self.consecutive_failures} failed calls: {reason}"
 
-    def _call_sync(self, call: Callable[[], Any]) -> Any:
+    def _read(self, call: Callable[[], Any]) -> Any:
         """A read the routing depends on (existence checks), made from the main thread."""
         try:
             return call()
         except AuthError:
             raise
         except GainsightSyncError as exc:
-            self.consecutive_failures += 1
-            if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
-                self.stopped = f"stopped: {exc}"
+            self._failed_call(str(exc))
             return None

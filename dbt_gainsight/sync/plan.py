@@ -1,22 +1,26 @@
-"""Plan a run: which models, in which order, and is every mapping valid against Gainsight.
+"""Plan a run: which models, in which order, what each would send and at what cost in calls.
 
 Everything here happens before the first write, so a config or mapping mistake stops the
-run with exit 2 and nothing half-sent.
+run with exit 2 and nothing half-sent, and ``--dry-run`` reports exactly these counts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dbt_gainsight.config.connections import Connection
-from dbt_gainsight.config.model import SyncConfig
-from dbt_gainsight.errors import ConfigProblem, GainsightAPIError
-from dbt_gainsight.gainsight.client import GainsightClient
-from dbt_gainsight.gainsight.limits import KEY_TYPES
-from dbt_gainsight.gainsight.objects import PEOPLE_API_OBJECT, ObjectKind, ObjectSchema
-from dbt_gainsight.sync.records import LINK_PREFIX, PARENT_ID_FIELD
+from dbt_gainsight.config.model import SyncConfig, check_columns
+from dbt_gainsight.errors import ConfigProblem, ModelNotBuiltError
+from dbt_gainsight.gainsight.objects import ObjectKind, ObjectSchema
+from dbt_gainsight.sync import diff
+from dbt_gainsight.sync.records import PARENT_ID_FIELD
+from dbt_gainsight.sync.report import ModelResult
+from dbt_gainsight.warehouse import Warehouse
+
+EXISTENCE_CHUNK = 1000  # new rows whose keys are looked up in one query (client's IN cap)
 
 
 def object_rank(config: SyncConfig) -> int:
@@ -33,7 +37,6 @@ class ModelPlan:
     """One selected model, resolved against the warehouse and Gainsight."""
 
     config: SyncConfig
-    node: Any
     connection: Connection | None  # None only for offline validation
     sync_id: str
     relation: Any = None
@@ -44,91 +47,63 @@ class ModelPlan:
     error: str | None = None  # set when the model cannot be synced (not built, ...)
 
 
-def describe_for(config: SyncConfig, client: GainsightClient) -> dict[str, ObjectSchema]:
-    """Describe every object the mapping writes or resolves through."""
-    names: list[str] = []
-    if config.kind is ObjectKind.DATA:
-        names.append(config.object)
-    else:
-        names.append(PEOPLE_API_OBJECT[ObjectKind.PERSON])
-        link = LINK_PREFIX.get(config.kind)
-        if link:
-            names.append(link)
-        names += [f.target.split(".", 1)[0] for f in config.fields if _parent(f.target)]
-    names += [lk.object for lk in config.lookups]
-    return {name: client.describe(name) for name in dict.fromkeys(names)}
-
-
-def _parent(target: str) -> bool:
-    return target.split(".", 1)[0] in PARENT_ID_FIELD and "." in target
-
-
-def online_problems(config: SyncConfig, client: GainsightClient) -> list[ConfigProblem]:
-    """Check the mapping against Gainsight's describe: fields exist, are writable, keys fit."""
-
-    def problem(path: str, message: str) -> ConfigProblem:
-        return ConfigProblem(config.model, config.yaml_path, f"meta.gainsight.{path}", message)
-
-    try:
-        schemas = describe_for(config, client)
-    except GainsightAPIError as exc:
-        return [problem("object", str(exc))]
+def resolve_plans(
+    configs: Iterable[tuple[SyncConfig, Any]],
+    wh: Warehouse,
+    plan_for: Callable[[SyncConfig], ModelPlan],
+) -> tuple[list[ModelPlan], list[ConfigProblem]]:
+    """Find each model's relation and real column names; problems are config errors (exit 2)."""
+    plans: list[ModelPlan] = []
     problems: list[ConfigProblem] = []
-    main = schemas["Person" if config.is_people else config.object]
-    creating = config.behavior == "upsert"
-    for mapping in config.fields:
-        prefix, _, name = mapping.target.rpartition(".")
-        schema = schemas[prefix] if prefix else main
-        field = schema.field(name)
-        where = f"fields.{mapping.column}"
-        if field is None:
-            problems.append(
-                problem(where, f"{schema.name} has no field {name!r}{_close(name, schema)}")
-            )
-        elif prefix in PARENT_ID_FIELD:
-            continue  # resolved by query, never written
-        elif not field.updateable or (creating and not field.createable):
-            problems.append(problem(where, f"{schema.name}.{name} is not writable"))
-        elif config.kind is ObjectKind.DATA and name in config.keys:
-            if field.data_type not in KEY_TYPES:
-                problems.append(
-                    problem(
-                        "keys",
-                        f"{name} is {field.data_type}; Gainsight keys must be one of "
-                        f"{sorted(KEY_TYPES)}",
-                    )
-                )
-    for lk in config.lookups:
-        field = main.field(lk.field)
-        where = f"lookups.{lk.field}"
-        if field is None:
-            problems.append(problem(where, f"{main.name} has no field {lk.field!r}"))
-        elif field.data_type not in {"LOOKUP", "GSID"}:
-            problems.append(
-                problem(where, f"{main.name}.{lk.field} is {field.data_type}, not a lookup")
-            )
-        target = schemas[lk.object]
-        for column, match_field in lk.match:
-            if target.field(match_field) is None:
-                problems.append(
-                    problem(f"{where}.match.{column}", f"{lk.object} has no field {match_field!r}")
-                )
-    if creating and config.kind is ObjectKind.DATA:
-        mapped = {f.target for f in config.fields} | {lk.field for lk in config.lookups}
-        for field in main.fields.values():
-            if field.required and field.createable and field.name not in mapped:
-                problems.append(
-                    problem(
-                        "fields",
-                        f"{main.name}.{field.name} is required to create records; map a column "
-                        "to it or use behavior: update_only",
-                    )
-                )
-    return problems
+    for config, node in configs:
+        plan = plan_for(config)
+        plans.append(plan)
+        if not config.enabled:
+            plan.skip_reason = "enabled: false"
+            continue
+        try:
+            plan.relation = wh.model_relation(node)
+        except ModelNotBuiltError as exc:
+            plan.error = str(exc)
+            continue
+        actual = wh.columns_of(plan.relation)
+        found = check_columns(config, actual)
+        if found:
+            problems += found
+            continue
+        by_fold = {c.casefold(): c for c in actual}
+        plan.columns = tuple(by_fold[c.casefold()] for c in config.columns)
+        plan.key_columns = tuple(by_fold[c.casefold()] for c in config.key_columns)
+    return plans, problems
 
 
-def _close(name: str, schema: ObjectSchema) -> str:
-    import difflib
+def count_plan(wh: Warehouse, sql: str, result: ModelResult) -> None:
+    """Fill the diff counts (one aggregate query; unchanged rows never leave the warehouse)."""
+    counts = {action: int(n) for action, n in wh.execute(sql, fetch=True)}
+    result.new = counts.get(diff.NEW, 0)
+    result.changed = counts.get(diff.CHANGED, 0)
+    result.retry = counts.get(diff.RETRY, 0)
+    result.unchanged = counts.get(diff.UNCHANGED, 0)
+    result.duplicates = counts.get(diff.DUPLICATE, 0)
+    result.null_keys = counts.get(diff.NULL_KEY, 0)
+    result.no_longer_in_model = counts.get(diff.GONE, 0)
+    result.rows = sum(v for k, v in counts.items() if k != diff.GONE)
 
-    match = difflib.get_close_matches(name, list(schema.fields), n=1)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+
+def estimate_calls(plan: ModelPlan, result: ModelResult) -> int:
+    """API calls a real run would make, at most (existence checks + writes)."""
+    config = plan.config
+    to_send = result.to_send
+    if config.is_people:
+        parents = sum(1 for f in config.fields if f.target.split(".")[0] in PARENT_ID_FIELD)
+        lookups = math.ceil(to_send / EXISTENCE_CHUNK) * parents
+        if config.behavior == "update_only":
+            lookups += math.ceil((result.new + result.retry) / EXISTENCE_CHUNK)
+        if plan.connection.people_bulk:  # one submit and at least one status poll per 50
+            return 2 * math.ceil(to_send / config.batch_size) + lookups
+        return to_send + lookups
+    writes = math.ceil(result.changed / config.batch_size)
+    fresh = result.new + result.retry
+    if config.behavior == "upsert":
+        return writes + math.ceil(fresh / EXISTENCE_CHUNK) + math.ceil(fresh / config.batch_size)
+    return writes + math.ceil(fresh / config.batch_size)

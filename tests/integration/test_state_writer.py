@@ -6,10 +6,11 @@ import threading
 
 import pytest
 
-from dbt_gainsight.errors import GainsightSyncError
+from dbt_gainsight.errors import StateWriteError
 from dbt_gainsight.project import DbtArgs, DbtProject
-from dbt_gainsight.sync import state as state_module
-from dbt_gainsight.sync.state import StateStore, StateWriter
+from dbt_gainsight.sync import writer as writer_module
+from dbt_gainsight.sync.state import StateStore
+from dbt_gainsight.sync.writer import StateWriter
 from dbt_gainsight.warehouse import Warehouse
 from tests.conftest import REPO, copy_project
 
@@ -38,7 +39,7 @@ def test_accepted_records_are_flushed_to_state(store):
 
 
 def test_a_failing_writer_raises_instead_of_blocking(store, monkeypatch):
-    monkeypatch.setattr(state_module, "QUEUE_LIMIT", 10)
+    monkeypatch.setattr(writer_module, "QUEUE_LIMIT", 10)
 
     def broken_flush(self, accepted, rejected):
         raise RuntimeError("warehouse went away")
@@ -58,7 +59,7 @@ def test_a_failing_writer_raises_instead_of_blocking(store, monkeypatch):
     sender.start()
     sender.join(timeout=20)
     assert not sender.is_alive(), "StateWriter.accepted blocked after the writer died"
-    assert isinstance(outcome.get("error"), GainsightSyncError)
+    assert isinstance(outcome.get("error"), StateWriteError)
     assert "warehouse went away" in str(outcome["error"])
-    with pytest.raises(RuntimeError, match="warehouse went away"):
+    with pytest.raises(StateWriteError, match="warehouse went away"):
         writer.close()

@@ -18,7 +18,6 @@ from dbt_gainsight.config import (
     check_columns,
     load_schema,
     parse_sync_config,
-    validate_sync_config,
 )
 from dbt_gainsight.errors import ConfigError
 
@@ -54,10 +53,11 @@ CSM = {"object": "GsUser", "match": {"csm_email": "Email"}}
 
 
 def problems(meta: Any) -> list[tuple[str, str]]:
-    return [
-        (p.key_path, p.message)
-        for p in validate_sync_config(meta, model=MODEL, yaml_path=YAML_PATH)
-    ]
+    try:
+        parse_sync_config(meta, model=MODEL, unique_id="", yaml_path=YAML_PATH)
+    except ConfigError as exc:
+        return [(p.key_path, p.message) for p in exc.problems]
+    return []
 
 
 def parse(meta: Any) -> SyncConfig:

@@ -1,0 +1,190 @@
+"""Run a sync of planned models: count, validate against Gainsight, prepare state, send.
+
+The order is the point. Counting every model first means an unchanged project costs one
+query per model and no API call (not even a describe); validating every model with work
+before the first write means a mapping mistake stops the run with nothing half-sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from dbt_gainsight.errors import (
+    AuthError,
+    ConfigError,
+    ConfigProblem,
+    GainsightSyncError,
+    SyncInterrupted,
+)
+from dbt_gainsight.gainsight.client import GainsightClient
+from dbt_gainsight.sync import diff
+from dbt_gainsight.sync.describes import DescribeCache
+from dbt_gainsight.sync.engine import ModelSync
+from dbt_gainsight.sync.online import online_problems
+from dbt_gainsight.sync.plan import ModelPlan, count_plan, estimate_calls
+from dbt_gainsight.sync.report import ERROR, PLANNED, SKIPPED, ModelResult, SyncResult
+from dbt_gainsight.sync.state import StateStore
+from dbt_gainsight.warehouse import Warehouse
+
+ProgressCallback = Callable[[ModelResult, int], None]
+EventCallback = Callable[[str, str], None]  # (level, message)
+
+#: The sync id a model is counted against when its state is about to be reset.
+NO_STATE = "dry-run-without-state"
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What to sync and how; the CLI's flags."""
+
+    select: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    selector: str | None = None
+    dry_run: bool = False
+    full_refresh: bool = False
+    state_schema: str | None = None
+    ignore_run_results: bool = False
+
+
+class Runner:
+    """One run over planned models, in the order given; fills ``result``."""
+
+    def __init__(
+        self,
+        *,
+        wh: Warehouse,
+        store: StateStore,
+        clients: dict[str, GainsightClient],
+        options: SyncOptions,
+        result: SyncResult,
+        on_progress: ProgressCallback | None = None,
+        emit: EventCallback | None = None,
+    ) -> None:
+        self.wh = wh
+        self.store = store
+        self.clients = clients
+        self.options = options
+        self.result = result
+        self.on_progress = on_progress
+        self.emit = emit or (lambda level, message: None)
+        self.describes = DescribeCache(store, fresh=options.full_refresh)
+        self.auth_failed: str | None = None
+
+    def run(self, plans: list[ModelPlan]) -> None:
+        """Count, then (unless a dry run) validate every model with work, then send."""
+        work = [(plan, model) for plan, model in map(self._count, plans) if model is not None]
+        if self.options.dry_run:
+            return
+        self._validate(work)
+        for plan, model in work:
+            if self.auth_failed:
+                model.status, model.message = ERROR, self.auth_failed
+                continue
+            try:
+                self._sync(plan, model)
+            except SyncInterrupted:
+                self.result.interrupted = True
+                model.status, model.message = ERROR, "interrupted"
+                break
+            except AuthError as exc:
+                self.auth_failed = str(exc)
+                model.status, model.message = ERROR, self.auth_failed
+            except GainsightSyncError as exc:
+                model.status, model.message = ERROR, str(exc)
+            if model.status == ERROR:
+                self.emit("error", f"{plan.config.model}: {model.message}")
+
+    def _count(self, plan: ModelPlan) -> tuple[ModelPlan, ModelResult | None]:
+        """Start the model's result and count its diff; None when it has no work to do."""
+        model = self._start_model(plan)
+        if model.status in (ERROR, SKIPPED):
+            return plan, None
+        query = self._diff(plan, self._counting_sync_id(plan))
+        count_plan(self.wh, query.counts_sql, model)
+        model.planned_calls = estimate_calls(plan, model)
+        if self.options.dry_run:
+            model.status = PLANNED
+            return plan, None
+        return plan, model
+
+    def _validate(self, work: list[tuple[ModelPlan, ModelResult]]) -> None:
+        """Check every mapping with rows to send against Gainsight; ConfigError lists all."""
+        problems: list[ConfigProblem] = []
+        for plan, model in work:
+            if not model.to_send:
+                continue
+            name, client = plan.connection.name, self.clients[plan.connection.name]
+            before = client.stats.snapshot()["calls"]
+            found = online_problems(plan.config, self.describes.describer(name, client))
+            problems += found
+            if not found:
+                plan.schemas = self.describes.schemas_for(plan.config, name, client)
+            model.metadata_calls = client.stats.snapshot()["calls"] - before
+        if problems:
+            raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
+        self.describes.save()
+
+    def _sync(self, plan: ModelPlan, model: ModelResult) -> None:
+        config = plan.config
+        model.state_reset = self.store.prepare_sync(
+            sync_id=plan.sync_id,
+            model_unique_id=config.unique_id,
+            object_name=config.object,
+            connection=plan.connection.name,
+            fingerprint=config.fingerprint(),
+            full_refresh=self.options.full_refresh,
+        )
+        if model.state_reset:
+            self.emit("info", f"{config.model}: state reset ({model.state_reset}); all rows resent")
+        ModelSync(
+            plan,
+            wh=self.wh,
+            store=self.store,
+            client=self.clients[plan.connection.name],
+            run_id=self.result.run_id,
+            result=model,
+            on_progress=self.on_progress,
+        ).run(self._diff(plan, plan.sync_id))
+
+    def _start_model(self, plan: ModelPlan) -> ModelResult:
+        config = plan.config
+        model = ModelResult(
+            model=config.model,
+            unique_id=config.unique_id,
+            object=config.object,
+            behavior=config.behavior,
+            connection=plan.connection.name,
+        )
+        self.result.models.append(model)
+        if plan.skip_reason:
+            model.status, model.message = SKIPPED, plan.skip_reason
+            self.emit("warn", f"{config.model}: skipped: {plan.skip_reason}")
+        elif plan.error:
+            model.status, model.message = ERROR, plan.error
+            self.emit("error", f"{config.model}: {plan.error}")
+        return model
+
+    def _diff(self, plan: ModelPlan, sync_id: str) -> diff.DiffQuery:
+        return diff.build_diff_query(
+            self.wh,
+            relation=plan.relation,
+            columns=plan.columns,
+            key_columns=plan.key_columns,
+            state_relation=self.store.state,
+            rejects_relation=self.store.rejects,
+            sync_id=sync_id,
+        )
+
+    def _counting_sync_id(self, plan: ModelPlan) -> str:
+        """The sync id to count against: none when the state is about to be reset.
+
+        Counting happens before ``prepare_sync`` resets anything, so a dry run never writes
+        and its counts equal what the real run then does.
+        """
+        if self.options.full_refresh:
+            return NO_STATE
+        previous = self.store.fingerprint(plan.sync_id)
+        if previous is not None and previous != plan.config.fingerprint():
+            return NO_STATE
+        return plan.sync_id

@@ -1,0 +1,242 @@
+"""The state writer: records what Gainsight answered, from its own thread and connection.
+
+Only accepted records reach the state table, in buffered batches. A crash loses at most the
+unflushed window, whose records are then sent again (upserts are idempotent); nothing unsent
+is ever marked synced.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dbt_gainsight.errors import StateWriteError
+from dbt_gainsight.sync.state import (
+    ARRAY_BINDING_ADAPTERS,
+    IN_CHUNK,
+    Reject,
+    StateStore,
+    chunks,
+    utc_now,
+)
+
+QUEUE_LIMIT = 50_000  # answers waiting to be written; beyond it the sender waits (flat memory)
+FLUSH_SECONDS = 2.0
+FLUSH_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Gainsight accepted a record: its hashes and Gsid go to the state table."""
+
+    key_hash: str
+    row_hash: str
+    gsid: str | None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record was refused: it goes to the rejects table."""
+
+    reject: Reject
+
+
+@dataclass(frozen=True)
+class Close:
+    """Flush what is buffered and stop."""
+
+
+_CLOSE = Close()
+
+
+class StateWriter:
+    """Buffers accepted/rejected records and writes them from its own thread.
+
+    Its own thread means its own dbt connection, so it never disturbs the cursor that
+    streams the model. Flushes every ``flush_seconds`` or ``flush_rows`` and on close.
+    """
+
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        sync_id: str,
+        run_id: str,
+        model_name: str,
+        flush_seconds: float = FLUSH_SECONDS,
+        flush_rows: int = FLUSH_ROWS,
+    ):
+        self.store = store
+        self.sync_id = sync_id
+        self.run_id = run_id
+        self.model_name = model_name
+        self.flush_seconds = flush_seconds
+        self.flush_rows = flush_rows
+        self.binding = store.wh.binding_char()
+        self.text = store.wh.macro("type_string")
+        # Drivers that bind a Python list as an SQL array take a whole flush in one statement.
+        self.arrays = store.wh.adapter_type in ARRAY_BINDING_ADAPTERS
+        self.error: BaseException | None = None
+        self.flushed_accepted = 0
+        self.flushed_rejected = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_LIMIT)
+        self._thread = threading.Thread(target=self._run, name="gainsight-state", daemon=True)
+        self._thread.start()
+
+    def accepted(self, key_hash: str, row_hash: str, gsid: str | None) -> None:
+        """Gainsight accepted this record: remember its hash (and clear any reject)."""
+        self._put(Accepted(key_hash, row_hash, gsid))
+
+    def rejected(self, reject: Reject) -> None:
+        """Gainsight refused the record: keep Gainsight's reason; it is retried next run."""
+        self._put(Rejected(reject))
+
+    def _put(self, item: Accepted | Rejected) -> None:
+        """Queue an answer; fail (rather than wait for ever) once the writer has died."""
+        while True:
+            if self.error is not None or not self._thread.is_alive():
+                raise self._failure()
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Flush what is buffered and stop; raises StateWriteError if any write failed."""
+        while self._thread.is_alive():
+            try:
+                self._queue.put(_CLOSE, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+        if self.error:
+            raise self._failure()
+
+    def _failure(self) -> StateWriteError:
+        """One message for a failed state write, wherever it is noticed."""
+        reason = " ".join(str(self.error).split()) or type(self.error).__name__
+        error = StateWriteError(
+            f"writing sync state failed ({reason[:300]}); what was saved before the failure "
+            "stays, and every record sent since is sent again next run."
+        )
+        error.__cause__ = self.error
+        return error
+
+    def _run(self) -> None:
+        wh = self.store.wh
+        try:
+            with wh.connection("gainsight-state"):
+                self._loop()
+        except BaseException as exc:  # surfaced by close()
+            self.error = exc
+
+    def _loop(self) -> None:
+        accepted: dict[str, Accepted] = {}
+        rejected: dict[str, Reject] = {}
+        deadline = time.monotonic() + self.flush_seconds
+        done = False
+        while not done:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                item = None  # time to flush
+            if isinstance(item, Close):
+                done = True
+            elif isinstance(item, Accepted):
+                accepted[item.key_hash] = item
+                rejected.pop(item.key_hash, None)
+            elif isinstance(item, Rejected):
+                rejected[item.reject.key_hash] = item.reject
+                accepted.pop(item.reject.key_hash, None)
+            size = len(accepted) + len(rejected)
+            if done or time.monotonic() >= deadline or size >= self.flush_rows:
+                if size:
+                    self._flush(accepted, rejected)
+                    self.flushed_accepted += len(accepted)
+                    self.flushed_rejected += len(rejected)
+                    accepted, rejected = {}, {}
+                deadline = time.monotonic() + self.flush_seconds
+
+    def _flush(self, accepted: dict[str, Accepted], rejected: dict[str, Reject]) -> None:
+        store = self.store
+        sid = store.wh.literal(self.sync_id)
+        statements: list[tuple[str, Sequence | None]] = []
+        touched = list(accepted) + list(rejected)
+        for where, params in self._key_filters(touched):
+            statements.append(
+                (f"delete from {store.rejects} where sync_id = {sid} and {where}", params)
+            )
+        for where, params in self._key_filters(list(accepted)):
+            statements.append(
+                (f"delete from {store.state} where sync_id = {sid} and {where}", params)
+            )
+        statements += self._state_inserts(list(accepted.values()))
+        statements += self._reject_inserts(list(rejected.values()))
+        store.wh.run_in_transaction(statements)
+
+    def _key_filters(self, keys: list[str]) -> list[tuple[str, list]]:
+        """``key_hash in (...)`` conditions covering ``keys``: one array or chunked lists."""
+        b = self.binding
+        if not keys:
+            return []
+        if self.arrays:
+            return [(f"key_hash in (select unnest(cast({b} as {self.text}[])))", [keys])]
+        return [
+            (f"key_hash in ({', '.join([b] * len(chunk))})", chunk)
+            for chunk in chunks(keys, IN_CHUNK)
+        ]
+
+    def _state_inserts(self, accepted: list[Accepted]) -> list[tuple[str, list]]:
+        """Insert accepted records: bound arrays where the driver has them (10x faster)."""
+        if not accepted:
+            return []
+        rows = [(a.key_hash, a.row_hash, a.gsid) for a in accepted]
+        b, table, now = self.binding, self.store.state, utc_now()
+        if self.arrays:
+            unnest = f"unnest(cast({b} as {self.text}[]))"
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            return [
+                (
+                    f"insert into {table} select {b}, {unnest}, {unnest}, {unnest}, {b}, {b}",
+                    [self.sync_id, *columns, self.run_id, now],
+                )
+            ]
+        row = f"({b}, {b}, {b}, {b}, {b}, {b})"
+        statements = []
+        for chunk in chunks(rows, IN_CHUNK):
+            params: list = []
+            for key_hash, row_hash, gsid in chunk:
+                params += [self.sync_id, key_hash, row_hash, gsid, self.run_id, now]
+            statements.append(
+                (f"insert into {table} values {', '.join([row] * len(chunk))}", params)
+            )
+        return statements
+
+    def _reject_inserts(self, rejects: list[Reject]) -> list[tuple[str, list]]:
+        b, now = self.binding, utc_now()
+        row = f"({b}, {b}, {b}, {b}, {b}, {b}, {b}, {b})"
+        statements = []
+        for chunk in chunks(rejects, IN_CHUNK):
+            params: list = []
+            for r in chunk:
+                key_values = json.dumps(r.key_values, default=str, sort_keys=True)
+                params += [
+                    self.sync_id,
+                    self.run_id,
+                    self.model_name,
+                    r.key_hash,
+                    key_values,
+                    r.error_code,
+                    r.error_message,
+                    now,
+                ]
+            statements.append(
+                (f"insert into {self.store.rejects} values {', '.join([row] * len(chunk))}", params)
+            )
+        return statements

@@ -1,0 +1,200 @@
+"""The engine in-process: ``ModelSync`` and ``api.sync()`` against the in-process emulator.
+
+One DuckDB project (tests/projects/incremental, 120 companies) is built and parsed once per
+session; each test syncs a private copy of its DuckDB file, so the engine runs without a
+subprocess and a test takes about a second.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from dbt_gainsight import api
+from dbt_gainsight.api import client_for
+from dbt_gainsight.config.connections import load_settings
+from dbt_gainsight.config.model import parse_sync_config
+from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
+from dbt_gainsight.sync import diff
+from dbt_gainsight.sync.describes import DescribeCache
+from dbt_gainsight.sync.engine import ModelSync
+from dbt_gainsight.sync.plan import ModelPlan, count_plan, resolve_plans
+from dbt_gainsight.sync.report import ModelResult
+from dbt_gainsight.sync.state import StateStore, sync_id_for
+from dbt_gainsight.warehouse import Warehouse
+from tests.conftest import copy_project
+from tests.integration.incremental_helpers import (
+    COLUMNS,
+    MODEL,
+    PROJECT,
+    assert_emulator_matches,
+    changed,
+    companies,
+)
+
+ROWS = 120
+STATE = "main_gainsight"
+
+
+@dataclass
+class Built:
+    """The project, built once: its dir, its DuckDB file, its manifest and the seed rows."""
+
+    dir: Path
+    duckdb: Path
+    manifest: Any
+    rows: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Built:
+    """tests/projects/incremental with 120 companies: ``dbt build`` and parse, in-process."""
+    from dbt.cli.main import dbtRunner
+
+    root = tmp_path_factory.mktemp("engine")
+    project = copy_project(PROJECT, root / "incremental")
+    rows = companies(ROWS)
+    with open(project / "seeds" / "companies.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    path = root / "built.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DBT_DUCKDB_PATH", str(path))
+        mp.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        dirs = ["--project-dir", str(project), "--profiles-dir", str(project)]
+        assert dbtRunner().invoke(["build", "--quiet", *dirs]).success
+        manifest = DbtProject(DbtArgs.from_options(project, project)).manifest
+    return Built(project, path, manifest, rows)
+
+
+@dataclass
+class Workspace:
+    """One test's copy of the built warehouse, pointed at its own emulator."""
+
+    built: Built
+    duckdb: Path
+    gs: Any
+
+    def sql(self, *statements: str) -> list[tuple]:
+        con = duckdb.connect(str(self.duckdb))
+        try:
+            out: list[tuple] = []
+            for statement in statements:
+                out = con.execute(statement).fetchall()
+            return out
+        finally:
+            con.close()
+
+    def state_rows(self) -> int:
+        return self.sql(f"select count(*) from {STATE}.gainsight_sync_state")[0][0]
+
+    def sync(self, **options: Any):
+        return api.sync(project_dir=self.built.dir, profiles_dir=self.built.dir, **options)
+
+
+@pytest.fixture
+def ws(built, tmp_path, monkeypatch, gainsight_emulator) -> Workspace:
+    """A private DuckDB copy and a fresh emulator; dbt parse is served from the session."""
+    path = tmp_path / built.duckdb.name  # the manifest names the database after the file
+    shutil.copyfile(built.duckdb, path)
+    wal = built.duckdb.with_name(built.duckdb.name + ".wal")  # dbt may not have checkpointed
+    if wal.exists():
+        shutil.copyfile(wal, path.with_name(wal.name))
+    monkeypatch.setenv("DBT_DUCKDB_PATH", str(path))
+    monkeypatch.setenv("GAINSIGHT_URL", gainsight_emulator.url)
+    monkeypatch.setenv("GAINSIGHT_ACCESS_KEY", gainsight_emulator.access_key)
+    monkeypatch.setenv("GAINSIGHT_CALLS_PER_MINUTE", "6000")
+    monkeypatch.setattr(DbtProject, "_parse", lambda self: built.manifest)
+    return Workspace(built, path, gainsight_emulator)
+
+
+def test_model_sync_sends_every_new_row_once_and_saves_state(ws: Workspace):
+    built = ws.built
+    args = DbtArgs.from_options(built.dir, built.dir)
+    connection = load_settings(built.dir, built.dir).connection(None)
+    node = next(n for n in built.manifest.nodes.values() if n.name == MODEL)
+    config = parse_sync_config(
+        node.config.meta[META_KEY],
+        model=node.name,
+        unique_id=node.unique_id,
+        yaml_path=yaml_path_of(node),
+    )
+    wh = Warehouse(args, built.manifest)
+    client = client_for(connection)
+    try:
+        with wh.connection("test"):
+            store = StateStore(wh, STATE)
+            store.ensure()
+            sync_id = sync_id_for(config.unique_id, config.object, connection.name)
+            [plan], problems = resolve_plans(
+                [(config, node)],
+                wh,
+                lambda c: ModelPlan(config=c, connection=connection, sync_id=sync_id),
+            )
+            assert problems == [] and plan.error is None, plan.error
+            plan.schemas = DescribeCache(store).schemas_for(config, connection.name, client)
+
+            def run() -> ModelResult:
+                result = ModelResult(MODEL, config.unique_id, "Company", "upsert", "default")
+                query = diff.build_diff_query(
+                    wh,
+                    relation=plan.relation,
+                    columns=plan.columns,
+                    key_columns=plan.key_columns,
+                    state_relation=store.state,
+                    rejects_relation=store.rejects,
+                    sync_id=sync_id,
+                )
+                count_plan(wh, query.counts_sql, result)
+                engine = ModelSync(
+                    plan, wh=wh, store=store, client=client, run_id="r", result=result
+                )
+                return engine.run(query)
+
+            first = run()
+            second = run()
+    finally:
+        client.close()
+        wh.close()
+    assert_emulator_matches(ws.gs, built.rows)
+    # One existence query for 120 new keys, then 3 inserts of <= 50; nothing rejected.
+    assert (first.new, first.sent, first.accepted, first.rejected, first.failed) == (
+        ROWS,
+        ROWS,
+        ROWS,
+        0,
+        0,
+    )
+    assert first.api_calls == 4 and first.status == "success"
+    assert (second.unchanged, second.sent, second.api_calls) == (ROWS, 0, 0)
+    assert ws.state_rows() == ROWS
+
+
+def test_api_sync_sends_only_changes_and_reuses_cached_describes(ws: Workspace):
+    first = ws.sync()
+    assert first.exit_code == 0
+    [model] = first.models
+    assert (model.new, model.accepted, model.metadata_calls) == (ROWS, ROWS, 1)
+
+    edited = [changed(r) if i % 24 == 0 else r for i, r in enumerate(ws.built.rows)]
+    names = ", ".join(f"'{r['name']}'" for r in ws.built.rows[::24])
+    ws.sql(f"update main.companies set arr = arr + 1 where name in ({names})")
+
+    dry = ws.sync(dry_run=True)
+    [planned] = dry.models
+    assert (planned.status, planned.changed, planned.unchanged) == ("planned", 5, ROWS - 5)
+    second = ws.sync()
+    [model] = second.models
+    assert second.exit_code == 0
+    # Five changed rows are one PUT; the describe came from the state, not from Gainsight.
+    assert (model.changed, model.sent, model.accepted) == (5, 5, 5)
+    assert (model.api_calls, model.metadata_calls) == (1, 0)
+    assert_emulator_matches(ws.gs, edited)
+    assert ws.state_rows() == ROWS
