@@ -20,15 +20,8 @@ import jinja2
 import jinja2.sandbox
 import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
-from dbt_gainsight.config.messages import (
-    describe_value,
-    did_you_mean,
-    missing_key,
-    unknown_key,
-    wrong_type,
-)
+from dbt_gainsight.config.messages import describe_value, did_you_mean, settings_problem
 from dbt_gainsight.errors import ConfigError, redact
 from dbt_gainsight.gainsight.limits import check_base_url
 
@@ -208,42 +201,11 @@ _COERCED = (
 )
 
 
-def _dotted(path: tuple[str | int, ...]) -> str:
-    return ".".join(str(p) for p in path) or "(top level)"
-
-
-def _schema_message(error: ValidationError, prefix: tuple[str | int, ...]) -> tuple[str, str]:
-    """(key path, message) for one schema error; never shows an access key's value."""
-    path = (*prefix, *error.absolute_path)
-    secret = "access_key" in path
-    v = error.validator
-    if v == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extras = sorted(str(k) for k in error.instance if k not in error.schema["properties"])
-        if len(extras) == 1:
-            return _dotted((*path, extras[0])), unknown_key(extras[0], allowed)
-        shown = ", ".join(repr(k) for k in extras)
-        return _dotted(path), f"unknown key {shown} (allowed: {', '.join(allowed)})"
-    if v == "required":
-        return _dotted(path), missing_key(error)
-    if v == "type":
-        return _dotted(path), wrong_type(error, secret=secret)
-    if secret:
-        return _dotted(path), "invalid value"
-    if v == "minimum":
-        return _dotted(path), f"must be at least {error.validator_value}, got {error.instance!r}"
-    if v == "exclusiveMinimum":
-        return _dotted(path), f"must be more than {error.validator_value}, got {error.instance!r}"
-    if v == "minLength":
-        return _dotted(path), "must not be empty"
-    return _dotted(path), error.message
-
-
 def _schema_errors(
     validator: Draft202012Validator, instance: Any, prefix: tuple[str | int, ...]
 ) -> list[str]:
     """Every schema problem as ``key.path: message``, sorted by key path."""
-    found = [_schema_message(e, prefix) for e in validator.iter_errors(instance)]
+    found = [settings_problem(e, prefix) for e in validator.iter_errors(instance)]
     found.sort(key=lambda pm: (pm[0].split("."), pm[1]))
     return [f"{path}: {message}" for path, message in found]
 

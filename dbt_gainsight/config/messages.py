@@ -90,3 +90,35 @@ def wrong_type(error: ValidationError, *, secret: bool = False) -> str:
     expected = " or ".join(TYPE_NAMES.get(t, t) for t in types)
     got = describe_redacted(error.instance) if secret else describe_value(error.instance)
     return f"expected {expected}, got {got}"
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    """``connections.prod.url``; the top level has no path."""
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def settings_problem(error: ValidationError, prefix: tuple[str | int, ...]) -> tuple[str, str]:
+    """(key path, message) for one gainsight.yml schema error; never shows an access key."""
+    path = (*prefix, *error.absolute_path)
+    secret = "access_key" in path
+    v = error.validator
+    if v == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extras = sorted(str(k) for k in error.instance if k not in error.schema["properties"])
+        if len(extras) == 1:
+            return _dotted((*path, extras[0])), unknown_key(extras[0], allowed)
+        shown = ", ".join(repr(k) for k in extras)
+        return _dotted(path), f"unknown key {shown} (allowed: {', '.join(allowed)})"
+    if v == "required":
+        return _dotted(path), missing_key(error)
+    if v == "type":
+        return _dotted(path), wrong_type(error, secret=secret)
+    if secret:
+        return _dotted(path), "invalid value"
+    if v == "minimum":
+        return _dotted(path), f"must be at least {error.validator_value}, got {error.instance!r}"
+    if v == "exclusiveMinimum":
+        return _dotted(path), f"must be more than {error.validator_value}, got {error.instance!r}"
+    if v == "minLength":
+        return _dotted(path), "must not be empty"
+    return _dotted(path), error.message

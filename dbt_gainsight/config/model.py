@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,51 +26,20 @@ from dbt_gainsight.config.messages import (
     unknown_key,
     wrong_type,
 )
+from dbt_gainsight.config.rules import (
+    IDENT_RE,
+    MAX_BATCH_SIZE,
+    MULTI_MATCH_API,
+    ON_NO_MATCH_API,
+    PEOPLE_KINDS,
+    normalise_object,
+    object_message,
+    semantic_problems,
+)
 from dbt_gainsight.errors import ConfigError, ConfigProblem
-from dbt_gainsight.gainsight.limits import MAX_BATCH, SYSTEM_FIELDS
 from dbt_gainsight.gainsight.objects import ObjectKind
 
 ROOT = "meta.gainsight"
-
-#: API name -> kind, for the objects with a fixed name.
-STANDARD_OBJECTS: dict[str, ObjectKind] = {
-    "Company": ObjectKind.DATA,
-    "Relationship": ObjectKind.DATA,
-    "Person": ObjectKind.PERSON,
-    "CompanyPerson": ObjectKind.COMPANY_PERSON,
-    "RelationshipPerson": ObjectKind.RELATIONSHIP_PERSON,
-}
-OBJECT_ALIASES: dict[str, str] = {
-    "Company Person": "CompanyPerson",
-    "Company_Person": "CompanyPerson",
-    "Relationship Person": "RelationshipPerson",
-    "Relationship_Person": "RelationshipPerson",
-}
-CUSTOM_OBJECT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*__gc$")
-PEOPLE_KINDS = frozenset(
-    {ObjectKind.PERSON, ObjectKind.COMPANY_PERSON, ObjectKind.RELATIONSHIP_PERSON}
-)
-#: Target prefix -> the people objects that accept it.
-TARGET_PREFIXES: dict[str, frozenset[ObjectKind]] = {
-    "Company": frozenset({ObjectKind.COMPANY_PERSON, ObjectKind.RELATIONSHIP_PERSON}),
-    "Relationship": frozenset({ObjectKind.RELATIONSHIP_PERSON}),
-    "Company_Person": frozenset({ObjectKind.COMPANY_PERSON}),
-    "Relationship_Person": frozenset({ObjectKind.RELATIONSHIP_PERSON}),
-}
-_PREFIX_OWNERS = {
-    "Company": "CompanyPerson and RelationshipPerson",
-    "Relationship": "RelationshipPerson",
-    "Company_Person": "CompanyPerson",
-    "Relationship_Person": "RelationshipPerson",
-}
-MULTI_MATCH_API = {"first_match": "FIRSTMATCH", "error": "MARKASERROR"}
-ON_NO_MATCH_API = {"error": "ERROR", "null": "NULLABLE", "default": "DEFAULTVALUE"}
-MAX_BATCH_SIZE = MAX_BATCH
-_OBJECTS_ALLOWED = (
-    "Company, Relationship, Person, CompanyPerson, RelationshipPerson, "
-    "or a custom object named <Name>__gc"
-)
-_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -194,16 +162,6 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def normalise_object(name: str) -> tuple[str, ObjectKind] | None:
-    """Map an object name (or alias) to its canonical API name and kind; None if unknown."""
-    name = OBJECT_ALIASES.get(name, name)
-    if name in STANDARD_OBJECTS:
-        return name, STANDARD_OBJECTS[name]
-    if CUSTOM_OBJECT_RE.match(name):
-        return name, ObjectKind.DATA
-    return None
-
-
 # --------------------------------------------------------------------------- messages
 
 
@@ -213,20 +171,11 @@ def key_path(path: Iterable[str | int]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _IDENT_RE.match(part):
+        elif IDENT_RE.match(part):
             out += f".{part}"
         else:
             out += f"[{part!r}]"
     return out
-
-
-def _object_message(value: str) -> str:
-    candidates = [*STANDARD_OBJECTS, *OBJECT_ALIASES]
-    hint = did_you_mean(value, candidates)
-    if not hint and _IDENT_RE.match(value) and value[:1].isalpha():
-        base = re.sub(r"(__gc|__c)$", "", value, flags=re.IGNORECASE)
-        hint = f"; did you mean {base + '__gc'!r}?"
-    return f"unknown object {value!r}{hint} (allowed: {_OBJECTS_ALLOWED})"
 
 
 def _schema_problems(error: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
@@ -247,7 +196,7 @@ def _schema_problems(error: ValidationError) -> list[tuple[tuple[str | int, ...]
         allowed = [x for x in error.validator_value if x is not None]
         return [(path, f"{show(inst)} is not one of {allowed!r}")]
     if v == "anyOf" and where == "object" and len(path) == 1:
-        return [(path, _object_message(inst))]
+        return [(path, object_message(inst))]
     if v == "minItems" or v == "maxItems":
         got = len(inst) if inst else "none"
         return [(path, f"expected 1 to 3 keys, got {got}")]
@@ -293,186 +242,6 @@ def _path_sort_key(path: tuple[str | int, ...]) -> tuple[tuple[int, str | int], 
     return tuple((0, p) if isinstance(p, int) else (1, p) for p in path)
 
 
-# --------------------------------------------------------------------------- semantics
-
-
-def _split_target(target: str) -> tuple[str | None, str]:
-    """``Company.Name`` -> (``Company``, ``Name``); ``Name`` -> (None, ``Name``)."""
-    if "." in target:
-        prefix, _, rest = target.partition(".")
-        return prefix, rest
-    return None, target
-
-
-def _check_target(target: str, obj: str, kind: ObjectKind | None) -> str | None:
-    """Return the problem with one target (or lookup field) name, or None."""
-    prefix, name = _split_target(target)
-    if prefix is None:
-        if name.casefold() in {s.casefold() for s in SYSTEM_FIELDS}:
-            return f"{target!r} is a system field and cannot be written"
-        return None
-    if kind is None:
-        return None
-    if prefix not in TARGET_PREFIXES:
-        if kind in PEOPLE_KINDS:
-            hint = did_you_mean(prefix, TARGET_PREFIXES)
-            return (
-                f"unknown prefix {prefix!r} in {target!r}{hint} "
-                "(allowed: Company., Relationship., Company_Person., Relationship_Person.)"
-            )
-        return (
-            f"{target!r}: dotted targets are only for people objects; to point at another "
-            "object's record, use lookups"
-        )
-    if not name or "." in name:
-        return f"{target!r}: expected {prefix}.<Field>"
-    if kind not in TARGET_PREFIXES[prefix]:
-        return (
-            f"{target!r}: {prefix}.* targets are only allowed on {_PREFIX_OWNERS[prefix]}, "
-            f"not on {obj}"
-        )
-    if prefix in ("Company_Person", "Relationship_Person") and name.casefold() in {
-        s.casefold() for s in SYSTEM_FIELDS
-    }:
-        return f"{target!r} is a system field and cannot be written"
-    return None
-
-
-def _semantic_problems(
-    meta: Mapping[str, Any], bad: set[str]
-) -> tuple[list[tuple[tuple[str | int, ...], str]], tuple[str, ...] | None]:
-    """Apply the spec's semantic rules to the parts that passed the schema.
-
-    Returns the problems and the effective keys (None when they cannot be worked out).
-    """
-    out: list[tuple[tuple[str | int, ...], str]] = []
-    kind: ObjectKind | None = None
-    obj = ""
-    if "object" not in bad and isinstance(meta.get("object"), str):
-        norm = normalise_object(meta["object"])
-        if norm is not None:
-            obj, kind = norm
-    # Checks of single targets use whatever entries are well-formed; checks of the whole
-    # mapping (Email present, keys mapped) need all of it, or they would report noise.
-    raw_fields = meta.get("fields")
-    fields_ok = "fields" not in bad and isinstance(raw_fields, Mapping)
-    fields: dict[str, str] = (
-        {c: t for c, t in raw_fields.items() if isinstance(t, str) and t}
-        if isinstance(raw_fields, Mapping)
-        else {}
-    )
-    raw_lookups = meta.get("lookups")
-    lookups: Mapping[str, Any] = raw_lookups if isinstance(raw_lookups, Mapping) else {}
-
-    # Targets: system fields, prefixes, duplicates.
-    first_column: dict[str, str] = {}
-    for column, target in fields.items():
-        problem = _check_target(target, obj, kind)
-        if problem:
-            out.append((("fields", column), problem))
-        if target in first_column:
-            out.append(
-                (
-                    ("fields", column),
-                    f"target {target!r} is already mapped from column {first_column[target]!r}",
-                )
-            )
-        else:
-            first_column[target] = column
-    targets = list(first_column)
-
-    # Lookups: not a system field, not also a plain target.
-    for field_name in lookups:
-        problem = _check_target(field_name, obj, kind)
-        if problem:
-            out.append((("lookups", field_name), problem))
-        if field_name in first_column:
-            out.append(
-                (
-                    ("lookups", field_name),
-                    f"{field_name!r} is both a lookup and the target of column "
-                    f"{first_column[field_name]!r} in fields; keep one",
-                )
-            )
-
-    # People objects: Email, the link target, prefixes.
-    if fields_ok and kind in PEOPLE_KINDS:
-        if "Email" not in first_column:
-            hint = did_you_mean("Email", targets)
-            out.append(
-                (
-                    ("fields",),
-                    f"{obj} needs a column mapped to 'Email'{hint} "
-                    "(people are identified by email)",
-                )
-            )
-        for prefix, needed_by in (
-            ("Company", ObjectKind.COMPANY_PERSON),
-            ("Relationship", ObjectKind.RELATIONSHIP_PERSON),
-        ):
-            linked = [t for t in targets if _split_target(t)[0] == prefix]
-            if kind == needed_by and not linked:
-                out.append(
-                    (
-                        ("fields",),
-                        f"{obj} needs a {prefix}.<Field> target (normally '{prefix}.Name') "
-                        f"to find the {prefix.lower()} to link to",
-                    )
-                )
-            if len(linked) > 1 and kind in TARGET_PREFIXES[prefix]:
-                out.append(
-                    (
-                        ("fields",),
-                        f"only one {prefix}.* target is allowed (found "
-                        f"{', '.join(linked)}): it identifies the one {prefix.lower()} to link to",
-                    )
-                )
-
-    # Keys.
-    keys: tuple[str, ...] | None = None
-    keys_given = "keys" in meta
-    if keys_given and "keys" not in bad and isinstance(meta["keys"], list):
-        keys = tuple(meta["keys"])
-        if fields_ok:
-            for i, key in enumerate(keys):
-                if key in lookups:
-                    out.append(
-                        (
-                            ("keys", i),
-                            f"key {key!r} is a lookup; keys must be fields mapped in fields",
-                        )
-                    )
-                elif key not in first_column:
-                    hint = did_you_mean(key, targets)
-                    out.append(
-                        (
-                            ("keys", i),
-                            f"key {key!r} is not a mapped target{hint} "
-                            f"(mapped: {', '.join(sorted(targets))})",
-                        )
-                    )
-        if kind in PEOPLE_KINDS and "Email" not in keys:
-            out.append((("keys",), f"keys of {obj} must include 'Email'"))
-    elif not keys_given and kind is not None:
-        if kind == ObjectKind.DATA:
-            out.append(
-                (
-                    (),
-                    f"missing required key 'keys' (1 to 3 fields that identify a {obj} record)",
-                )
-            )
-        elif fields_ok:
-            keys = ("Email",)
-            for prefix, owner in (
-                ("Company", ObjectKind.COMPANY_PERSON),
-                ("Relationship", ObjectKind.RELATIONSHIP_PERSON),
-            ):
-                if kind == owner:
-                    linked = [t for t in targets if _split_target(t)[0] == prefix]
-                    keys = ("Email", *linked[:1])
-    return out, keys
-
-
 # --------------------------------------------------------------------------- entry points
 
 
@@ -505,7 +274,7 @@ def _check(
             bad.add(str(path[0]))
         elif error.validator == "required":
             bad.update(str(k) for k in ("object", "fields") if k not in meta)
-    semantic, keys = _semantic_problems(meta, bad)
+    semantic, keys = semantic_problems(meta, bad)
     # One list sorted by key path (stable: a schema problem precedes a semantic one there).
     found = sorted(found + semantic, key=lambda x: _path_sort_key(x[0]))
     problems = [problem(p, m) for p, m in found]

@@ -41,7 +41,6 @@ class DiffQuery:
 
     counts_sql: str  # -> rows of (action, count)
     stream_sql: str  # -> model columns + KEY_HASH, ROW_HASH, GSID, ACTION, KEY_ROWS
-    columns: tuple[str, ...]  # model columns, in the order the stream returns them
     rows_sql: str = ""  # like stream_sql, unchanged rows included (audit)
     gone_sql: str = ""  # -> (key_hash, gsid) of state rows whose row left the model
 
@@ -141,7 +140,6 @@ and not exists (
     return DiffQuery(
         counts_sql=counts_sql,
         stream_sql=stream_sql,
-        columns=tuple(columns),
         rows_sql=f"{base}\nselect * from classified\n",
         gone_sql=gone_sql,
     )

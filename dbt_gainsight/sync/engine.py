@@ -11,8 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from dbt_gainsight.errors import (
@@ -28,68 +26,21 @@ from dbt_gainsight.sync.records import PARENT_ID_FIELD, PARENT_PREFIX, RecordBui
 from dbt_gainsight.sync.report import ERROR, ModelResult, RejectSample
 from dbt_gainsight.sync.state import Reject, StateStore
 from dbt_gainsight.sync.writer import StateWriter
+from dbt_gainsight.sync.writes import (
+    DUPLICATE_KEY,
+    NOT_FOUND,
+    NULL_KEY,
+    PARENT_NOT_FOUND,
+    VALUE_CONVERSION,
+    Item,
+    Target,
+    WriteKind,
+)
 from dbt_gainsight.warehouse import Warehouse
 
 ROUTED = frozenset(diff.SENDABLE)  # actions of rows that are sent
 MAX_CONSECUTIVE_FAILURES = 3  # batches failing as a whole before the model is stopped
 SYSTEMATIC_BATCHES = 2  # whole batches rejected for one reason before the model is stopped
-
-# Reject codes of our own (Gainsight's are GSOBJ_*).
-DUPLICATE_KEY = "DUPLICATE_KEY"
-NULL_KEY = "NULL_KEY"
-VALUE_CONVERSION = "VALUE_CONVERSION"
-NOT_FOUND = "NOT_FOUND"
-PARENT_NOT_FOUND = "PARENT_NOT_FOUND"
-
-
-class _Item:
-    """One row on its way to Gainsight (slots: there is one per row in flight)."""
-
-    __slots__ = ("key_hash", "row_hash", "record", "gsid", "row", "builder")
-
-    def __init__(self, key_hash, row_hash, record, gsid, row, builder) -> None:
-        self.key_hash: str = key_hash
-        self.row_hash: str = row_hash
-        self.record: dict[str, Any] = record
-        self.gsid: str | None = gsid
-        self.row: Sequence[Any] = row
-        self.builder: RecordBuilder = builder
-
-    @property
-    def key(self) -> dict[str, Any]:
-        """Key values for reports, built only when a record is rejected."""
-        return self.builder.key_values(self.row)
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a model's records go: the object, its keys and the lookups to resolve."""
-
-    object: str
-    keys: list[str]
-    lookups: Any
-
-
-class WriteKind(Enum):
-    """The calls that write records; ``send`` makes one, with one result per record."""
-
-    INSERT = "insert"
-    UPDATE = "update"
-    PEOPLE_BULK = "people_bulk"
-    PERSON = "person"
-
-    def send(
-        self, client: GainsightClient, target: Target, records: list[dict[str, Any]]
-    ) -> list[RecordResult]:
-        """Write ``records`` (a PERSON call takes exactly one) and return Gainsight's answers."""
-        if self is WriteKind.INSERT:
-            return client.insert(target.object, records, keys=target.keys, lookups=target.lookups)
-        if self is WriteKind.UPDATE:
-            return client.update(target.object, records, keys=target.keys, lookups=target.lookups)
-        if self is WriteKind.PEOPLE_BULK:
-            return client.put_people_bulk(records)
-        (person,) = records
-        return [client.put_person(person)]
 
 
 class ModelSync:
@@ -121,17 +72,17 @@ class ModelSync:
         self.columns: dict[str, int] = {}
         self.max_pending = 2 * max(1, plan.connection.max_in_flight)
         self.executor: ThreadPoolExecutor | None = None
-        self.pending: dict[Future, tuple[WriteKind, list[_Item]]] = {}
+        self.pending: dict[Future, tuple[WriteKind, list[Item]]] = {}
         self.consecutive_failures = 0  # calls failed as a whole, in a row
         self.systematic_batches = 0
         self.stopped: str | None = None
         self.parent_cache: dict[tuple[str, str, str], str | None] = {}
-        self.buffers: dict[WriteKind, list[_Item]] = {
+        self.buffers: dict[WriteKind, list[Item]] = {
             WriteKind.UPDATE: [],
             WriteKind.INSERT: [],
             WriteKind.PEOPLE_BULK: [],  # person bodies for the async bulk call
         }
-        self.fresh_buf: list[_Item] = []  # rows whose existence in Gainsight is not known
+        self.fresh_buf: list[Item] = []  # rows whose existence in Gainsight is not known
 
     # The run -----------------------------------------------------------------------------
 
@@ -218,7 +169,7 @@ class ModelSync:
         except ValueConversionError as exc:
             self._reject(row[at[diff.KEY_HASH]], row, VALUE_CONVERSION, str(exc))
             return
-        item = _Item(
+        item = Item(
             row[at[diff.KEY_HASH]],
             row[at[diff.ROW_HASH]],
             record,
@@ -284,7 +235,7 @@ class ModelSync:
             else:
                 self._add(WriteKind.INSERT, item)
 
-    def _resolve_people(self, items: list[_Item]) -> None:
+    def _resolve_people(self, items: list[Item]) -> None:
         for parent in self.builder.parents:
             wanted = {
                 self.builder.parent_value(item.row, parent)
@@ -324,7 +275,7 @@ class ModelSync:
                 item.record = body
                 self._submit(WriteKind.PERSON, [item])
 
-    def _person_body(self, item: _Item) -> dict[str, Any] | None:
+    def _person_body(self, item: Item) -> dict[str, Any] | None:
         body = dict(item.record)
         link = self.builder.build_link(item.row)
         for parent in self.builder.parents:
@@ -341,7 +292,7 @@ class ModelSync:
             body.setdefault(PARENT_PREFIX[parent.object], []).append(entry)
         return body
 
-    def _add(self, kind: WriteKind, item: _Item) -> None:
+    def _add(self, kind: WriteKind, item: Item) -> None:
         buf = self.buffers[kind]
         buf.append(item)
         if len(buf) >= self.config.batch_size:
@@ -357,7 +308,7 @@ class ModelSync:
 
     # Sending -----------------------------------------------------------------------------
 
-    def _submit(self, kind: WriteKind, items: list[_Item]) -> None:
+    def _submit(self, kind: WriteKind, items: list[Item]) -> None:
         if self.stopped:
             self.result.failed += len(items)
             return
@@ -374,7 +325,7 @@ class ModelSync:
                 kind, items = self.pending.pop(future)
                 self._collect(future, kind, items)
 
-    def _collect(self, future: Future, kind: WriteKind, items: list[_Item]) -> None:
+    def _collect(self, future: Future, kind: WriteKind, items: list[Item]) -> None:
         if future.cancelled():
             self.result.sent -= len(items)  # never left
             return
@@ -431,14 +382,14 @@ class ModelSync:
                 "with `dbt-gainsight validate --online`."
             )
 
-    def _reject_not_found(self, item: _Item) -> None:
+    def _reject_not_found(self, item: Item) -> None:
         keys = ", ".join(f"{k}={v!r}" for k, v in item.key.items())
         message = (
             f"no {self.config.object} matches {keys}; behavior update_only never creates records"
         )
         self._reject(item.key_hash, item.row, NOT_FOUND, message)
 
-    def _fail(self, items: list[_Item], reason: str | None = None) -> None:
+    def _fail(self, items: list[Item], reason: str | None = None) -> None:
         """Records that could not be sent stay unsynced for next run; count the failed call."""
         self.result.failed += len(items)
         if reason is not None:
