@@ -109,26 +109,25 @@ class Session:
             raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
         return parsed
 
+    def plans(
+        self,
+        configs: list[tuple[SyncConfig, Any]],
+        wh: Warehouse,
+        *,
+        with_connections: bool = True,
+    ) -> tuple[list[ModelPlan], list[ConfigProblem]]:
+        """Each model's plan (relation, real column names, sync identity) and its problems."""
+
+        def plan_for(config: SyncConfig) -> ModelPlan:
+            connection = self.settings.connection(config.connection) if with_connections else None
+            name = connection.name if connection else (config.connection or "default")
+            sync_id = sync_id_for(config.unique_id, config.object, name)
+            return ModelPlan(config=config, connection=connection, sync_id=sync_id)
+
+        return resolve_plans(configs, wh, plan_for)
+
 
 NOTHING_SELECTED = "No selected model has a config.meta.gainsight block; nothing to sync."
-
-
-def _resolve(
-    session: Session,
-    configs: list[tuple[SyncConfig, Any]],
-    wh: Warehouse,
-    *,
-    with_connections: bool = True,
-) -> tuple[list[ModelPlan], list[ConfigProblem]]:
-    """Each model's plan: relation, real column names and sync identity."""
-
-    def plan_for(config: SyncConfig) -> ModelPlan:
-        connection = session.settings.connection(config.connection) if with_connections else None
-        name = connection.name if connection else (config.connection or "default")
-        sync_id = sync_id_for(config.unique_id, config.object, name)
-        return ModelPlan(config=config, connection=connection, sync_id=sync_id)
-
-    return resolve_plans(configs, wh, plan_for)
 
 
 def _skip_not_built(session: Session, plans: list[ModelPlan]) -> None:
@@ -180,7 +179,7 @@ def sync(
     clients: dict[str, GainsightClient] = {}
     try:
         with wh.connection("gainsight"):
-            plans, problems = _resolve(session, configs, wh)
+            plans, problems = session.plans(configs, wh)
             if not options.ignore_run_results:
                 _skip_not_built(session, plans)
             if problems:
@@ -245,7 +244,7 @@ def validate(
         wh = Warehouse(session.args, session.project.manifest)
         try:
             with wh.connection("gainsight-validate"):
-                _, found = _resolve(session, needs_relation, wh, with_connections=False)
+                _, found = session.plans(needs_relation, wh, with_connections=False)
                 problems += found
         finally:
             wh.close()

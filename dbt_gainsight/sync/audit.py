@@ -26,8 +26,9 @@ from dbt_gainsight.gainsight.limits import MAX_PAGE
 from dbt_gainsight.gainsight.objects import ObjectKind
 from dbt_gainsight.sync import compare, diff
 from dbt_gainsight.sync.budget import OverBudget
+from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.records import RecordBuilder
-from dbt_gainsight.sync.state import StateStore, _now
+from dbt_gainsight.sync.state import StateStore, utc_now
 
 AUDIT_TABLE = "gainsight_audit"
 REPAIR_HASH = "audit-repair"  # a row hash no row has: the diff sees the row as changed
@@ -116,6 +117,7 @@ def audit(
 ) -> AuditResult:
     """Audit the selected models; raise ConfigError (or OverBudget) before any call."""
     from dbt_gainsight import api
+    from dbt_gainsight.gainsight import client_for
     from dbt_gainsight.warehouse import Warehouse
 
     emit = on_event or (lambda level, message: None)
@@ -129,7 +131,7 @@ def audit(
     clients: dict[str, Any] = {}
     try:
         with wh.connection("gainsight-audit"):
-            plans, problems = api._plans(session, configs, wh)
+            plans, problems = session.plans(configs, wh)
             if problems:
                 raise ConfigError("The gainsight config has problems.", problems)
             schema = state_schema or session.settings.state_schema
@@ -146,14 +148,16 @@ def audit(
                     {m.model: m.estimated_calls for _, m in work},
                 )
             budget = max_calls
+            describes = DescribeCache(store)
             for plan, model in work:
                 conn = plan.connection
                 if conn.name not in clients:
-                    clients[conn.name] = session.client(conn)
-                    for name, entry in store.cached_describes(conn.name).items():
-                        clients[conn.name].remember_describe(name, entry)
+                    clients[conn.name] = client_for(conn)
+                describe = describes.describer(conn.name, clients[conn.name])
                 try:
-                    _audit_model(plan, model, wh, store, clients[conn.name], result, budget)
+                    _audit_model(
+                        plan, model, wh, store, clients[conn.name], describe, result, budget
+                    )
                 except GainsightSyncError as exc:
                     model.status, model.message = "error", str(exc)
                 if budget is not None:
@@ -207,11 +211,11 @@ def _estimate_line(work, total: int) -> str:
     return f"Audit read budget: about {total} query call(s) ({parts or 'nothing to read'})."
 
 
-def _audit_model(plan, model: AuditModel, wh, store, client, result, budget) -> None:
+def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, budget) -> None:
     config = plan.config
-    schemas = {config.object: client.describe(config.object)}
+    schemas = {config.object: describe(config.object)}
     for lk in config.lookups:
-        schemas.setdefault(lk.object, client.describe(lk.object))
+        schemas.setdefault(lk.object, describe(lk.object))
     fields = compare.compared_fields(config, schemas[config.object])
     by_name = {f.name: f for f in fields}
     keys = compare.KeyMaker(tuple(config.keys), by_name)
@@ -354,7 +358,7 @@ def _save(store: StateStore, plan, model: AuditModel, rows: list[Drift], audit_i
     statements: list[tuple[str, Any]] = [
         (f"delete from {relation} where sync_id = {wh.literal(plan.sync_id)}", None)
     ]
-    now = _now()
+    now = utc_now()
     values = f"({', '.join([b] * 12)})"
     for start in range(0, min(len(rows), MAX_AUDIT_ROWS), 500):
         chunk = rows[start : min(start + 500, MAX_AUDIT_ROWS)]

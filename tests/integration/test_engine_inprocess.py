@@ -17,9 +17,9 @@ import duckdb
 import pytest
 
 from dbt_gainsight import api
-from dbt_gainsight.api import client_for
 from dbt_gainsight.config.connections import load_settings
 from dbt_gainsight.config.model import parse_sync_config
+from dbt_gainsight.gainsight import client_for
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
 from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.describes import DescribeCache
@@ -96,12 +96,17 @@ class Workspace:
         return self.sql(f"select count(*) from {STATE}.gainsight_sync_state")[0][0]
 
     def sync(self, **options: Any):
-        return api.sync(project_dir=self.built.dir, profiles_dir=self.built.dir, **options)
+        return api.sync(
+            project_dir=self.built.dir,
+            profiles_dir=self.built.dir,
+            manifest=self.built.manifest,
+            **options,
+        )
 
 
 @pytest.fixture
 def ws(built, tmp_path, monkeypatch, gainsight_emulator) -> Workspace:
-    """A private DuckDB copy and a fresh emulator; dbt parse is served from the session."""
+    """A private DuckDB copy and a fresh emulator; the manifest is the session's."""
     path = tmp_path / built.duckdb.name  # the manifest names the database after the file
     shutil.copyfile(built.duckdb, path)
     wal = built.duckdb.with_name(built.duckdb.name + ".wal")  # dbt may not have checkpointed
@@ -111,7 +116,6 @@ def ws(built, tmp_path, monkeypatch, gainsight_emulator) -> Workspace:
     monkeypatch.setenv("GAINSIGHT_URL", gainsight_emulator.url)
     monkeypatch.setenv("GAINSIGHT_ACCESS_KEY", gainsight_emulator.access_key)
     monkeypatch.setenv("GAINSIGHT_CALLS_PER_MINUTE", "6000")
-    monkeypatch.setattr(DbtProject, "_parse", lambda self: built.manifest)
     return Workspace(built, path, gainsight_emulator)
 
 
