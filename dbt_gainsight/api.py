@@ -12,6 +12,7 @@ write, and raised as one ``ConfigError`` listing them all.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -36,7 +37,7 @@ from dbt_gainsight.sync.runner import (
     Runner,
     SyncOptions,
 )
-from dbt_gainsight.sync.state import StateStore, sync_id_for
+from dbt_gainsight.sync.state import StateStore, sync_id_for, tenant_of
 from dbt_gainsight.warehouse import Warehouse
 
 #: dbt statuses after which a model is not synced (its table may be stale or half-built).
@@ -121,7 +122,8 @@ class Session:
         def plan_for(config: SyncConfig) -> ModelPlan:
             connection = self.settings.connection(config.connection) if with_connections else None
             name = connection.name if connection else (config.connection or "default")
-            sync_id = sync_id_for(config.unique_id, config.object, name)
+            tenant = tenant_of(connection.url) if connection else ""
+            sync_id = sync_id_for(config.unique_id, config.object, name, tenant)
             return ModelPlan(config=config, connection=connection, sync_id=sync_id)
 
         return resolve_plans(configs, wh, plan_for)
@@ -177,6 +179,7 @@ def sync(
         session.emit("warn", NOTHING_SELECTED)
     wh = Warehouse(session.args, session.project.manifest)
     clients: dict[str, GainsightClient] = {}
+    cancel = threading.Event()  # Ctrl-C sets it: every wait of every client ends at once
     try:
         with wh.connection("gainsight"):
             plans, problems = session.plans(configs, wh)
@@ -186,7 +189,7 @@ def sync(
                 raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
             for plan in plans:
                 if not (plan.skip_reason or plan.error) and plan.connection.name not in clients:
-                    clients[plan.connection.name] = client_for(plan.connection)
+                    clients[plan.connection.name] = client_for(plan.connection, cancel=cancel)
             store = StateStore(wh, _state_schema(options, session, wh))
             store.ensure()
             dag = {uid: i for i, uid in enumerate(session.project.dag_order())}
@@ -199,8 +202,13 @@ def sync(
                 result=result,
                 on_progress=on_progress,
                 emit=session.emit,
+                cancel=cancel,
             )
             runner.run(plans)
+    except KeyboardInterrupt:  # outside a model (a second Ctrl-C, or before the first)
+        cancel.set()
+        result.interrupted = True
+        raise
     finally:
         for client in clients.values():
             client.close()

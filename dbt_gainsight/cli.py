@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dbt_gainsight import __version__
-from dbt_gainsight.errors import ConfigError, GainsightSyncError
+from dbt_gainsight.errors import ConfigError, GainsightSyncError, LockHeld
 from dbt_gainsight.sync.report import ModelResult, SyncResult
 
 # In CI logs (not a terminal) rich would assume 80 columns and squeeze the summary table.
@@ -199,7 +199,11 @@ def _event(level: str, message: str) -> None:
 
 
 def _fail(exc: GainsightSyncError) -> None:
-    label = "Config error" if isinstance(exc, ConfigError) else "Error"
+    label = (
+        "Config error"
+        if isinstance(exc, ConfigError) and not isinstance(exc, LockHeld)
+        else "Error"
+    )
     err_console.print(f"{label}: {exc}", markup=False)
     sys.exit(exc.exit_code)
 

@@ -8,12 +8,13 @@ adapter, and rows are read with the driver's own cursor so memory stays flat.
 from __future__ import annotations
 
 import os
+import re
 from argparse import Namespace
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from dbt_gainsight.errors import ModelNotBuiltError, ProjectError
+from dbt_gainsight.errors import LockHeld, ModelNotBuiltError, ProjectError
 from dbt_gainsight.project import DbtArgs
 
 FETCH_SIZE = 5_000
@@ -80,7 +81,11 @@ class Warehouse:
         """A connection for the current thread; dbt keys connections by thread."""
         with self.adapter.connection_named(name):
             self.adapter.connections.get_thread_connection()
-            self.adapter.execute("select 1")  # opens it, so environment-bound macros work
+            try:
+                self.adapter.execute("select 1")  # opens it, so environment-bound macros work
+            except Exception as exc:
+                _raise_if_file_locked(exc, self.config.credentials)
+                raise
             yield self
 
     def close(self) -> None:
@@ -175,6 +180,19 @@ class Warehouse:
     def binding_char(self) -> str:
         """The driver's placeholder (``%s`` on Postgres, ``?`` on DuckDB)."""
         return self.macro("get_binding_char")
+
+
+def _raise_if_file_locked(exc: Exception, credentials) -> None:
+    """DuckDB lets one process open a file: say so in one line instead of dbt's traceback."""
+    text = str(exc)
+    if "Could not set lock" not in text:
+        return
+    holder = re.search(r"\(PID (\d+)\)", text)
+    by = f"process {holder.group(1)}" if holder else "another process"
+    raise LockHeld(
+        f"The DuckDB file {getattr(credentials, 'path', '')} is in use by {by} (another sync "
+        "or dbt command); nothing was sent. Run again when it has finished."
+    ) from None
 
 
 def _server_side_cursor(handle):

@@ -28,7 +28,7 @@ from dbt_gainsight.sync import compare, diff
 from dbt_gainsight.sync.budget import OverBudget
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.records import RecordBuilder
-from dbt_gainsight.sync.state import StateStore, utc_now
+from dbt_gainsight.sync.state import StateStore, tenant_of, utc_now
 
 AUDIT_TABLE = "gainsight_audit"
 REPAIR_HASH = "audit-repair"  # a row hash no row has: the diff sees the row as changed
@@ -153,7 +153,7 @@ def audit(
                 conn = plan.connection
                 if conn.name not in clients:
                     clients[conn.name] = client_for(conn)
-                describe = describes.describer(conn.name, clients[conn.name])
+                describe = describes.describer(tenant_of(conn.url), clients[conn.name])
                 try:
                     _audit_model(
                         plan, model, wh, store, clients[conn.name], describe, result, budget
@@ -196,7 +196,7 @@ def _estimate(plans, store: StateStore, result: AuditResult) -> list[tuple[Any, 
         )[0][0]
         model.rows = int(rows)
         model.estimated_calls = calls_for(int(max(rows, synced)))
-        name = plan.connection.name
+        name = tenant_of(plan.connection.url)  # the describe cache is per tenant
         if name not in cached:
             cached[name] = set(store.cached_describes(name))
         objects = {config.object, *(lk.object for lk in config.lookups)}

@@ -28,7 +28,11 @@ class Describer(Protocol):
 
 
 class DescribeCache:
-    """Schemas by connection and object: from memory, the state (when trusted), else Gainsight."""
+    """Schemas by tenant and object: from memory, the state (when trusted), else Gainsight.
+
+    ``connection`` arguments are the cache's key: callers pass the tenant (``tenant_of``),
+    since two connection names may reach one tenant and one name may move to another.
+    """
 
     def __init__(self, store: StateStore | None = None, *, fresh: bool = False) -> None:
         self.store = store

@@ -8,6 +8,7 @@ limit); the main thread collects answers and hands them to the ``StateWriter``. 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -56,6 +57,7 @@ class ModelSync:
         run_id: str,
         result: ModelResult,
         on_progress: Callable[[ModelResult, int], None] | None = None,
+        cancel: threading.Event | None = None,
     ):
         self.plan = plan
         self.config = plan.config
@@ -65,6 +67,7 @@ class ModelSync:
         self.run_id = run_id
         self.result = result
         self.on_progress = on_progress or (lambda result, read: None)
+        self.cancel = cancel or threading.Event()  # shared with the client: ends its waits
         self.read = 0
         self.writer: StateWriter | None = None
         self.builder: RecordBuilder | None = None  # set once the stream has its columns
@@ -112,24 +115,37 @@ class ModelSync:
                 self._flush_buffers()  # records re-routed by answers (e.g. deleted in Gainsight)
                 self._drain(until=0)
             self.on_progress(self.result, self.read)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SyncInterrupted):
+            self.cancel.set()  # every client wait ends now and no new call starts
             interrupted = True
         finally:
             # Whatever happened, keep what Gainsight already accepted: let in-flight calls
             # finish (queued ones are cancelled), collect their answers, flush the state.
-            self.executor.shutdown(wait=True, cancel_futures=True)
             try:
-                self._drain(until=0)
-            except Exception:  # noqa: BLE001 - the original error is the one to report
-                pass
+                self.executor.shutdown(wait=True, cancel_futures=True)
+            finally:
+                self._count_calls(before)  # true counts, even after a second Ctrl-C
+            self._collect_finished()
             if self.writer is not None:
                 self.writer.close()
-            self._count_calls(before)
         if interrupted:
             raise SyncInterrupted("Interrupted: accepted records were saved to state.")
         if self.stopped:
             self.result.status = ERROR
             self.result.message = self.stopped
+
+    def _collect_finished(self) -> None:
+        """After shutdown: collect every finished call; cancelled ones never left.
+
+        ``wait()`` never returns for a future that ``shutdown(cancel_futures=True)`` cancelled,
+        so this must not wait: every future left is either done or cancelled.
+        """
+        pending, self.pending = self.pending, {}
+        for future, (kind, items) in pending.items():
+            try:
+                self._collect(future, kind, items)
+            except GainsightSyncError:
+                pass  # the error that ended the run is the one to report
 
     def _count_calls(self, before: dict[str, int]) -> None:
         after = self.client.stats.snapshot()
@@ -330,6 +346,9 @@ class ModelSync:
             self.result.sent -= len(items)  # never left
             return
         exc = future.exception()
+        if isinstance(exc, SyncInterrupted):
+            self.result.failed += len(items)  # stopped before an answer: sent again next run
+            return
         if exc is not None:
             if isinstance(exc, AuthError):
                 raise exc
@@ -405,7 +424,7 @@ class ModelSync:
         """A read the routing depends on (existence checks), made from the main thread."""
         try:
             return call()
-        except AuthError:
+        except (AuthError, SyncInterrupted):
             raise
         except GainsightSyncError as exc:
             self._failed_call(str(exc))

@@ -7,6 +7,7 @@ before the first write means a mapping mistake stops the run with nothing half-s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,10 +22,18 @@ from dbt_gainsight.gainsight.client import GainsightClient
 from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.engine import ModelSync
+from dbt_gainsight.sync.lock import LOCK_HELP, Leases
 from dbt_gainsight.sync.online import online_problems
 from dbt_gainsight.sync.plan import ModelPlan, count_plan, estimate_calls
-from dbt_gainsight.sync.report import ERROR, PLANNED, SKIPPED, ModelResult, SyncResult
-from dbt_gainsight.sync.state import StateStore
+from dbt_gainsight.sync.report import (
+    ERROR,
+    PLANNED,
+    SKIPPED,
+    SUCCESS,
+    ModelResult,
+    SyncResult,
+)
+from dbt_gainsight.sync.state import StateStore, tenant_of
 from dbt_gainsight.warehouse import Warehouse
 
 ProgressCallback = Callable[[ModelResult, int], None]
@@ -60,6 +69,7 @@ class Runner:
         result: SyncResult,
         on_progress: ProgressCallback | None = None,
         emit: EventCallback | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.wh = wh
         self.store = store
@@ -68,43 +78,73 @@ class Runner:
         self.result = result
         self.on_progress = on_progress
         self.emit = emit or (lambda level, message: None)
+        self.cancel = cancel or threading.Event()
+        self.finished: set[int] = set()  # ids of the ModelResults this run has completed
         self.describes = DescribeCache(store, fresh=options.full_refresh)
         self.auth_failed: str | None = None
+        self.leases = Leases(store, result.run_id)
 
     def run(self, plans: list[ModelPlan]) -> None:
-        """Count, then (unless a dry run) validate every model with work, then send."""
-        work = [(plan, model) for plan, model in map(self._count, plans) if model is not None]
-        if self.options.dry_run:
-            return
-        self._validate(work)
+        """Lease the models, count, then (unless a dry run) validate those with work, send."""
+        if not self.options.dry_run:
+            active = [p for p in plans if not (p.skip_reason or p.error)]
+            self.leases.acquire([(p.sync_id, p.config.model) for p in active])
+        try:
+            counted = map(self._count, plans)
+            work = [(plan, model) for plan, model in counted if model is not None]
+            if not self.options.dry_run:
+                self._validate(work)
+                self._send(work)
+        except (KeyboardInterrupt, SyncInterrupted):  # between models: nothing in flight
+            self.cancel.set()
+            self._interrupted()
+        finally:
+            try:
+                self.leases.release()
+            except Exception as exc:  # noqa: BLE001 - the run's own outcome matters more
+                self.emit("warn", f"could not release the sync lease ({exc}); see {LOCK_HELP}")
+
+    def _send(self, work: list[tuple[ModelPlan, ModelResult]]) -> None:
         for plan, model in work:
             if self.auth_failed:
                 model.status, model.message = ERROR, self.auth_failed
+                self.finished.add(id(model))
                 continue
             try:
                 self._sync(plan, model)
             except SyncInterrupted:
-                self.result.interrupted = True
                 model.status, model.message = ERROR, "interrupted"
-                break
+                self.emit("error", f"{plan.config.model}: interrupted")
+                self._interrupted()
+                return
             except AuthError as exc:
                 self.auth_failed = str(exc)
                 model.status, model.message = ERROR, self.auth_failed
             except GainsightSyncError as exc:
                 model.status, model.message = ERROR, str(exc)
+            self.finished.add(id(model))
             if model.status == ERROR:
                 self.emit("error", f"{plan.config.model}: {model.message}")
+
+    def _interrupted(self) -> None:
+        """Ctrl-C: the run ends; models it did not get to say so."""
+        self.result.interrupted = True
+        for model in self.result.models:
+            if model.status in (SUCCESS, PLANNED) and id(model) not in self.finished:
+                model.status, model.message = SKIPPED, "not synced: the run was interrupted"
 
     def _count(self, plan: ModelPlan) -> tuple[ModelPlan, ModelResult | None]:
         """Start the model's result and count its diff; None when it has no work to do."""
         model = self._start_model(plan)
         if model.status in (ERROR, SKIPPED):
+            self.finished.add(id(model))
             return plan, None
         query = self._diff(plan, self._counting_sync_id(plan))
         count_plan(self.wh, query.counts_sql, model)
         model.planned_calls = estimate_calls(plan, model)
         if self.options.dry_run:
             model.status = PLANNED
+            self.finished.add(id(model))
             return plan, None
         return plan, model
 
@@ -114,12 +154,13 @@ class Runner:
         for plan, model in work:
             if not model.to_send:
                 continue
-            name, client = plan.connection.name, self.clients[plan.connection.name]
+            client = self.clients[plan.connection.name]
+            tenant = tenant_of(plan.connection.url)  # describes differ per tenant, not per name
             before = client.stats.snapshot()["calls"]
-            found = online_problems(plan.config, self.describes.describer(name, client))
+            found = online_problems(plan.config, self.describes.describer(tenant, client))
             problems += found
             if not found:
-                plan.schemas = self.describes.schemas_for(plan.config, name, client)
+                plan.schemas = self.describes.schemas_for(plan.config, tenant, client)
             model.metadata_calls = client.stats.snapshot()["calls"] - before
         if problems:
             raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
@@ -145,6 +186,7 @@ class Runner:
             run_id=self.result.run_id,
             result=model,
             on_progress=self.on_progress,
+            cancel=self.cancel,
         ).run(self._diff(plan, plan.sync_id))
 
     def _start_model(self, plan: ModelPlan) -> ModelResult:

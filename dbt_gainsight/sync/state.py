@@ -1,11 +1,12 @@
 """Sync state in the user's warehouse: what Gainsight accepted, and what it rejected.
 
-Three tables in a schema of the user's choice (default ``<target schema>_gainsight``):
+Tables in a schema of the user's choice (default ``<target schema>_gainsight``):
 
-- ``gainsight_syncs``: one row per sync (model + object + connection) with the fingerprint of
+- ``gainsight_syncs``: one row per sync (model + object + connection + tenant) with the hash of
   its mapping; a new fingerprint resets that sync's state.
 - ``gainsight_sync_state``: per accepted record, its key hash, row hash and Gsid.
 - ``gainsight_rejects``: per rejected record, Gainsight's code and message; retried next run.
+- ``gainsight_locks``: the models a running sync holds (lock.py).
 
 Only accepted records reach the state table, written by ``StateWriter`` (writer.py).
 """
@@ -17,17 +18,19 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
-from dbt_gainsight.errors import StateVersionError
+from dbt_gainsight.errors import StateVersionError, StateWriteError
 from dbt_gainsight.warehouse import Warehouse
 
 STATE_VERSION = 1
-SYNCS, STATE, REJECTS, META, DESCRIBES = (
+SYNCS, STATE, REJECTS, META, DESCRIBES, LOCKS = (
     "gainsight_syncs",
     "gainsight_sync_state",
     "gainsight_rejects",
     "gainsight_meta",
     "gainsight_describe_cache",
+    "gainsight_locks",
 )
 #: How long a cached describe is trusted; a run that finds one older asks Gainsight again.
 DESCRIBE_TTL = timedelta(hours=24)
@@ -35,10 +38,24 @@ ARRAY_BINDING_ADAPTERS = frozenset({"duckdb", "postgres"})
 IN_CHUNK = 1_000  # key hashes per ``in (...)`` list
 
 
-def sync_id_for(model_unique_id: str, object_name: str, connection: str) -> str:
-    """A stable id for one sync: the same model may feed several objects or tenants."""
-    raw = f"{model_unique_id}|{object_name}|{connection}"
+def sync_id_for(model_unique_id: str, object_name: str, connection: str, tenant: str) -> str:
+    """A stable id for one sync: the same model may feed several objects or tenants.
+
+    The tenant is part of it, so pointing a connection at another Gainsight (sandbox to
+    production, an emulator restarted empty) starts a new sync that sends every row.
+    """
+    raw = f"{model_unique_id}|{object_name}|{connection}|{tenant}"
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def tenant_of(url: str) -> str:
+    """The tenant a Gainsight URL names: host (lower-case), port unless default, path."""
+    parts = urlsplit(url)
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    netloc = (parts.hostname or "").lower() + (f":{port}" if port and port != default else "")
+    path = parts.path.rstrip("/")
+    return netloc + (path[:-3] if path.endswith("/v1") else path)
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,7 @@ class StateStore:
         self.rejects = wh.relation(schema, REJECTS)
         self.meta = wh.relation(schema, META)
         self.describes = wh.relation(schema, DESCRIBES)
+        self.locks = wh.relation(schema, LOCKS)
 
     def ensure(self) -> None:
         """Create the schema and tables when absent; refuse a newer state version."""
@@ -87,6 +105,10 @@ class StateStore:
             DESCRIBES: (
                 f"create table {self.describes} (connection_name {text}, "
                 f"object_name {text}, payload {text}, fetched_at {ts})"
+            ),
+            LOCKS: (
+                f"create table {self.locks} (sync_id {text}, model_name {text}, "
+                f"run_id {text}, host {text}, pid {text}, started_at {ts}, heartbeat_at {ts})"
             ),
             REJECTS: (
                 f"create table {self.rejects} (sync_id {text}, run_id {text}, "
@@ -154,7 +176,7 @@ class StateStore:
                 (f"delete from {self.state} where sync_id = {sid}", None),
                 (f"delete from {self.rejects} where sync_id = {sid}", None),
             ]
-        wh.run_in_transaction(statements)
+        self._write(statements, "resetting the sync state")
         return reason
 
     def drop_stale_rejects(self, sync_id: str, run_id: str) -> None:
@@ -165,15 +187,19 @@ class StateStore:
         the model.
         """
         wh = self.wh
-        wh.run_in_transaction(
-            [
-                (
-                    f"delete from {self.rejects} where sync_id = {wh.literal(sync_id)} "
-                    f"and run_id <> {wh.literal(run_id)}",
-                    None,
-                )
-            ]
+        sql = (
+            f"delete from {self.rejects} where sync_id = {wh.literal(sync_id)} "
+            f"and run_id <> {wh.literal(run_id)}"
         )
+        self._write([(sql, None)], "dropping stale rejects")
+
+    def _write(self, statements: list[tuple[str, Sequence | None]], what: str) -> None:
+        """Run state statements; a failure is a StateWriteError for the model (exit 1)."""
+        try:
+            self.wh.run_in_transaction(statements)
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise StateWriteError(f"{what} in the warehouse failed ({reason})") from exc
 
     def cached_describes(self, connection: str) -> dict[str, dict]:
         """Describe entries fetched for this connection within DESCRIBE_TTL.
@@ -191,7 +217,7 @@ class StateStore:
         fresh: dict[str, dict] = {}
         oldest = utc_now() - DESCRIBE_TTL
         for name, payload, fetched_at in rows:
-            if _as_datetime(fetched_at) >= oldest:
+            if as_datetime(fetched_at) >= oldest:
                 try:
                     fresh[name] = json.loads(payload)
                 except ValueError:
@@ -228,8 +254,8 @@ def chunks(items: list, size: int):
         yield items[start : start + size]
 
 
-def _as_datetime(value) -> datetime:
-    """A timestamp read back from the warehouse (a driver may return text)."""
+def as_datetime(value) -> datetime:
+    """A naive UTC timestamp read back from the warehouse (a driver may return text)."""
     if isinstance(value, datetime):
         return value.replace(tzinfo=None) if value.tzinfo else value
     return datetime.fromisoformat(str(value)).replace(tzinfo=None)

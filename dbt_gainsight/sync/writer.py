@@ -178,6 +178,13 @@ class StateWriter:
             )
         statements += self._state_inserts(list(accepted.values()))
         statements += self._reject_inserts(list(rejected.values()))
+        statements.append(  # the run is alive: renew its lease (lock.py)
+            (
+                f"update {store.locks} set heartbeat_at = {self.binding} "
+                f"where sync_id = {sid} and run_id = {store.wh.literal(self.run_id)}",
+                [utc_now()],
+            )
+        )
         store.wh.run_in_transaction(statements)
 
     def _key_filters(self, keys: list[str]) -> list[tuple[str, list]]:

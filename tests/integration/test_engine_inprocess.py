@@ -26,7 +26,7 @@ from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.engine import ModelSync
 from dbt_gainsight.sync.plan import ModelPlan, count_plan, resolve_plans
 from dbt_gainsight.sync.report import ModelResult
-from dbt_gainsight.sync.state import StateStore, sync_id_for
+from dbt_gainsight.sync.state import StateStore, sync_id_for, tenant_of
 from dbt_gainsight.warehouse import Warehouse
 from tests.conftest import copy_project
 from tests.integration.incremental_helpers import (
@@ -136,14 +136,15 @@ def test_model_sync_sends_every_new_row_once_and_saves_state(ws: Workspace):
         with wh.connection("test"):
             store = StateStore(wh, STATE)
             store.ensure()
-            sync_id = sync_id_for(config.unique_id, config.object, connection.name)
+            tenant = tenant_of(connection.url)
+            sync_id = sync_id_for(config.unique_id, config.object, connection.name, tenant)
             [plan], problems = resolve_plans(
                 [(config, node)],
                 wh,
                 lambda c: ModelPlan(config=c, connection=connection, sync_id=sync_id),
             )
             assert problems == [] and plan.error is None, plan.error
-            plan.schemas = DescribeCache(store).schemas_for(config, connection.name, client)
+            plan.schemas = DescribeCache(store).schemas_for(config, tenant, client)
 
             def run() -> ModelResult:
                 result = ModelResult(MODEL, config.unique_id, "Company", "upsert", "default")

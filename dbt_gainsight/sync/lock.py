@@ -1,0 +1,138 @@
+"""Leases: at most one sync of a model (sync id) at a time, on every adapter.
+
+Two syncs of one model at once would both create its new records in Gainsight (which has no
+idempotency key) and both write its state. A sync therefore takes a lease row per model in
+``<state schema>.gainsight_locks`` before its first write and deletes it at the end.
+
+Taking leases is insert-then-verify, so it needs no unique constraint (Snowflake and BigQuery
+do not enforce them): insert our rows, commit, then read every lease of those models. A run
+that finds another run's lease on any of them deletes its own rows and stops with
+``LockHeld`` (exit 2, nothing sent). Each run reads after its own commit, so of two racing
+runs at least one sees the other: never both go on (at worst both stop).
+
+A lease is taken over when its holder is dead: on the same host, a pid that no longer runs
+(a killed sync); anywhere, a heartbeat older than ``STALE_AFTER`` (the state writer renews
+it at every flush).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dbt_gainsight.errors import LockHeld
+from dbt_gainsight.sync.state import StateStore, as_datetime, utc_now
+
+STALE_AFTER = timedelta(hours=1)
+LOCK_HELP = "README: Two syncs at once"
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One model held by one run."""
+
+    sync_id: str
+    model: str
+    run_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+
+    def dead(self, now: datetime) -> bool:
+        """Whether the holder is gone: a dead local pid, or no heartbeat for STALE_AFTER."""
+        if self.host == socket.gethostname() and not _alive(self.pid):
+            return True
+        return now - self.heartbeat_at > STALE_AFTER
+
+
+class Leases:
+    """The leases one run holds; ``acquire`` before the first write, ``release`` at the end."""
+
+    def __init__(self, store: StateStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.held: list[str] = []
+
+    def acquire(self, models: Sequence[tuple[str, str]]) -> None:
+        """Take a lease on each (sync id, model name), or raise LockHeld and take none."""
+        if not models:
+            return
+        store, wh = self.store, self.store.wh
+        now = utc_now()
+        ids = [sync_id for sync_id, _ in models]
+        self._clear_dead(ids, now)
+        b = wh.binding_char()
+        host, pid = socket.gethostname(), str(os.getpid())
+        wh.run_in_transaction(
+            [
+                (
+                    f"insert into {store.locks} values ({b}, {b}, {b}, {b}, {b}, {b}, {b})",
+                    [sync_id, model, self.run_id, host, pid, now, now],
+                )
+                for sync_id, model in models
+            ]
+        )
+        self.held = ids
+        others = [lease for lease in self._rows(ids) if lease.run_id != self.run_id]
+        if others:
+            self.release()
+            raise LockHeld(_message(others, store))
+
+    def release(self) -> None:
+        """Delete this run's leases (also after a failure: the next run may start)."""
+        if not self.held:
+            return
+        wh = self.store.wh
+        wh.run_in_transaction(
+            [(f"delete from {self.store.locks} where run_id = {wh.literal(self.run_id)}", None)]
+        )
+        self.held = []
+
+    def _rows(self, ids: Sequence[str]) -> list[Lease]:
+        wh = self.store.wh
+        listed = ", ".join(wh.literal(i) for i in ids)
+        rows = wh.execute(
+            "select sync_id, model_name, run_id, host, pid, started_at, heartbeat_at "
+            f"from {self.store.locks} where sync_id in ({listed})",
+            fetch=True,
+        )
+        return [
+            Lease(sid, model, run, host, int(pid), as_datetime(started), as_datetime(beat))
+            for sid, model, run, host, pid, started, beat in rows
+        ]
+
+    def _clear_dead(self, ids: Sequence[str], now: datetime) -> None:
+        dead = {lease.run_id for lease in self._rows(ids) if lease.dead(now)}
+        if dead:
+            wh = self.store.wh
+            runs = ", ".join(wh.literal(r) for r in sorted(dead))
+            wh.run_in_transaction(
+                [(f"delete from {self.store.locks} where run_id in ({runs})", None)]
+            )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _message(others: list[Lease], store: StateStore) -> str:
+    """One line: which models, held by which run, since when, and how to clear it."""
+    lease = min(others, key=lambda lease: lease.started_at)
+    models = ", ".join(sorted({o.model for o in others}))
+    return (
+        f"{models} {'is' if len(others) == 1 else 'are'} being synced by run {lease.run_id} "
+        f"(host {lease.host}, pid {lease.pid}) since {lease.started_at:%Y-%m-%d %H:%M:%S} UTC; "
+        "nothing was sent. Wait for it to finish; if that run is dead, its lease is taken over "
+        f"after {int(STALE_AFTER.total_seconds() // 60)} minutes without a heartbeat, or clear "
+        f"it now with: delete from {store.locks} where run_id = '{lease.run_id}'"
+    )

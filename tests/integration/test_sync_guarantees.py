@@ -1,0 +1,174 @@
+"""What the README promises under interruption, a tenant switch and a failing state write.
+
+Issue 9: #7 one Ctrl-C ends a sync with exit 130 within seconds in every phase (a reply being
+read, calls in flight, a 429 wait of 120 s, a 5xx backoff), saves what Gainsight accepted and
+says so in run results with the real call counts; #6 a new tenant gets a full send; #12 a
+failing state write is one clear error for the model, exit 1, calls counted, summary printed.
+
+One DuckDB project is built per module; each test syncs a copy of its warehouse file against
+an emulator of its own, as the CLI (a subprocess over HTTP).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from dbt_gainsight.emulator import Emulator
+from tests.integration.incremental_helpers import (
+    QUERY_ROUTE,
+    IncProject,
+    assert_emulator_matches,
+    companies,
+    emulator_companies,
+)
+from tests.integration.test_crash_safety import start_sync
+
+ROWS = 600  # 12 inserts of 50
+FAST_EXIT = 5.0  # seconds from SIGINT to exit
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> IncProject:
+    gs = Emulator(access_key="build-only", rate_limit_per_minute=None).start()
+    try:
+        project = IncProject(tmp_path_factory.mktemp("guarantees"), "duckdb", gs)
+        project.build(companies(ROWS))
+    finally:
+        gs.stop()
+    return project
+
+
+@pytest.fixture
+def project(built: IncProject, tmp_path, gainsight_emulator_factory) -> IncProject:
+    """The built project on a private copy of its DuckDB file and a fresh emulator."""
+    copy = tmp_path / built.duckdb_path.name  # same name: the manifest names the database
+    shutil.copyfile(built.duckdb_path, copy)
+    gs = gainsight_emulator_factory()
+    built.duckdb_path, built.gs = copy, gs
+    built.env.update(
+        DBT_DUCKDB_PATH=str(copy),
+        GAINSIGHT_URL=gs.url,
+        GAINSIGHT_ACCESS_KEY=gs.access_key,
+        GAINSIGHT_MAX_IN_FLIGHT="2",
+    )
+    return built
+
+
+def wait_until(condition, proc, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f"the sync ended early:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"timed out:\n{log.read_text()}"
+        time.sleep(0.02)
+
+
+def interrupt(project: IncProject, when, tmp_path: Path) -> tuple[int, float, str]:
+    """Start a sync, SIGINT it once ``when()`` holds; (exit code, seconds to exit, output)."""
+    log = tmp_path / "sync.log"
+    proc = start_sync(project, log)
+    try:
+        wait_until(when, proc, log)
+        time.sleep(0.3)  # well inside the phase
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+        return code, time.monotonic() - sent, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def assert_interrupted_and_consistent(project: IncProject, code: int, took: float, out: str):
+    assert code == 130, out
+    assert took < FAST_EXIT, f"exit took {took:.1f}s after SIGINT\n{out}"
+    assert "Traceback" not in out
+    report = project.report()
+    assert report["metadata"]["interrupted"] is True
+    [model] = report["results"]
+    assert model["status"] == "error" and model["message"] == "interrupted"
+    calls = project.gs.counters()["calls"]
+    assert 0 < model["api_calls"] + model["metadata_calls"] <= calls
+    # Nothing marked synced that Gainsight lacks, nothing Gainsight accepted left out.
+    stored = emulator_companies(project.gs)
+    state = project.state_gsids()
+    assert sorted(state) == sorted(r["Gsid"] for r in stored.values())
+    assert model["accepted"] == len(state)
+    return model
+
+
+def test_ctrl_c_while_calls_are_in_flight(project: IncProject, tmp_path):
+    project.gs.set_limits(latency_ms=3000)  # each reply takes 3 s
+
+    def writing() -> bool:
+        return project.gs.counters()["by_route"].get("POST /v1/data/objects/{object}", 0) >= 1
+
+    code, took, out = interrupt(project, writing, tmp_path)
+    model = assert_interrupted_and_consistent(project, code, took, out)
+    assert model["api_calls"] >= 2  # the existence query and at least one insert
+
+    project.gs.set_limits(latency_ms=0)
+    again = project.sync()  # the rest is sent; nothing twice
+    assert again.model["accepted"] == ROWS - model["accepted"]
+    assert_emulator_matches(project.gs, companies(ROWS))
+
+
+def test_ctrl_c_while_reading_a_reply(project: IncProject, tmp_path):
+    project.gs.set_limits(latency_ms=5_000)  # the existence query waits in the main thread
+    routes = project.gs.counters
+    code, took, out = interrupt(project, lambda: routes()["by_route"].get(QUERY_ROUTE), tmp_path)
+    assert_interrupted_and_consistent(project, code, took, out)
+
+
+def test_ctrl_c_during_a_429_wait_of_120_seconds(project: IncProject, tmp_path):
+    project.gs.inject_fault("rate_limit", count=1000, retry_after=120)
+    code, took, out = interrupt(project, lambda: project.gs.counters()["rate_limited"], tmp_path)
+    model = assert_interrupted_and_consistent(project, code, took, out)
+    assert model["rate_limited"] >= 1
+
+
+def test_ctrl_c_during_a_5xx_backoff(project: IncProject, tmp_path):
+    project.gs.inject_fault("status", count=1000, status=503)
+    calls = project.gs.counters
+    code, took, out = interrupt(project, lambda: calls()["calls"] >= 3, tmp_path)
+    assert_interrupted_and_consistent(project, code, took, out)
+
+
+def test_a_new_tenant_gets_a_full_send(project: IncProject, gainsight_emulator_factory):
+    first = project.sync()
+    assert first.model["accepted"] == ROWS
+    other = gainsight_emulator_factory(access_key="other-tenant")  # e.g. production
+    project.env.update(GAINSIGHT_URL=other.url, GAINSIGHT_ACCESS_KEY=other.access_key)
+    second = project.sync()
+    assert (second.model["new"], second.model["accepted"]) == (ROWS, ROWS)
+    assert_emulator_matches(other, companies(ROWS))
+
+
+def test_a_failing_state_write_is_one_error_with_calls_counted(project: IncProject):
+    project.sync("--dry-run")  # creates the state tables
+    state, rejects = f"{project.state_schema}.gainsight_sync_state", "gainsight_rejects"
+    project.sql(f"drop table {state}")
+    project.sql(  # a view where the table was: every write to it fails
+        f"create view {state} as select sync_id, key_hash, key_hash as row_hash, "
+        f"key_hash as gsid, run_id, rejected_at as synced_at "
+        f"from {project.state_schema}.{rejects} where 1 = 0"
+    )
+    failed = project.sync(expect=1)
+    out = failed.output
+    assert "Traceback" not in out
+    assert "gs_companies: writing sync state failed" in failed.proc.stderr, out
+    assert "Run results:" in failed.proc.stdout  # the summary is printed
+    model = failed.model
+    assert model["status"] == "error" and "writing sync state failed" in model["message"]
+    assert model["api_calls"] >= 2 and not failed.report["metadata"]["interrupted"]
+
+    project.sql(f"drop view {state}")  # fixed: the next run sends again, nothing twice
+    again = project.sync()
+    assert again.model["accepted"] == ROWS
+    assert_emulator_matches(project.gs, companies(ROWS))
+    assert len(project.state()) == ROWS
