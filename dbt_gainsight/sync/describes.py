@@ -49,6 +49,10 @@ class DescribeCache:
             self._fetched.setdefault(connection, {})[object_name] = schema
         return known[object_name]
 
+    def peek(self, connection: str, object_name: str) -> ObjectSchema | None:
+        """The schema when known without asking Gainsight (this run or the stored cache)."""
+        return self._connection(connection).get(object_name)
+
     def describer(self, connection: str, client: Describer):
         """``describe`` bound to one connection, for online validation."""
         return lambda object_name: self.describe(connection, client, object_name)

@@ -54,11 +54,19 @@ def build_diff_query(
     state_relation,
     rejects_relation,
     sync_id: str,
+    folded_keys: Sequence[str] = (),
 ) -> DiffQuery:
-    """Render the diff for one model; ``columns`` are the relation's real column names."""
+    """Render the diff for one model; ``columns`` are the relation's real column names.
+
+    ``folded_keys`` (key columns of EMAIL fields) are hashed lower-cased, because Gainsight
+    matches them so: ``Bob@x.com`` and ``bob@x.com`` are one record, hence a duplicate key.
+    """
     text = wh.macro("type_string")
     quoted = [wh.quote(c) for c in columns]
-    key_quoted = [wh.quote(c) for c in key_columns]
+    folded = set(folded_keys)
+    key_quoted = [
+        f"lower(cast({wh.quote(c)} as {text}))" if c in folded else wh.quote(c) for c in key_columns
+    ]
 
     def encode(expr: str) -> str:
         as_text = f"cast({expr} as {text})"

@@ -72,6 +72,7 @@ class ModelSync:
         self.writer: StateWriter | None = None
         self.builder: RecordBuilder | None = None  # set once the stream has its columns
         self.target: Target | None = None
+        self.key_types: dict[str, str] | None = None  # describe types of the object's fields
         self.columns: dict[str, int] = {}
         self.max_pending = 2 * max(1, plan.connection.max_in_flight)
         self.executor: ThreadPoolExecutor | None = None
@@ -173,6 +174,9 @@ class ModelSync:
         self.columns = {n: i for i, n in enumerate(names)}
         self.builder = RecordBuilder(self.config, self.columns, self.plan.schemas or {})
         self.target = Target(self.config.object, list(self.config.keys), self.builder.lookups)
+        main = (self.plan.schemas or {}).get(self.config.object)
+        if main is not None:  # the client folds key values by type (EMAIL ignores case)
+            self.key_types = {name: f.data_type for name, f in main.fields.items()}
 
     def _route(self, row: Sequence[Any]) -> None:
         at = self.columns
@@ -239,7 +243,8 @@ class ModelSync:
             return
         keys = self.config.keys
         tuples = [tuple(item.record.get(k) for k in keys) for item in items]
-        found = self._read(lambda: self.client.find_gsids(self.config.object, keys, tuples))
+        types = self.key_types
+        found = self._read(lambda: self.client.find_gsids(self.config.object, keys, tuples, types))
         if found is None:
             self._fail(items)
             return

@@ -42,6 +42,7 @@ class ModelPlan:
     relation: Any = None
     columns: tuple[str, ...] = ()  # real column names, in config.columns order
     key_columns: tuple[str, ...] = ()
+    folded_keys: tuple[str, ...] = ()  # key columns of EMAIL fields: hashed lower-cased
     schemas: Mapping[str, ObjectSchema] | None = None
     skip_reason: str | None = None  # set when the model is not synced this run
     error: str | None = None  # set when the model cannot be synced (not built, ...)

@@ -15,6 +15,7 @@ from dbt_gainsight.errors import (
     AuthError,
     ConfigError,
     ConfigProblem,
+    GainsightAPIError,
     GainsightSyncError,
     SyncInterrupted,
 )
@@ -139,6 +140,7 @@ class Runner:
         if model.status in (ERROR, SKIPPED):
             self.finished.add(id(model))
             return plan, None
+        plan.folded_keys = self._email_keys(plan, model)
         query = self._diff(plan, self._counting_sync_id(plan))
         count_plan(self.wh, query.counts_sql, model)
         model.planned_calls = estimate_calls(plan, model)
@@ -161,7 +163,7 @@ class Runner:
             problems += found
             if not found:
                 plan.schemas = self.describes.schemas_for(plan.config, tenant, client)
-            model.metadata_calls = client.stats.snapshot()["calls"] - before
+            model.metadata_calls += client.stats.snapshot()["calls"] - before
         if problems:
             raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
         self.describes.save()
@@ -216,7 +218,36 @@ class Runner:
             state_relation=self.store.state,
             rejects_relation=self.store.rejects,
             sync_id=sync_id,
+            folded_keys=plan.folded_keys,
         )
+
+    def _email_keys(self, plan: ModelPlan, model: ModelResult) -> tuple[str, ...]:
+        """Key columns whose Gainsight field is EMAIL (Gainsight matches them ignoring case).
+
+        The type comes from describe: the cached one, else asked now (a real run describes
+        before sending anyway); a dry run never calls, so without a cache it goes by name.
+        """
+        config = plan.config
+        name = "Person" if config.is_people else config.object
+        tenant = tenant_of(plan.connection.url)
+        schema = self.describes.peek(tenant, name)
+        if schema is None and not self.options.dry_run:
+            client = self.clients[plan.connection.name]
+            before = client.stats.snapshot()["calls"]
+            try:
+                schema = self.describes.describe(tenant, client, name)
+            except AuthError:
+                raise
+            except GainsightAPIError:
+                schema = None  # an unknown object: validation reports it before any write
+            model.metadata_calls += client.stats.snapshot()["calls"] - before
+        emails = []
+        for column, key in zip(plan.key_columns, config.keys, strict=True):
+            field = schema.field(key) if schema is not None else None
+            is_email = field.data_type == "EMAIL" if field else key.lower().endswith("email")
+            if is_email:
+                emails.append(column)
+        return tuple(emails)
 
     def _counting_sync_id(self, plan: ModelPlan) -> str:
         """The sync id to count against: none when the state is about to be reset.

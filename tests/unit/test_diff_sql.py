@@ -194,3 +194,35 @@ def test_diff_classifies_rows_against_state_and_rejects(wh: Warehouse):
     # Another sync id sees none of this state.
     other = _query(wh, store, source, sync_id="never-synced")
     assert _counts(wh, other) == {diff.NEW: 7, diff.DUPLICATE: 2, diff.NULL_KEY: 1}
+
+
+def test_email_keys_are_hashed_case_folded(wh: Warehouse):
+    """Gainsight matches EMAIL keys ignoring case (issue 9 #4): ``carol@x.com`` and
+    ``CAROL@x.com`` in one model are one record, so both rows are duplicate-key rejects
+    instead of two records that a later full refresh overwrites with each other."""
+    schema = wh.target_schema
+    wh.adapter.create_schema(wh.relation(schema, "x").without_identifier())
+    source = wh.relation(schema, "gs_people")
+    store = StateStore(wh, f"{schema}_gainsight")
+    store.ensure()
+    rows = [("carol@x.com", "a", "b", 1), ("CAROL@x.com", "a", "b", 2), ("bob@x.com", "", "", 3)]
+    _load(wh, source, rows)
+    plain = _query(wh, store, source)
+    assert _counts(wh, plain) == {diff.NEW: 3}  # a text key: case matters
+    folded = diff.build_diff_query(
+        wh,
+        relation=source,
+        columns=COLUMNS,
+        key_columns=KEYS,
+        state_relation=store.state,
+        rejects_relation=store.rejects,
+        sync_id=SYNC,
+        folded_keys=KEYS,
+    )
+    assert _counts(wh, folded) == {diff.NEW: 1, diff.DUPLICATE: 2}
+    streamed = {r["Key"]: r[diff.ACTION] for r in _stream(wh, folded)}
+    assert streamed == {
+        "carol@x.com": diff.DUPLICATE,
+        "CAROL@x.com": diff.DUPLICATE,
+        "bob@x.com": diff.NEW,
+    }
