@@ -137,6 +137,7 @@ def _skip_not_built(session: Session, plans: list[ModelPlan]) -> None:
     for plan in plans:
         run = last.get(plan.config.unique_id)
         if run and run.status.lower() in NOT_BUILT_STATUSES and not plan.skip_reason:
+            plan.not_built = True  # its data may be stale: the run exits 1
             plan.skip_reason = (
                 f"its last dbt {run.command or 'run'} ended '{run.status}' "
                 "(pass --ignore-run-results to sync it anyway)"

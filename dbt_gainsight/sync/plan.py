@@ -45,6 +45,7 @@ class ModelPlan:
     folded_keys: tuple[str, ...] = ()  # key columns of EMAIL fields: hashed lower-cased
     schemas: Mapping[str, ObjectSchema] | None = None
     skip_reason: str | None = None  # set when the model is not synced this run
+    not_built: bool = False  # skipped because its last dbt run failed or skipped it
     error: str | None = None  # set when the model cannot be synced (not built, ...)
 
 

@@ -63,6 +63,7 @@ class ModelResult:
     rate_limited: int = 0
     seconds: float = 0.0
     state_reset: str | None = None
+    not_built: bool = False  # skipped because its last dbt run failed: the run exits 1
     first_rejects: list[RejectSample] = field(default_factory=list)
 
     @property
@@ -96,9 +97,10 @@ class SyncResult:
 
     @property
     def success(self) -> bool:
-        """True when every model synced and nothing was rejected."""
+        """True when every model synced (or was disabled) and nothing was rejected."""
         return not self.interrupted and all(
-            m.status in (SUCCESS, SKIPPED, PLANNED) for m in self.models
+            m.status in (SUCCESS, PLANNED) or (m.status == SKIPPED and not m.not_built)
+            for m in self.models
         )
 
     @property

@@ -8,7 +8,8 @@ before the first write means a mapping mistake stops the run with nothing half-s
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from dbt_gainsight.errors import (
@@ -82,7 +83,6 @@ class Runner:
         self.cancel = cancel or threading.Event()
         self.finished: set[int] = set()  # ids of the ModelResults this run has completed
         self.describes = DescribeCache(store, fresh=options.full_refresh)
-        self.auth_failed: str | None = None
         self.leases = Leases(store, result.run_id)
 
     def run(self, plans: list[ModelPlan]) -> None:
@@ -98,7 +98,11 @@ class Runner:
                 self._send(work)
         except (KeyboardInterrupt, SyncInterrupted):  # between models: nothing in flight
             self.cancel.set()
-            self._interrupted()
+            self.result.interrupted = True
+            self._abandon("the run was interrupted")
+        except AuthError:
+            self._abandon("the access key was refused")
+            raise
         finally:
             try:
                 self.leases.release()
@@ -107,32 +111,45 @@ class Runner:
 
     def _send(self, work: list[tuple[ModelPlan, ModelResult]]) -> None:
         for plan, model in work:
-            if self.auth_failed:
-                model.status, model.message = ERROR, self.auth_failed
-                self.finished.add(id(model))
-                continue
             try:
-                self._sync(plan, model)
+                with self._talking_to(plan):
+                    self._sync(plan, model)
             except SyncInterrupted:
                 model.status, model.message = ERROR, "interrupted"
+                self.finished.add(id(model))
                 self.emit("error", f"{plan.config.model}: interrupted")
-                self._interrupted()
-                return
-            except AuthError as exc:
-                self.auth_failed = str(exc)
-                model.status, model.message = ERROR, self.auth_failed
+                raise
+            except AuthError as exc:  # the key is wrong for every model: one message, exit 1
+                model.status, model.message = ERROR, str(exc)
+                self.finished.add(id(model))
+                raise
             except GainsightSyncError as exc:
                 model.status, model.message = ERROR, str(exc)
             self.finished.add(id(model))
             if model.status == ERROR:
                 self.emit("error", f"{plan.config.model}: {model.message}")
 
-    def _interrupted(self) -> None:
-        """Ctrl-C: the run ends; models it did not get to say so."""
-        self.result.interrupted = True
+    def _abandon(self, why: str) -> None:
+        """The run ends early: models it did not get to say so (never "success")."""
         for model in self.result.models:
             if model.status in (SUCCESS, PLANNED) and id(model) not in self.finished:
-                model.status, model.message = SKIPPED, "not synced: the run was interrupted"
+                model.status, model.message = SKIPPED, f"not synced: {why}"
+
+    @contextmanager
+    def _talking_to(self, plan: ModelPlan) -> Iterator[None]:
+        """Name the connection in an AuthError: the fix is its key, not the model's YAML."""
+        try:
+            yield
+        except AuthError as exc:
+            if str(exc).startswith("connection "):
+                raise
+            connection = plan.connection
+            raise AuthError(
+                f"connection {connection.name!r} ({connection.url}): {exc}",
+                status=exc.status,
+                error_code=exc.error_code,
+                request_id=exc.request_id,
+            ) from None
 
     def _count(self, plan: ModelPlan) -> tuple[ModelPlan, ModelResult | None]:
         """Start the model's result and count its diff; None when it has no work to do."""
@@ -159,10 +176,11 @@ class Runner:
             client = self.clients[plan.connection.name]
             tenant = tenant_of(plan.connection.url)  # describes differ per tenant, not per name
             before = client.stats.snapshot()["calls"]
-            found = online_problems(plan.config, self.describes.describer(tenant, client))
+            with self._talking_to(plan):
+                found = online_problems(plan.config, self.describes.describer(tenant, client))
+                if not found:
+                    plan.schemas = self.describes.schemas_for(plan.config, tenant, client)
             problems += found
-            if not found:
-                plan.schemas = self.describes.schemas_for(plan.config, tenant, client)
             model.metadata_calls += client.stats.snapshot()["calls"] - before
         if problems:
             raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
@@ -203,6 +221,7 @@ class Runner:
         self.result.models.append(model)
         if plan.skip_reason:
             model.status, model.message = SKIPPED, plan.skip_reason
+            model.not_built = plan.not_built
             self.emit("warn", f"{config.model}: skipped: {plan.skip_reason}")
         elif plan.error:
             model.status, model.message = ERROR, plan.error
@@ -235,7 +254,8 @@ class Runner:
             client = self.clients[plan.connection.name]
             before = client.stats.snapshot()["calls"]
             try:
-                schema = self.describes.describe(tenant, client, name)
+                with self._talking_to(plan):
+                    schema = self.describes.describe(tenant, client, name)
             except AuthError:
                 raise
             except GainsightAPIError:

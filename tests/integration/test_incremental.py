@@ -268,7 +268,8 @@ def test_dry_run_counts_equal_the_following_real_sync(project: IncProject):
 
 def test_models_that_dbt_did_not_build_are_skipped(project: IncProject):
     """When target/run_results.json says the model errored or was skipped in the last dbt
-    run, sync skips it with a warning (exit 0, no call); --ignore-run-results syncs it."""
+    run, sync skips it with a warning, makes no call and exits 1 (its data may be stale);
+    --ignore-run-results syncs it."""
     gs = project.gs
     rows = companies(3)
     project.build(rows)
@@ -277,7 +278,7 @@ def test_models_that_dbt_did_not_build_are_skipped(project: IncProject):
     failed = project.dbt("build", "--vars", "{break_gs: true}", check=False)
     assert failed.returncode == 1
     before = gs.counters()
-    result = project.sync("-s", "tag:gainsight")  # dbt's selection must not hide the status
+    result = project.sync("-s", "tag:gainsight", expect=1)  # selection must not hide it
     assert calls_since(gs, before)["calls"] == 0
     warning = (
         "gs_companies: skipped: its last dbt build ended 'error' "
@@ -296,7 +297,7 @@ def test_models_that_dbt_did_not_build_are_skipped(project: IncProject):
     failed = project.dbt("build", "--vars", "{break_upstream: true}", check=False)
     assert failed.returncode == 1
     before = gs.counters()
-    result = project.sync()
+    result = project.sync(expect=1)
     assert calls_since(gs, before)["calls"] == 0
     assert "its last dbt build ended 'skipped'" in " ".join(result.proc.stderr.split())
     assert result.model["status"] == "skipped"
