@@ -176,12 +176,14 @@ class Runner:
             client = self.clients[plan.connection.name]
             tenant = tenant_of(plan.connection.url)  # describes differ per tenant, not per name
             before = client.stats.snapshot()["calls"]
-            with self._talking_to(plan):
-                found = online_problems(plan.config, self.describes.describer(tenant, client))
-                if not found:
-                    plan.schemas = self.describes.schemas_for(plan.config, tenant, client)
+            try:
+                with self._talking_to(plan):
+                    found = online_problems(plan.config, self.describes.describer(tenant, client))
+                    if not found:
+                        plan.schemas = self.describes.schemas_for(plan.config, tenant, client)
+            finally:  # counted even when interrupted
+                model.metadata_calls += client.stats.snapshot()["calls"] - before
             problems += found
-            model.metadata_calls += client.stats.snapshot()["calls"] - before
         if problems:
             raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
         self.describes.save()
@@ -260,7 +262,8 @@ class Runner:
                 raise
             except GainsightAPIError:
                 schema = None  # an unknown object: validation reports it before any write
-            model.metadata_calls += client.stats.snapshot()["calls"] - before
+            finally:  # counted even when interrupted
+                model.metadata_calls += client.stats.snapshot()["calls"] - before
         emails = []
         for column, key in zip(plan.key_columns, config.keys, strict=True):
             field = schema.field(key) if schema is not None else None

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from dbt_gainsight.emulator import Emulator
+from tests.conftest import run
 from tests.integration.incremental_helpers import (
     QUERY_ROUTE,
     IncProject,
@@ -38,6 +39,7 @@ def built(tmp_path_factory) -> IncProject:
     try:
         project = IncProject(tmp_path_factory.mktemp("guarantees"), "duckdb", gs)
         project.build(companies(ROWS))
+        project.built_duckdb = project.duckdb_path
     finally:
         gs.stop()
     return project
@@ -46,8 +48,9 @@ def built(tmp_path_factory) -> IncProject:
 @pytest.fixture
 def project(built: IncProject, tmp_path, gainsight_emulator_factory) -> IncProject:
     """The built project on a private copy of its DuckDB file and a fresh emulator."""
-    copy = tmp_path / built.duckdb_path.name  # same name: the manifest names the database
-    shutil.copyfile(built.duckdb_path, copy)
+    origin = built.built_duckdb  # as dbt built it, before any test synced
+    copy = tmp_path / origin.name  # same name: the manifest names the database
+    shutil.copyfile(origin, copy)
     gs = gainsight_emulator_factory()
     built.duckdb_path, built.gs = copy, gs
     built.env.update(
@@ -125,18 +128,29 @@ def test_ctrl_c_while_reading_a_reply(project: IncProject, tmp_path):
     assert_interrupted_and_consistent(project, code, took, out)
 
 
+INSERTS = {"method": "POST", "path_contains": "/objects/Company"}  # not the query
+
+
 def test_ctrl_c_during_a_429_wait_of_120_seconds(project: IncProject, tmp_path):
-    project.gs.inject_fault("rate_limit", count=1000, retry_after=120)
-    code, took, out = interrupt(project, lambda: project.gs.counters()["rate_limited"], tmp_path)
+    """Inserts get 429 with Retry-After 120: the workers wait, the main thread drains."""
+    project.gs.inject_fault("rate_limit", count=1000, retry_after=120, **INSERTS)
+    limited = lambda: project.gs.counters()["rate_limited"] >= 2  # noqa: E731
+    code, took, out = interrupt(project, limited, tmp_path)
     model = assert_interrupted_and_consistent(project, code, took, out)
-    assert model["rate_limited"] >= 1
+    assert model["rate_limited"] >= 2 and model["accepted"] == 0
 
 
 def test_ctrl_c_during_a_5xx_backoff(project: IncProject, tmp_path):
-    project.gs.inject_fault("status", count=1000, status=503)
-    calls = project.gs.counters
-    code, took, out = interrupt(project, lambda: calls()["calls"] >= 3, tmp_path)
-    assert_interrupted_and_consistent(project, code, took, out)
+    """Inserts get 503: the workers back off (1 s, 2 s, 4 s ...) and are interrupted."""
+    project.gs.inject_fault("status", count=1000, status=503, **INSERTS)
+    inserts = project.gs.counters
+    code, took, out = interrupt(
+        project,
+        lambda: inserts()["by_route"].get("POST /v1/data/objects/{object}", 0) >= 4,
+        tmp_path,
+    )
+    model = assert_interrupted_and_consistent(project, code, took, out)
+    assert model["accepted"] == 0
 
 
 def test_a_new_tenant_gets_a_full_send(project: IncProject, gainsight_emulator_factory):
@@ -172,3 +186,22 @@ def test_a_failing_state_write_is_one_error_with_calls_counted(project: IncProje
     assert again.model["accepted"] == ROWS
     assert_emulator_matches(project.gs, companies(ROWS))
     assert len(project.state()) == ROWS
+
+
+def test_a_refused_key_is_one_message_and_exit_1_everywhere(project: IncProject):
+    """Issue 10 #4: one message about the connection and its key, once, exit 1, from sync,
+    sync --full-refresh and check alike (never a per-model "Config error")."""
+    project.env["GAINSIGHT_ACCESS_KEY"] = "wrong-key"
+    for command in (["sync"], ["sync", "--full-refresh"], ["check"]):
+        argv = ["dbt-gainsight", *command, "--project-dir", str(project.dir)]
+        argv += ["--profiles-dir", str(project.dir)]
+        proc = run(argv, env=project.env, timeout=120)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 1, (command, out)
+        assert "Config error" not in out and "Traceback" not in out
+        refused = [line for line in out.splitlines() if "refused the access key" in line]
+        assert len(refused) == 1, (command, out)
+        assert "GAINSIGHT_ACCESS_KEY" in refused[0]
+        if command[0] == "sync":
+            assert "connection 'default'" in refused[0]
+    assert project.gs.records("Company") == []
