@@ -74,6 +74,8 @@ def _shown(value: Any) -> str:
 
 def _a(value: Any) -> str:
     name = type(value).__name__
+    if name == "bytes":
+        return name
     return f"{'an' if name[:1] in 'aeiouAEIOU' else 'a'} {name}"
 
 
