@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from dbt_gainsight.build import BuildResult, build
 from dbt_gainsight.config.connections import GainsightSettings, load_settings
 from dbt_gainsight.config.model import SyncConfig, check_columns, parse_sync_config
 from dbt_gainsight.errors import (
@@ -27,6 +28,7 @@ from dbt_gainsight.errors import (
 )
 from dbt_gainsight.gainsight.client import GainsightClient, client_for
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, declared_columns, yaml_path_of
+from dbt_gainsight.results import CheckResult, ValidateResult
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.online import online_problems
 from dbt_gainsight.sync.plan import ModelPlan, object_rank, resolve_plans
@@ -39,6 +41,18 @@ from dbt_gainsight.sync.runner import (
 )
 from dbt_gainsight.sync.state import StateStore, sync_id_for, tenant_of
 from dbt_gainsight.warehouse import Warehouse
+
+__all__ = [
+    "BuildResult",
+    "CheckResult",
+    "SyncOptions",
+    "SyncResult",
+    "ValidateResult",
+    "build",
+    "check",
+    "sync",
+    "validate",
+]
 
 #: dbt statuses after which a model is not synced (its table may be stale or half-built).
 NOT_BUILT_STATUSES = {"error", "skipped", "fail", "runtime error"}
@@ -233,13 +247,20 @@ def validate(
     exclude: Sequence[str] = (),
     selector: str | None = None,
     online: bool = False,
-) -> list[SyncConfig]:
+    on_event: EventCallback | None = None,
+) -> ValidateResult:
     """Check the config of the selected models; raise ConfigError listing every problem.
 
     Columns are checked against the model's YAML when it declares them, else against the
     built relation. ``online`` also checks each mapping against Gainsight's describe.
     """
-    session = Session(project_dir=project_dir, profiles_dir=profiles_dir, target=target, vars=vars)
+    session = Session(
+        project_dir=project_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        vars=vars,
+        on_event=on_event,
+    )
     configs = session.configs(select, exclude, selector, need_connections=online)
     problems: list[ConfigProblem] = []
     needs_relation = []
@@ -261,7 +282,7 @@ def validate(
         problems += _online(session, [config for config, _ in configs])
     if problems:
         raise ConfigError("The gainsight config has problems.", problems)
-    return [config for config, _ in configs]
+    return ValidateResult(models=[config for config, _ in configs], online=online)
 
 
 def _online(session: Session, configs: list[SyncConfig]) -> list[ConfigProblem]:
@@ -287,7 +308,8 @@ def check(
     project_dir: str | os.PathLike | None = None,
     profiles_dir: str | os.PathLike | None = None,
     connection: str | None = None,
-) -> dict[str, Any]:
+    on_event: EventCallback | None = None,
+) -> CheckResult:
     """Test a connection's URL and access key with one cheap call."""
     project = os.fspath(project_dir or os.environ.get("DBT_PROJECT_DIR") or ".")
     profiles = profiles_dir or os.environ.get("DBT_PROFILES_DIR")
@@ -298,4 +320,13 @@ def check(
         info = client.check()
     finally:
         client.close()
-    return {"connection": conn.name, "url": conn.url, **(info or {})}
+    info = info or {}
+    if on_event is not None:
+        on_event("info", f"connection '{conn.name}' at {conn.url}: access key accepted")
+    return CheckResult(
+        connection=conn.name,
+        url=conn.url,
+        objects=info.get("objects"),
+        request_id=info.get("request_id"),
+        elapsed_ms=info.get("elapsed_ms"),
+    )

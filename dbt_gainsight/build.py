@@ -9,13 +9,14 @@ children). The exit code is dbt's when dbt failed, else the sync's.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dbt_gainsight.errors import ProjectError
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject
 from dbt_gainsight.sync.report import SyncResult
+from dbt_gainsight.sync.runner import EventCallback, ProgressCallback
 
 #: dbt node statuses of a test that mean "do not trust this model's rows".
 FAILED_TEST = {"fail", "error"}
@@ -86,8 +87,8 @@ def build(
     exclude: Sequence[str] = (),
     selector: str | None = None,
     state_schema: str | None = None,
-    on_progress: Callable | None = None,
-    on_event: Callable[[str, str], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_event: EventCallback | None = None,
 ) -> BuildResult:
     """Run ``dbt build`` with the selection (plus ``dbt_args``), then sync what it built."""
     from dbt.cli.main import dbtRunner
