@@ -332,7 +332,7 @@ def test_bytes_that_are_not_utf8_are_rejected(data_type, value):
         Decimal("sNaN"),
         Decimal("Infinity"),
     ],
-    ids=repr,
+    ids=lambda value: type(value).__name__ if type(value) is object else repr(value),
 )
 def test_values_no_field_takes_are_rejected_naming_the_field(data_type, value):
     with pytest.raises(ValueConversionError) as exc:
