@@ -174,13 +174,58 @@ def test_a_new_tenant_gets_a_full_send(project: IncProject, gainsight_emulator_f
 
 
 def test_a_failing_state_write_is_one_error_with_calls_counted(project: IncProject):
+    check_failing_state_write(project)
+
+
+@pytest.mark.postgres
+def test_a_failing_state_write_on_postgres(tmp_path, pg_database, gainsight_emulator_factory):
+    project = IncProject(tmp_path, "postgres", gainsight_emulator_factory(), pg_database)
+    project.build(companies(ROWS))
+    check_failing_state_write(project)
+
+
+def ddl(project: IncProject, *statements: str) -> None:
+    """Run DDL with the warehouse's own driver, committed."""
+    if project.backend == "duckdb":
+        import duckdb
+
+        con = duckdb.connect(str(project.duckdb_path))
+        try:
+            for sql in statements:
+                con.execute(sql)
+        finally:
+            con.close()
+        return
+    import psycopg2
+
+    pg = project.pg
+    con = psycopg2.connect(
+        host=pg["PGHOST"],
+        port=int(pg["PGPORT"]),
+        user=pg["PGUSER"],
+        password=pg["PGPASSWORD"],
+        dbname=pg["PGDATABASE"],
+    )
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            for sql in statements:
+                cur.execute(sql)
+    finally:
+        con.close()
+
+
+def check_failing_state_write(project: IncProject) -> None:
+    """A view where the state table was: every state write fails (issue 9 #12)."""
     project.sync("--dry-run")  # creates the state tables
-    state, rejects = f"{project.state_schema}.gainsight_sync_state", "gainsight_rejects"
-    project.sql(f"drop table {state}")
-    project.sql(  # a view where the table was: every write to it fails
+    schema = project.state_schema
+    state = f"{schema}.gainsight_sync_state"
+    ddl(
+        project,
+        f"drop table {state}",
         f"create view {state} as select sync_id, key_hash, key_hash as row_hash, "
         f"key_hash as gsid, run_id, rejected_at as synced_at "
-        f"from {project.state_schema}.{rejects} where 1 = 0"
+        f"from {schema}.gainsight_rejects where 1 = 0",
     )
     failed = project.sync(expect=1)
     out = failed.output
@@ -191,7 +236,7 @@ def test_a_failing_state_write_is_one_error_with_calls_counted(project: IncProje
     assert model["status"] == "error" and "writing sync state failed" in model["message"]
     assert model["api_calls"] >= 2 and not failed.report["metadata"]["interrupted"]
 
-    project.sql(f"drop view {state}")  # fixed: the next run sends again, nothing twice
+    ddl(project, f"drop view {state}")  # fixed: the next run sends again, nothing twice
     again = project.sync()
     assert again.model["accepted"] == ROWS
     assert_emulator_matches(project.gs, companies(ROWS))
