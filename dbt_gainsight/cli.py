@@ -8,6 +8,7 @@ Flags are spelt as dbt spells them and read the same environment variables. Exit
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -108,9 +109,11 @@ def sync(**kwargs: Any) -> None:
             )
     except GainsightSyncError as exc:
         _fail(exc)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C: run results are written; leave now
         err_console.print("Interrupted.")
-        sys.exit(130)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # not sys.exit: it would wait for calls still in flight
     print_summary(result)
     sys.exit(result.exit_code)
 

@@ -34,6 +34,7 @@ ROWS = 600  # 12 inserts of 50
 #: process gone (interpreter teardown on a loaded 2-core runner adds seconds); before the fix
 #: the first was never, or the whole Retry-After of 120 s.
 RESULTS_WITHIN, EXIT_WITHIN = 5.0, 12.0
+INSERT_ROUTE = "POST /v1/data/objects/{object}"
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,7 @@ def test_ctrl_c_while_calls_are_in_flight(project: IncProject, tmp_path):
     project.gs.set_limits(latency_ms=1000)  # each reply takes 1 s
 
     def writing() -> bool:
-        return project.gs.counters()["by_route"].get("POST /v1/data/objects/{object}", 0) >= 1
+        return project.gs.counters()["by_route"].get(INSERT_ROUTE, 0) >= 1
 
     code, took, out = interrupt(project, writing, tmp_path)
     model = assert_interrupted_and_consistent(project, code, took, out)
@@ -129,6 +130,31 @@ def test_ctrl_c_while_calls_are_in_flight(project: IncProject, tmp_path):
     again = project.sync()  # the rest is sent; nothing twice
     assert again.model["accepted"] == ROWS - model["accepted"]
     assert_emulator_matches(project.gs, companies(ROWS))
+
+
+def test_a_second_ctrl_c_exits_at_once(project: IncProject, tmp_path):
+    """The first Ctrl-C waits for replies in flight (20 s here); the second does not."""
+    project.gs.set_limits(latency_ms=20_000)
+    log = tmp_path / "sync.log"
+    proc = start_sync(project, log)
+    try:
+        inserts = project.gs.counters
+        wait_until(lambda: inserts()["by_route"].get(INSERT_ROUTE, 0) >= 1, proc, log)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        assert proc.poll() is None  # still waiting for the calls in flight
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 130, log.read_text()
+    assert took < EXIT_WITHIN, f"exit {took:.1f}s after the second SIGINT"
+    assert "Traceback" not in log.read_text()
+    assert project.report()["metadata"]["interrupted"] is True
 
 
 def test_ctrl_c_while_reading_a_reply(project: IncProject, tmp_path):
@@ -156,7 +182,7 @@ def test_ctrl_c_during_a_5xx_backoff(project: IncProject, tmp_path):
     inserts = project.gs.counters
     code, took, out = interrupt(
         project,
-        lambda: inserts()["by_route"].get("POST /v1/data/objects/{object}", 0) >= 4,
+        lambda: inserts()["by_route"].get(INSERT_ROUTE, 0) >= 4,
         tmp_path,
     )
     model = assert_interrupted_and_consistent(project, code, took, out)
