@@ -96,10 +96,13 @@ class Runner:
             if not self.options.dry_run:
                 self._validate(work)
                 self._send(work)
-        except (KeyboardInterrupt, SyncInterrupted):  # between models: nothing in flight
+        except (KeyboardInterrupt, SyncInterrupted) as exc:
+            again = isinstance(exc, KeyboardInterrupt) and self.cancel.is_set()
             self.cancel.set()
             self.result.interrupted = True
             self._abandon("the run was interrupted")
+            if again:  # a second Ctrl-C: the caller leaves without waiting for anything
+                raise
         except AuthError:
             self._abandon("the access key was refused")
             raise
