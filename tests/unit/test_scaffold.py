@@ -10,7 +10,6 @@ import yaml
 
 from dbt_gainsight.emulator.objects import builtin_objects, load_objects_file
 from dbt_gainsight.errors import ConfigError
-from dbt_gainsight.exposures import exposure_name, public_url
 from dbt_gainsight.gainsight.objects import parse_describe
 from dbt_gainsight.scaffold import Catalog, Column, propose
 from dbt_gainsight.yaml_edit import render_block, snippet, write_block
@@ -169,14 +168,6 @@ def test_write_keeps_comments_and_formatting_and_refuses_to_overwrite(catalog, t
     write_block(path, proposal)
     assert yaml.safe_load(path.read_text())["models"][2]["name"] == "gs_new"
     assert render_block(proposal)["keys"] == ["Usage_Id__gc"]
-
-
-def test_exposure_names_and_urls_never_carry_credentials():
-    assert exposure_name("Usage_Summary__gc", "default") == "gainsight_usage_summary"
-    assert exposure_name("CompanyPerson", "sandbox-eu") == "gainsight_company_person_sandbox_eu"
-    assert public_url("https://svc:hunter2@acme.gainsightcloud.com/?k=1#x") == (
-        "https://acme.gainsightcloud.com"
-    )
 
 
 def test_keys_take_several_values_as_dbts_select_does():
