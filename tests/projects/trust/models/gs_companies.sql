@@ -1,0 +1,1 @@
+select name as company_name, arr from {{ ref('companies') }}

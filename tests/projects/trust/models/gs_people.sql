@@ -1,0 +1,1 @@
+select email, first_name from {{ ref('people') }}
