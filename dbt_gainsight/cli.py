@@ -82,6 +82,16 @@ def cli() -> None:
     is_flag=True,
     help="Sync models even if their last dbt run failed or was skipped.",
 )
+@click.option(
+    "--max-calls",
+    type=click.IntRange(min=0),
+    help="Refuse (exit 2, no call made) a run estimated over N API calls.",
+)
+@click.option(
+    "--allow-deletes",
+    type=click.IntRange(min=0),
+    help="Allow up to N mirror deletes this run, past a model's deletes limits.",
+)
 def sync(**kwargs: Any) -> None:
     """Send new and changed rows of the selected models to Gainsight."""
     from dbt_gainsight import api
@@ -94,6 +104,8 @@ def sync(**kwargs: Any) -> None:
         full_refresh=kwargs["full_refresh"],
         state_schema=kwargs["state_schema"],
         ignore_run_results=kwargs["ignore_run_results"],
+        max_calls=kwargs["max_calls"],
+        allow_deletes=kwargs["allow_deletes"],
     )
     progress = ProgressView(console)
     try:

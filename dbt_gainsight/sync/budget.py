@@ -79,6 +79,11 @@ class DailyBudget:
         """Whether ``calls`` more calls (in flight ones included by the caller) still fit."""
         return self.used + calls <= self.limit
 
+    def refuses(self, pending) -> str | None:
+        """Why one more call may not start (futures queued but not started count), or None."""
+        queued = sum(1 for f in pending if not (f.running() or f.done()))
+        return None if self.allows(queued + 1) else self.message()
+
     def message(self, unsent: int | None = None) -> str:
         """Why the model stopped, for its result."""
         left = "" if unsent is None else f"; {unsent:,} rows left for the next run"
@@ -102,3 +107,39 @@ def daily_budgets(store, connections: Iterable, clients: Mapping) -> dict[str, D
                 lambda c=client: c.stats.snapshot()["calls"],
             )
     return out
+
+
+def preflight(runner, plans) -> dict[str, int]:
+    """Each model's estimated calls, counted without any call (for ``--max-calls``).
+
+    Like a dry run: the diff is counted with the describe the warehouse has cached, else
+    with Email keys guessed by name, so the check comes before the run's first call.
+    """
+    from dbt_gainsight.sync.deletes import count_deletes
+    from dbt_gainsight.sync.plan import count_plan, estimate_calls
+    from dbt_gainsight.sync.report import ModelResult
+    from dbt_gainsight.sync.state import tenant_of
+
+    estimates = {}
+    for plan in plans:
+        if plan.skip_reason or plan.error:
+            continue
+        config = plan.config
+        name = "Person" if config.is_people else config.object
+        schema = runner.describes.peek(tenant_of(plan.connection.url), name)
+        plan.folded_keys = tuple(
+            column
+            for column, key in zip(plan.key_columns, config.keys, strict=True)
+            if (
+                schema.field(key).data_type == "EMAIL"
+                if schema is not None and schema.field(key) is not None
+                else key.lower().endswith("email")
+            )
+        )
+        model = ModelResult(config.model, config.unique_id, config.object, config.behavior, "")
+        query = runner._diff(plan, runner._counting_sync_id(plan))
+        count_plan(runner.wh, query.counts_sql, model)
+        model.planned_calls = estimate_calls(plan, model)
+        count_deletes(runner.wh, runner.store, plan, model, query.gone_sql, False)
+        estimates[config.model] = model.planned_calls
+    return estimates

@@ -117,7 +117,7 @@ def count_deletes(wh, store, plan, model, gone_sql: str, dry_run: bool) -> None:
         model.message = planned.describe() + (f". Blocked: {blocked}" if blocked else "")
 
 
-def mirror_deletes(wh, store, plan, model, client, gone_sql: str, allow: int | None) -> None:
+def mirror_deletes(wh, store, plan, model, client, gone_sql, allow, budget=None) -> None:
     """After the model's sends: delete what left the model, unless a limit is passed."""
     config = plan.config
     if not config.deletes.enabled or config.is_people:
@@ -127,6 +127,8 @@ def mirror_deletes(wh, store, plan, model, client, gone_sql: str, allow: int | N
     if not planned:
         return
     blocked = over_limit(config.deletes, planned, allow)
+    if not blocked and budget is not None and not budget.allows(len(planned)):
+        blocked = budget.message() + f"; {len(planned)} deletes wait for the next run"
     if blocked:
         model.status, model.message = "error", _joined(model.message, blocked)
         return

@@ -22,6 +22,8 @@ from dbt_gainsight.errors import (
 )
 from dbt_gainsight.gainsight.client import GainsightClient, RecordResult, RecordStatus
 from dbt_gainsight.sync import diff
+from dbt_gainsight.sync.budget import DailyBudget
+from dbt_gainsight.sync.keyscan import ExistenceCheck
 from dbt_gainsight.sync.plan import EXISTENCE_CHUNK, ModelPlan
 from dbt_gainsight.sync.records import PARENT_ID_FIELD, PARENT_PREFIX, RecordBuilder
 from dbt_gainsight.sync.report import ERROR, ModelResult, RejectSample
@@ -58,6 +60,7 @@ class ModelSync:
         result: ModelResult,
         on_progress: Callable[[ModelResult, int], None] | None = None,
         cancel: threading.Event | None = None,
+        budget: DailyBudget | None = None,
     ):
         self.plan = plan
         self.config = plan.config
@@ -68,6 +71,9 @@ class ModelSync:
         self.result = result
         self.on_progress = on_progress or (lambda result, read: None)
         self.cancel = cancel or threading.Event()  # shared with the client: ends its waits
+        self.budget = budget  # stops the model before it would pass daily_call_budget
+        fresh = result.new + result.retry  # rows whose existence is asked (keyscan.py)
+        self.exists = ExistenceCheck(client, self.config.object, self.config.keys, fresh)
         self.read = 0
         self.writer: StateWriter | None = None
         self.builder: RecordBuilder | None = None  # set once the stream has its columns
@@ -243,8 +249,7 @@ class ModelSync:
             return
         keys = self.config.keys
         tuples = [tuple(item.record.get(k) for k in keys) for item in items]
-        types = self.key_types
-        found = self._read(lambda: self.client.find_gsids(self.config.object, keys, tuples, types))
+        found = self._read(lambda: self.exists.find(tuples, self.key_types))
         if found is None:
             self._fail(items)
             return
@@ -330,10 +335,10 @@ class ModelSync:
     # Sending -----------------------------------------------------------------------------
 
     def _submit(self, kind: WriteKind, items: list[Item]) -> None:
-        if self.stopped:
+        self._drain(until=self.max_pending - 1)
+        if not self._within_budget():  # stopped, or the daily call budget is used
             self.result.failed += len(items)
             return
-        self._drain(until=self.max_pending - 1)
         records = [item.record for item in items]
         self.result.sent += len(items)
         future = self.executor.submit(kind.send, self.client, self.target, records)
@@ -425,8 +430,16 @@ class ModelSync:
         if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES and not self.stopped:
             self.stopped = f"stopped after {self.consecutive_failures} failed calls: {reason}"
 
+    def _within_budget(self) -> bool:
+        """Whether one more call fits the daily budget; else the model stops (budget.py)."""
+        if self.budget is not None and not self.stopped:
+            self.stopped = self.budget.refuses(self.pending)
+        return not self.stopped
+
     def _read(self, call: Callable[[], Any]) -> Any:
         """A read the routing depends on (existence checks), made from the main thread."""
+        if not self._within_budget():
+            return None
         try:
             return call()
         except (AuthError, SyncInterrupted):

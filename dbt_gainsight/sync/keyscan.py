@@ -67,3 +67,25 @@ def load_key_index(
         if gsid and None not in key:
             index.gsids.setdefault(key, str(gsid))
     return index
+
+
+class ExistenceCheck:
+    """The engine's existence check: one read of the keys when cheaper, else IN lists."""
+
+    def __init__(self, client, object_name: str, key_fields: Sequence[str], fresh_rows: int):
+        self.client = client
+        self.object = object_name
+        self.keys = list(key_fields)
+        self.fresh_rows = fresh_rows
+        self.index: KeyIndex | None | bool = False  # False: not decided yet
+
+    def find(self, key_values, field_types) -> dict[tuple[Any, ...], str]:
+        """Which of these key tuples exist in Gainsight, and their Gsids."""
+        if self.index is False:
+            self.index = None  # a failed read falls back to the IN lists
+            self.index = load_key_index(
+                self.client, self.object, self.keys, field_types, self.fresh_rows
+            )
+        if self.index is not None:
+            return self.index.find(key_values)
+        return self.client.find_gsids(self.object, self.keys, key_values, field_types)

@@ -22,6 +22,8 @@ from dbt_gainsight.errors import (
 )
 from dbt_gainsight.gainsight.client import GainsightClient
 from dbt_gainsight.sync import diff
+from dbt_gainsight.sync.budget import check_max_calls, daily_budgets, preflight
+from dbt_gainsight.sync.deletes import count_deletes, mirror_deletes
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.engine import ModelSync
 from dbt_gainsight.sync.lock import LOCK_HELP, Leases
@@ -56,6 +58,8 @@ class SyncOptions:
     full_refresh: bool = False
     state_schema: str | None = None
     ignore_run_results: bool = False
+    max_calls: int | None = None  # refuse a run estimated over this many calls (exit 2)
+    allow_deletes: int | None = None  # allow this many mirror deletes past the model's limits
 
 
 class Runner:
@@ -84,6 +88,7 @@ class Runner:
         self.finished: set[int] = set()  # ids of the ModelResults this run has completed
         self.describes = DescribeCache(store, fresh=options.full_refresh)
         self.leases = Leases(store, result.run_id)
+        self.budgets: dict = {}  # connection name -> DailyBudget (daily_call_budget)
 
     def run(self, plans: list[ModelPlan]) -> None:
         """Lease the models, count, then (unless a dry run) validate those with work, send."""
@@ -91,8 +96,15 @@ class Runner:
             active = [p for p in plans if not (p.skip_reason or p.error)]
             self.leases.acquire([(p.sync_id, p.config.model) for p in active])
         try:
+            if not self.options.dry_run:  # before the run's first call (a describe, maybe)
+                if self.options.max_calls is not None:
+                    check_max_calls(preflight(self, plans), self.options.max_calls)
+                connections = [p.connection for p in plans if not (p.skip_reason or p.error)]
+                self.budgets = daily_budgets(self.store, connections, self.clients)
             counted = map(self._count, plans)
             work = [(plan, model) for plan, model in counted if model is not None]
+            estimates = {m.model: m.planned_calls for m in self.result.models if m.planned_calls}
+            check_max_calls(estimates, self.options.max_calls)  # before the first call
             if not self.options.dry_run:
                 self._validate(work)
                 self._send(work)
@@ -164,6 +176,7 @@ class Runner:
         query = self._diff(plan, self._counting_sync_id(plan))
         count_plan(self.wh, query.counts_sql, model)
         model.planned_calls = estimate_calls(plan, model)
+        count_deletes(self.wh, self.store, plan, model, query.gone_sql, self.options.dry_run)
         if self.options.dry_run:
             model.status = PLANNED
             self.finished.add(id(model))
@@ -203,16 +216,22 @@ class Runner:
         )
         if model.state_reset:
             self.emit("info", f"{config.model}: state reset ({model.state_reset}); all rows resent")
+        query = self._diff(plan, plan.sync_id)
+        client, budget = self.clients[plan.connection.name], self.budgets.get(plan.connection.name)
         ModelSync(
             plan,
             wh=self.wh,
             store=self.store,
-            client=self.clients[plan.connection.name],
+            client=client,
             run_id=self.result.run_id,
             result=model,
             on_progress=self.on_progress,
             cancel=self.cancel,
-        ).run(self._diff(plan, plan.sync_id))
+            budget=budget,
+        ).run(query)
+        if model.status != ERROR:  # a model that failed deletes nothing
+            allow = self.options.allow_deletes
+            mirror_deletes(self.wh, self.store, plan, model, client, query.gone_sql, allow, budget)
 
     def _start_model(self, plan: ModelPlan) -> ModelResult:
         config = plan.config

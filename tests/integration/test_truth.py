@@ -45,6 +45,34 @@ def gainsight_call(project: IncProject, method: str, path: str, body=None) -> di
     return reply.json()
 
 
+def execute(project: IncProject, statement: str) -> None:
+    """Run one statement in the project's warehouse and commit it."""
+    if project.backend == "duckdb":
+        import duckdb
+
+        con = duckdb.connect(str(project.duckdb_path))
+        try:
+            con.execute(statement)
+        finally:
+            con.close()
+        return
+    import psycopg2
+
+    pg = project.pg
+    con = psycopg2.connect(
+        host=pg["PGHOST"],
+        port=int(pg["PGPORT"]),
+        user=pg["PGUSER"],
+        password=pg["PGPASSWORD"],
+        dbname=pg["PGDATABASE"],
+    )
+    try:
+        with con, con.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        con.close()
+
+
 def audit(project: IncProject, *args: str, expect: int) -> dict:
     """``dbt-gainsight audit --output json``; returns the model's entry."""
     proc = run(
@@ -132,3 +160,101 @@ def test_audit_finds_drift_and_repair_then_one_sync_makes_it_clean(project: IncP
     assert project.sql(f"select count(*) from {project.state_schema}.gainsight_audit") == [(0,)]
     stored = assert_emulator_matches(gs, rows, extra_ok=True)
     assert "Made elsewhere" in stored and len(stored) == 301
+
+
+DELETES = """          deletes: {enabled: true, max_per_run: 10, max_fraction: 0.2}
+"""
+
+
+def delete_calls(gs, before: dict) -> int:
+    """DELETE calls the emulator answered since ``before``."""
+    routes = gs.counters()["by_route"]
+    route = "DELETE /v1/data/objects/{object}/{gsid}"
+    return routes.get(route, 0) - before["by_route"].get(route, 0)
+
+
+def test_deletes_mirror_only_rows_that_left_the_model_and_the_guard_stops_a_mass_delete(
+    project: IncProject,
+):
+    """deletes: {enabled, max_per_run: 10, max_fraction: 0.2}. 100 rows synced and one
+    record made outside the tool. 5 rows leave: the dry run lists 5 planned deletes with 0
+    calls, the sync deletes exactly those 5 (5 DELETE calls, state 95). 50 more leave (53%):
+    exit 1, nothing deleted, the message says how to allow it; --allow-deletes 50 then
+    deletes them. The outside record is never touched."""
+    project.edit("models/schema.yml", "          fields:\n", DELETES + "          fields:\n")
+    rows = companies(100)
+    project.build(rows)
+    project.sync()
+    gs = project.gs
+    gs.seed_records("Company", [{"Name": "Made elsewhere", "Arr": 5}])
+    gone = {f"Company {i:05d}" for i in (3, 14, 15, 92, 99)}
+    gone_gsids = {r["Gsid"] for r in gs.records("Company") if r["Name"] in gone}
+    kept = [r for r in rows if r["name"] not in gone]
+    project.reseed(kept)
+
+    before = gs.counters()
+    plan = project.sync("--dry-run")
+    assert calls_since(gs, before)["calls"] == 0
+    assert plan.model["planned_deletes"] == 5 and plan.model["deleted"] == 0
+    assert all(gsid in plan.model["message"] for gsid in gone_gsids)
+    assert plan.model["planned_calls"] == 5
+
+    before = gs.counters()
+    done = project.sync()
+    assert delete_calls(gs, before) == 5 == done.model["deleted"]
+    assert done.model["api_calls"] == 5
+    names = {r["Name"] for r in gs.records("Company")}
+    assert names == {r["name"] for r in kept} | {"Made elsewhere"}
+    assert len(project.state()) == 95
+
+    # Half the model disappears (a broken upstream, say): the guard deletes nothing.
+    rest = kept[:45]
+    project.reseed(rest)
+    before = gs.counters()
+    stopped = project.sync(expect=1)
+    assert delete_calls(gs, before) == 0 and stopped.model["deleted"] == 0
+    assert stopped.model["status"] == "error"
+    message = stopped.model["message"]
+    assert "50 records left the model (53% of the 95 this sync wrote)" in message
+    assert "max_per_run 10" in message and "max_fraction 0.2" in message
+    assert "--allow-deletes 50" in message
+    assert len(gs.records("Company")) == 96 and len(project.state()) == 95
+
+    allowed = project.sync("--allow-deletes", "50")
+    assert allowed.model["deleted"] == 50 and allowed.model["status"] == "success"
+    names = {r["Name"] for r in gs.records("Company")}
+    assert names == {r["name"] for r in rest} | {"Made elsewhere"}
+    assert len(project.state()) == 45
+
+
+def test_max_calls_refuses_and_the_daily_budget_stops_a_run_the_next_day_continues(
+    project: IncProject,
+):
+    """500 new rows need 1 describe + 1 existence check + 10 inserts. --max-calls 5: exit 2
+    naming the estimate, 0 calls. daily_call_budget 10 (max_in_flight 1): the first run
+    stops at exactly 10 calls with 400 accepted; a second run the same day makes 0 calls;
+    with that history moved to yesterday, the next run sends the other 100 (3 calls)."""
+    project.edit(
+        "gainsight.yml",
+        "    max_in_flight:",
+        "    daily_call_budget: 10\n    max_in_flight:",
+    )
+    project.env["GAINSIGHT_MAX_IN_FLIGHT"] = "1"
+    rows = companies(500)
+    project.build(rows)
+    gs = project.gs
+
+    before = gs.counters()
+    proc = run(["dbt-gainsight", "sync", *project.args(), "--max-calls", "5"], env=project.env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "up to 11 API calls, over --max-calls 5" in proc.stderr
+    assert "gs_companies: about 11 calls" in proc.stderr
+    assert calls_since(gs, before)["calls"] == 0
+
+    before = gs.counters()
+    first = project.sync(expect=1)
+    assert calls_since(gs, before)["calls"] == 10
+    assert first.model["accepted"] == 400 and len(project.state()) == 400
+    assert "daily call budget" in first.model["message"]
+    assert "10 of 10 calls today" in first.model["message"]
+
