@@ -219,6 +219,7 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
     fields = compare.compared_fields(config, schemas[config.object])
     by_name = {f.name: f for f in fields}
     keys = compare.KeyMaker(tuple(config.keys), by_name)
+    field_names = [f.name for f in fields]
     before = client.stats.snapshot()["calls"]
     try:
         by_gsid, by_key = _read_gainsight(plan, model, client, fields, keys, budget, before)
@@ -234,6 +235,7 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
         state_relation=store.state,
         rejects_relation=store.rejects,
         sync_id=plan.sync_id,
+        folded_keys=_email_keys(plan, schemas[config.object]),  # hashed as the sync hashes
     )
     rows: list[Drift] = []
     matched: set[str] = set()
@@ -257,7 +259,8 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
                 _found(model, rows, Drift(MISSING, key, row[ix_gsid], key_hash=row[ix_key]))
                 continue
             matched.add(gsid)
-            found = compare.differences(record, by_gsid[gsid], fields)
+            theirs = dict(zip(field_names, by_gsid[gsid], strict=True))
+            found = compare.differences(record, theirs, fields)
             if found:
                 model.differs += 1
                 model.differing_values += len(found)
@@ -266,7 +269,8 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
     for key_hash, gsid in wh.execute(query.gone_sql, fetch=True):
         if gsid in by_gsid and gsid not in matched:
             model.orphans += 1
-            key = {k: by_gsid[gsid].get(k) for k in config.keys}
+            theirs = dict(zip(field_names, by_gsid[gsid], strict=True))
+            key = {k: theirs.get(k) for k in config.keys}
             _found(model, rows, Drift(ORPHAN, key, gsid, key_hash=key_hash))
     if model.missing or model.differs or model.orphans:
         model.status = "drift"
@@ -275,10 +279,16 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
         model.repaired = _repair(store, plan.sync_id, rows)
 
 
+def _email_keys(plan, schema) -> tuple[str, ...]:
+    pairs = zip(plan.key_columns, plan.config.keys, strict=True)
+    return tuple(c for c, k in pairs if (f := schema.field(k)) and f.data_type == "EMAIL")
+
+
 def _read_gainsight(plan, model, client, fields, keys, budget, calls_before):
     """Every record of the object, by Gsid (values in the sync's form) and by key."""
     select = ["Gsid", *dict.fromkeys(f.path for f in fields)]
-    by_gsid: dict[str, dict[str, Any]] = {}
+    by_gsid: dict[str, tuple] = {}
+    names = [f.name for f in fields]
     by_key: dict[tuple, str] = {}
     # Offset pages in Gainsight's own order: an orderBy makes the server sort the whole
     # object for every page. A record moved between pages by a concurrent write can only be
@@ -301,9 +311,9 @@ def _read_gainsight(plan, model, client, fields, keys, budget, calls_before):
         gsid = row.get("Gsid")
         if not gsid:
             continue
-        values = {f.name: f.read(row.get(f.path)) for f in fields}
+        values = tuple(f.read(row.get(f.path)) for f in fields)  # a tuple: 1/3 of a dict
         by_gsid[gsid] = values
-        key = keys.of_values(values)
+        key = keys.of_values(dict(zip(names, values, strict=True)))
         if key is not None:
             by_key.setdefault(key, gsid)
 

@@ -81,7 +81,10 @@ def audit(project: IncProject, *args: str, expect: int) -> dict:
         timeout=240,
     )
     assert proc.returncode == expect, proc.stdout + proc.stderr
-    report = json.loads(proc.stdout)
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError(f"not JSON:\n{proc.stdout}\n{proc.stderr}") from None
     assert "Audit read budget: about" in proc.stderr
     (model,) = report["models"]
     return model
