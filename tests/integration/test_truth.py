@@ -260,4 +260,3 @@ def test_max_calls_refuses_and_the_daily_budget_stops_a_run_the_next_day_continu
     assert first.model["accepted"] == 400 and len(project.state()) == 400
     assert "daily call budget" in first.model["message"]
     assert "10 of 10 calls today" in first.model["message"]
-
