@@ -18,8 +18,6 @@ from jsonschema.validators import validator_for
 
 from tests.conftest import SAMPLE_PROJECT
 from tests.e2e.support import (
-    clone_built,
-    dbt,
     duckdb_execute,
     gainsight,
     gainsight_env,
@@ -36,25 +34,6 @@ GS_MODELS = {
     "gs_relationship_people",
 }
 COUNTS = ("rows", "new", "changed", "unchanged", "retry", "duplicates", "null_keys")
-
-
-@pytest.fixture(scope="module")
-def built_sample(tmp_path_factory) -> Path:
-    """The sample project, built once on DuckDB (tests sync private copies)."""
-    from tests.conftest import copy_project
-
-    project = copy_project(SAMPLE_PROJECT, tmp_path_factory.mktemp("cli") / "sample")
-    dbt("build", project, {"DBT_DUCKDB_PATH": str(project / "target" / "acme.duckdb")})
-    return project
-
-
-@pytest.fixture
-def sample(built_sample: Path, tmp_path: Path, gainsight_emulator_factory):
-    """A private copy of the built sample, an emulator with its objects, and the env."""
-    project = clone_built(built_sample, tmp_path / "sample")
-    gs = gainsight_emulator_factory(objects_file=str(project / "gainsight_objects.yml"))
-    env = {"DBT_DUCKDB_PATH": str(project / "target" / "acme.duckdb"), **gainsight_env(gs)}
-    return project, gs, env
 
 
 def _edit_meta(project: Path, model: str, edit) -> None:

@@ -8,14 +8,11 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 import yaml
 
 from dbt_gainsight.config.model import parse_sync_config
 from tests.conftest import SAMPLE_PROJECT, copy_project, run
 from tests.e2e.support import (
-    clone_built,
-    dbt,
     gainsight,
     gainsight_env,
     project_args,
@@ -28,22 +25,6 @@ SCHEMA_YML = "models/gainsight/schema.yml"
 def _hand_written(project: Path) -> dict[str, dict]:
     doc = yaml.safe_load((project / SCHEMA_YML).read_text())
     return {m["name"]: m["config"]["meta"]["gainsight"] for m in doc["models"]}
-
-
-@pytest.fixture(scope="module")
-def built_sample(tmp_path_factory) -> Path:
-    """The sample project, built once on DuckDB (each test works on a private copy)."""
-    project = copy_project(SAMPLE_PROJECT, tmp_path_factory.mktemp("native") / "sample")
-    dbt("build", project, {"DBT_DUCKDB_PATH": str(project / "target" / "acme.duckdb")})
-    return project
-
-
-@pytest.fixture
-def sample(built_sample: Path, tmp_path: Path, gainsight_emulator_factory):
-    project = clone_built(built_sample, tmp_path / "sample")
-    gs = gainsight_emulator_factory(objects_file=str(project / "gainsight_objects.yml"))
-    env = {"DBT_DUCKDB_PATH": str(project / "target" / "acme.duckdb"), **gainsight_env(gs)}
-    return project, gs, env
 
 
 def test_init_proposes_the_hand_written_mapping_and_write_keeps_the_file(sample):

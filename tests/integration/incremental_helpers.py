@@ -216,21 +216,45 @@ class IncProject:
                 return con.execute(query).fetchall()
             finally:
                 con.close()
-        import psycopg2
-
-        con = psycopg2.connect(
-            host=self.pg["PGHOST"],
-            port=int(self.pg["PGPORT"]),
-            user=self.pg["PGUSER"],
-            password=self.pg["PGPASSWORD"],
-            dbname=self.pg["PGDATABASE"],
-        )
+        con = self._postgres()
         try:
             with con.cursor() as cur:
                 cur.execute(query)
                 return cur.fetchall()
         finally:
             con.close()
+
+    def execute(self, *statements: str) -> None:
+        """Run statements (DDL too) with the warehouse's own driver, committed."""
+        if self.backend == "duckdb":
+            import duckdb
+
+            con = duckdb.connect(str(self.duckdb_path))
+            try:
+                for statement in statements:
+                    con.execute(statement)
+            finally:
+                con.close()
+            return
+        con = self._postgres()
+        con.autocommit = True
+        try:
+            with con.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+        finally:
+            con.close()
+
+    def _postgres(self):
+        import psycopg2
+
+        return psycopg2.connect(
+            host=self.pg["PGHOST"],
+            port=int(self.pg["PGPORT"]),
+            user=self.pg["PGUSER"],
+            password=self.pg["PGPASSWORD"],
+            dbname=self.pg["PGDATABASE"],
+        )
 
     def state(self) -> list[tuple[str, str, str]]:
         """(key_hash, row_hash, gsid) of every record in the state table."""

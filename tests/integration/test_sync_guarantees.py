@@ -212,33 +212,7 @@ def test_a_failing_state_write_on_postgres(tmp_path, pg_database, gainsight_emul
 
 def ddl(project: IncProject, *statements: str) -> None:
     """Run DDL with the warehouse's own driver, committed."""
-    if project.backend == "duckdb":
-        import duckdb
-
-        con = duckdb.connect(str(project.duckdb_path))
-        try:
-            for sql in statements:
-                con.execute(sql)
-        finally:
-            con.close()
-        return
-    import psycopg2
-
-    pg = project.pg
-    con = psycopg2.connect(
-        host=pg["PGHOST"],
-        port=int(pg["PGPORT"]),
-        user=pg["PGUSER"],
-        password=pg["PGPASSWORD"],
-        dbname=pg["PGDATABASE"],
-    )
-    con.autocommit = True
-    try:
-        with con.cursor() as cur:
-            for sql in statements:
-                cur.execute(sql)
-    finally:
-        con.close()
+    project.execute(*statements)
 
 
 def check_failing_state_write(project: IncProject) -> None:

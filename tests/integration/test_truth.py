@@ -45,34 +45,6 @@ def gainsight_call(project: IncProject, method: str, path: str, body=None) -> di
     return reply.json()
 
 
-def execute(project: IncProject, statement: str) -> None:
-    """Run one statement in the project's warehouse and commit it."""
-    if project.backend == "duckdb":
-        import duckdb
-
-        con = duckdb.connect(str(project.duckdb_path))
-        try:
-            con.execute(statement)
-        finally:
-            con.close()
-        return
-    import psycopg2
-
-    pg = project.pg
-    con = psycopg2.connect(
-        host=pg["PGHOST"],
-        port=int(pg["PGPORT"]),
-        user=pg["PGUSER"],
-        password=pg["PGPASSWORD"],
-        dbname=pg["PGDATABASE"],
-    )
-    try:
-        with con, con.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        con.close()
-
-
 def audit(project: IncProject, *args: str, expect: int) -> dict:
     """``dbt-gainsight audit --output json``; returns the model's entry."""
     proc = run(

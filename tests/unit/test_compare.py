@@ -18,20 +18,8 @@ from dbt_gainsight.emulator import Emulator
 from dbt_gainsight.gainsight.client import GainsightClient
 from dbt_gainsight.sync import compare
 from dbt_gainsight.sync.records import RecordBuilder
-
-META = {
-    "object": "Company",
-    "keys": ["Name"],
-    "fields": {
-        "company_name": "Name",
-        "arr": "Arr",
-        "employees": "Employees",
-        "industry": "Industry",
-        "renewal_date": "RenewalDate",
-    },
-    "lookups": {"Csm": {"object": "GsUser", "match": {"csm_email": "Email"}}},
-}
-COLUMNS = ["company_name", "arr", "employees", "industry", "renewal_date", "csm_email"]
+from tests.unit.test_records import COMPANY as META
+from tests.unit.test_records import COMPANY_COLUMNS as COLUMNS
 
 
 @pytest.fixture()
