@@ -368,13 +368,4 @@ class Core:
         obj = self._object(object_name)
         store = self.store
         with store.lock:
-            rows = []
-            for r in records:
-                changes = writes.convert_record(store, obj, r, [], creating=True)
-                values: list[Any] = [None] * obj.width
-                for slot, v in changes.items():
-                    values[slot] = v
-                rows.append(values)
-            gsids = store.insert_many(obj.name, rows, store.now_ms())
-            store.flush()
-        return gsids
+            return writes.insert_records(store, obj, records, [])

@@ -6,7 +6,7 @@ call with HTTP 400 and its GSOBJ code, and the store is left untouched.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dbt_gainsight.emulator.objects import KEY_TYPES, FieldDef, ObjectDef
@@ -178,17 +178,7 @@ def insert(
     """POST /v1/data/objects/{Object}: returns (data, records written)."""
     records = records_of(body)
     with store.lock:
-        lookups = _lookups(store, obj, body)
-        rows = []
-        for r in records:
-            reject(r)
-            changes = convert_record(store, obj, r, lookups, creating=True)
-            values: list[Any] = [None] * obj.width
-            for slot, v in changes.items():
-                values[slot] = v
-            rows.append(values)
-        gsids = store.insert_many(obj.name, rows, store.now_ms())
-        store.flush()
+        gsids = insert_records(store, obj, records, _lookups(store, obj, body), reject)
     data = {"count": len(gsids), "errors": None, "records": [{"Gsid": g} for g in gsids]}
     return data, len(gsids)
 
@@ -288,3 +278,25 @@ def delete(store: Store, obj: ObjectDef, gsid: str) -> tuple[dict[str, Any], int
         store.delete(obj.name, seq)
         store.flush()
     return {"count": 1, "errors": None, "records": [{"Gsid": gsid}]}, 1
+
+
+def insert_records(
+    store: Store,
+    obj: ObjectDef,
+    records: Iterable[dict[str, Any]],
+    lookups: list[Lookup],
+    reject: RejectCheck | None = None,
+) -> list[str]:
+    """Validate every record, then store them all (the caller holds ``store.lock``)."""
+    rows = []
+    for r in records:
+        if reject is not None:
+            reject(r)
+        changes = convert_record(store, obj, r, lookups, creating=True)
+        values: list[Any] = [None] * obj.width
+        for slot, v in changes.items():
+            values[slot] = v
+        rows.append(values)
+    gsids = store.insert_many(obj.name, rows, store.now_ms())
+    store.flush()
+    return gsids
