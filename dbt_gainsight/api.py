@@ -17,9 +17,10 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbt_gainsight.build import BuildResult, build
+from dbt_gainsight.config import typecheck
 from dbt_gainsight.config.connections import GainsightSettings, load_settings
 from dbt_gainsight.config.model import SyncConfig, check_columns, parse_sync_config
 from dbt_gainsight.errors import (
@@ -29,6 +30,7 @@ from dbt_gainsight.errors import (
 from dbt_gainsight.gainsight.client import GainsightClient, client_for
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, declared_columns, yaml_path_of
 from dbt_gainsight.results import CheckResult, ValidateResult
+from dbt_gainsight.sync import history
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.online import online_problems
 from dbt_gainsight.sync.plan import ModelPlan, object_rank, resolve_plans
@@ -54,6 +56,9 @@ __all__ = [
     "validate",
 ]
 
+if TYPE_CHECKING:
+    from dbt_gainsight.events import RunObserver
+
 #: dbt statuses after which a model is not synced (its table may be stale or half-built).
 NOT_BUILT_STATUSES = {"error", "skipped", "fail", "runtime error"}
 
@@ -70,13 +75,18 @@ class Session:
         vars: str | dict | None = None,
         on_event: EventCallback | None = None,
         manifest: Any = None,
+        parse: bool | None = None,
+        client_hooks: dict[str, Any] | None = None,
     ):
+        self.emit = on_event or (lambda level, message: None)
+        self.client_hooks = client_hooks or {}  # on_event/on_call for every client (events.py)
         self.args = DbtArgs.from_options(project_dir, profiles_dir, target, None, vars)
-        self.project = DbtProject(self.args, manifest)
+        self.project = DbtProject(
+            self.args, manifest, parse=parse, on_event=lambda level, text: self.emit(level, text)
+        )
         self.settings: GainsightSettings = load_settings(
             self.args.project_dir, self.args.profiles_dir
         )
-        self.emit = on_event or (lambda level, message: None)
 
     def configs(
         self,
@@ -85,6 +95,7 @@ class Session:
         selector: str | None = None,
         *,
         need_connections: bool = True,
+        failure: str = "The gainsight config has problems; nothing was sent.",
     ) -> list[tuple[SyncConfig, Any]]:
         """Parse and validate the meta of every selected model; all problems at once.
 
@@ -121,7 +132,7 @@ class Session:
                     )
                 )
         if problems:
-            raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
+            raise ConfigError(failure, problems)
         return parsed
 
     def plans(
@@ -141,9 +152,6 @@ class Session:
             return ModelPlan(config=config, connection=connection, sync_id=sync_id)
 
         return resolve_plans(configs, wh, plan_for)
-
-
-NOTHING_SELECTED = "No selected model has a config.meta.gainsight block; nothing to sync."
 
 
 def _skip_not_built(session: Session, plans: list[ModelPlan]) -> None:
@@ -168,19 +176,18 @@ def sync(
     on_progress: ProgressCallback | None = None,
     on_event: EventCallback | None = None,
     manifest: Any = None,
+    observer: RunObserver | None = None,
+    parse: bool | None = None,
     **option_kwargs: Any,
 ) -> SyncResult:
     """Sync the selected models; raise ConfigError (nothing sent) or return the result.
 
     ``manifest``: a dbt Manifest already parsed in this process (``build`` passes its own).
+    ``observer`` (dbt_gainsight.events) sees the run live: models, progress, retries.
+    ``parse``: None reuses dbt's target/manifest.json when current; True/False force.
     """
     options = options or SyncOptions(**option_kwargs)
     started = time.monotonic()
-    result = SyncResult(
-        run_id=uuid.uuid4().hex,
-        started_at=datetime.now(timezone.utc).isoformat(),
-        dry_run=options.dry_run,
-    )
     session = Session(
         project_dir=project_dir,
         profiles_dir=profiles_dir,
@@ -188,10 +195,16 @@ def sync(
         vars=vars,
         on_event=on_event,
         manifest=manifest,
+        parse=parse,
+        client_hooks=observer.client_hooks() if observer else None,
+    )
+    result = SyncResult(
+        run_id=uuid.uuid4().hex,
+        started_at=datetime.now(timezone.utc).isoformat(),
+        dry_run=options.dry_run,
+        observer=observer,
     )
     configs = session.configs(options.select, options.exclude, options.selector)
-    if not configs:
-        session.emit("warn", NOTHING_SELECTED)
     wh = Warehouse(session.args, session.project.manifest)
     clients: dict[str, GainsightClient] = {}
     cancel = threading.Event()  # Ctrl-C sets it: every wait of every client ends at once
@@ -204,9 +217,12 @@ def sync(
                 raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
             for plan in plans:
                 if not (plan.skip_reason or plan.error) and plan.connection.name not in clients:
-                    clients[plan.connection.name] = client_for(plan.connection, cancel=cancel)
+                    clients[plan.connection.name] = client_for(
+                        plan.connection, cancel=cancel, **session.client_hooks
+                    )
             store = StateStore(wh, _state_schema(options, session, wh))
             store.ensure()
+            result.state_schema = store.schema
             dag = {uid: i for i, uid in enumerate(session.project.dag_order())}
             plans.sort(key=lambda p: (object_rank(p.config), dag.get(p.config.unique_id, 0)))
             runner = Runner(
@@ -220,6 +236,7 @@ def sync(
                 cancel=cancel,
             )
             runner.run(plans)
+            history.record(store, result, session)
     except KeyboardInterrupt:  # outside a model (a second Ctrl-C, or before the first)
         cancel.set()
         result.interrupted = True
@@ -248,6 +265,7 @@ def validate(
     selector: str | None = None,
     online: bool = False,
     on_event: EventCallback | None = None,
+    parse: bool | None = None,
 ) -> ValidateResult:
     """Check the config of the selected models; raise ConfigError listing every problem.
 
@@ -260,33 +278,47 @@ def validate(
         target=target,
         vars=vars,
         on_event=on_event,
+        parse=parse,
     )
-    configs = session.configs(select, exclude, selector, need_connections=online)
+    failure = "The gainsight config has problems."  # validate never sends anything
+    configs = session.configs(select, exclude, selector, need_connections=online, failure=failure)
     problems: list[ConfigProblem] = []
     needs_relation = []
     for config, node in configs:
         declared = declared_columns(node)
         if declared:
             problems += check_columns(config, declared)
-        else:
+        if not declared or online:
             needs_relation.append((config, node))
+    column_types: dict[str, dict[str, str]] = {}
     if needs_relation:
         wh = Warehouse(session.args, session.project.manifest)
         try:
             with wh.connection("gainsight-validate"):
-                _, found = session.plans(needs_relation, wh, with_connections=False)
+                undeclared = [(c, n) for c, n in needs_relation if not declared_columns(n)]
+                plans, found = session.plans(undeclared, wh, with_connections=False)
                 problems += found
+                for plan in plans:
+                    if plan.error:  # never built, and no columns in its YAML: say so
+                        session.emit("warn", typecheck.not_checked(plan.config))
+                if online:
+                    column_types = typecheck.column_types(wh, needs_relation)
         finally:
             wh.close()
     if online:
-        problems += _online(session, [config for config, _ in configs])
+        problems += _online(session, [config for config, _ in configs], column_types)
     if problems:
-        raise ConfigError("The gainsight config has problems.", problems)
+        raise ConfigError(failure, problems)
     return ValidateResult(models=[config for config, _ in configs], online=online)
 
 
-def _online(session: Session, configs: list[SyncConfig]) -> list[ConfigProblem]:
-    """Every mapping against a fresh describe (never the cache: validate must see today's)."""
+def _online(
+    session: Session, configs: list[SyncConfig], column_types: dict[str, dict[str, str]]
+) -> list[ConfigProblem]:
+    """Every mapping against a fresh describe (never the cache: validate must see today's).
+
+    Column types are checked against field types too (config/typecheck.py).
+    """
     describes = DescribeCache(fresh=True)
     clients: dict[str, GainsightClient] = {}
     problems: list[ConfigProblem] = []
@@ -297,6 +329,8 @@ def _online(session: Session, configs: list[SyncConfig]) -> list[ConfigProblem]:
                 clients[connection.name] = client_for(connection)
             describe = describes.describer(connection.name, clients[connection.name])
             problems += online_problems(config, describe)
+            types = column_types.get(config.unique_id, {})
+            problems += typecheck.type_problems(config, types, describe)
     finally:
         for client in clients.values():
             client.close()

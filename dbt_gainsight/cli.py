@@ -10,22 +10,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from dbt_gainsight import __version__
 from dbt_gainsight.errors import ConfigError, GainsightSyncError, LockHeld
-from dbt_gainsight.sync.report import ModelResult, SyncResult
+from dbt_gainsight.events import ApiLog, JsonLogObserver, RunObserver
+from dbt_gainsight.render import ConsoleObserver, make_consoles, print_summary
 
-# In CI logs (not a terminal) rich would assume 80 columns and squeeze the summary table.
-_WIDTH = None if sys.stdout.isatty() else 200
-console = Console(highlight=False, width=_WIDTH)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # greppable lines
+console, err_console = make_consoles()
 
 
 # One module-level option per flag, reused by every command (as dbt's own CLI does).
@@ -53,6 +47,25 @@ select = click.option(
 )
 exclude = click.option("--exclude", multiple=True, help="dbt selector to exclude. Repeatable.")
 selector = click.option("--selector", help="A named selector from selectors.yml.")
+log_format = click.option(
+    "--log-format",
+    envvar="DBT_LOG_FORMAT",
+    type=click.Choice(["text", "json", "default"], case_sensitive=False),
+    default="text",
+    show_default=True,
+    help="json: one JSON event per line on stdout (docs/events.md). Env: DBT_LOG_FORMAT.",
+)
+show_values = click.option(
+    "--show-values",
+    is_flag=True,
+    help="Print rejected records' key values and Gainsight's messages (else codes and counts).",
+)
+parse_flag = click.option(
+    "--parse/--no-parse",
+    "parse",
+    default=None,
+    help="Force (or skip) `dbt parse`; default: reuse target/manifest.json when current.",
+)
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -92,6 +105,19 @@ def cli() -> None:
     type=click.IntRange(min=0),
     help="Allow up to N mirror deletes this run, past a model's deletes limits.",
 )
+@log_format
+@show_values
+@parse_flag
+@click.option(
+    "--api-log",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write every HTTP call to FILE as one JSON line (never the access key).",
+)
+@click.option(
+    "--api-log-bodies",
+    is_flag=True,
+    help="With --api-log: also write request and response bodies (record values).",
+)
 def sync(**kwargs: Any) -> None:
     """Send new and changed rows of the selected models to Gainsight."""
     from dbt_gainsight import api
@@ -107,27 +133,61 @@ def sync(**kwargs: Any) -> None:
         max_calls=kwargs["max_calls"],
         allow_deletes=kwargs["allow_deletes"],
     )
-    progress = ProgressView(console)
+    observer = _observer(kwargs)
+    api_log = None
+    if kwargs["api_log"]:
+        api_log = ApiLog(kwargs["api_log"], bodies=kwargs["api_log_bodies"], observer=observer)
+        observer.on_call = api_log.call
     try:
-        with progress:
+        with observer:
             result = api.sync(
                 project_dir=kwargs["project_dir"],
                 profiles_dir=kwargs["profiles_dir"],
                 target=kwargs["target"],
                 vars=kwargs["vars"],
                 options=options,
-                on_progress=progress.update,
-                on_event=_event,
+                on_progress=observer.progress,
+                on_event=observer.message,
+                observer=observer,
+                parse=kwargs["parse"],
             )
     except GainsightSyncError as exc:
-        _fail(exc)
+        _fail(exc, observer)
     except KeyboardInterrupt:  # a second Ctrl-C: run results are written; leave now
         err_console.print("Interrupted.")
+        if api_log is not None:
+            api_log.close()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)  # not sys.exit: it would wait for calls still in flight
-    print_summary(result)
+    finally:
+        if api_log is not None:
+            api_log.close()
+    where = _results_path(result, kwargs["project_dir"])
+    observer.run_end(result, where)
+    if isinstance(observer, ConsoleObserver):
+        print_summary(console, result, show_values=kwargs["show_values"], results_path=where)
     sys.exit(result.exit_code)
+
+
+def _observer(kwargs: dict[str, Any]) -> RunObserver:
+    """Text (terminal or CI log) or JSON lines, per --log-format."""
+    if kwargs.get("log_format", "text").lower() == "json":
+        return JsonLogObserver(sys.stdout, show_values=kwargs.get("show_values", False))
+    return ConsoleObserver(console, err_console, show_values=kwargs.get("show_values", False))
+
+
+def _results_path(result: Any, project_dir: str | None) -> str | None:
+    """Run results' path as the user would type it from the project directory."""
+    import os
+    from pathlib import Path
+
+    from dbt_gainsight.project import relative_to_project
+
+    if result.results_path is None:
+        return None
+    project = Path(project_dir or os.environ.get("DBT_PROJECT_DIR") or ".")
+    return relative_to_project(result.results_path, project)
 
 
 @cli.command()
@@ -138,11 +198,14 @@ def sync(**kwargs: Any) -> None:
 @select
 @exclude
 @selector
+@parse_flag
+@log_format
 @click.option("--online", is_flag=True, help="Also check every mapping against Gainsight.")
 def validate(**kwargs: Any) -> None:
     """Check the meta.gainsight config of the selected models (exit 2 on any problem)."""
     from dbt_gainsight import api
 
+    observer = _observer(kwargs)
     try:
         configs = api.validate(
             project_dir=kwargs["project_dir"],
@@ -153,18 +216,24 @@ def validate(**kwargs: Any) -> None:
             exclude=_split(kwargs["exclude"]),
             selector=kwargs["selector"],
             online=kwargs["online"],
+            on_event=observer.message,
+            parse=kwargs["parse"],
         )
     except GainsightSyncError as exc:
-        _fail(exc)
+        _fail(exc, observer)
+    against = " against Gainsight" if kwargs["online"] else ""
+    if isinstance(observer, JsonLogObserver):
+        for config in configs:
+            observer.emit("valid", {"model": config.model, "object": config.object})
+        observer.emit("validate_end", {"models": len(configs), "online": kwargs["online"]})
+        return
     for config in configs:
         console.print(
             f"OK  {config.model}: {config.object} ({config.behavior}), "
             f"keys {list(config.keys)}, {len(config.fields)} fields  ({config.yaml_path})",
             markup=False,
         )
-    console.print(
-        f"{len(configs)} model(s) valid{' against Gainsight' if kwargs['online'] else ''}."
-    )
+    console.print(f"{len(configs)} model(s) valid{against}.")
 
 
 @cli.command()
@@ -184,6 +253,50 @@ def check(**kwargs: Any) -> None:
     except GainsightSyncError as exc:
         _fail(exc)
     console.print(f"OK  connection '{info['connection']}' at {info['url']}: access key accepted.")
+
+
+@cli.command()
+@project_dir
+@profiles_dir
+@target
+@vars_
+@select
+@exclude
+@selector
+@parse_flag
+@click.option("--state-schema", help="Schema of the state tables (default as for sync).")
+@click.option(
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON document on stdout.",
+)
+def status(**kwargs: Any) -> None:
+    """Last runs per model, open rejects by code, and when each model last synced."""
+    from dbt_gainsight.status import status as read_status
+
+    try:
+        report = read_status(
+            project_dir=kwargs["project_dir"],
+            profiles_dir=kwargs["profiles_dir"],
+            target=kwargs["target"],
+            vars=kwargs["vars"],
+            select=_split(kwargs["select"]),
+            exclude=_split(kwargs["exclude"]),
+            selector=kwargs["selector"],
+            state_schema=kwargs["state_schema"],
+            parse=kwargs["parse"],
+            on_event=ConsoleObserver(console, err_console).message,
+        )
+    except GainsightSyncError as exc:
+        _fail(exc)
+    if kwargs["output"] == "json":
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    from dbt_gainsight.render import print_status
+
+    print_status(console, report)
 
 
 @cli.command()
@@ -209,121 +322,20 @@ def _register_emulator() -> None:
 
 
 def _event(level: str, message: str) -> None:
-    style = {"warn": "yellow", "error": "red"}.get(level, "")
-    err_console.print(f"[{style}]{message}[/]" if style else message, markup=bool(style))
+    """A warning or note on stderr, for commands without a run observer (audit, ...)."""
+    ConsoleObserver(console, err_console).message(level, message)
 
 
-def _fail(exc: GainsightSyncError) -> None:
-    label = (
-        "Config error"
-        if isinstance(exc, ConfigError) and not isinstance(exc, LockHeld)
-        else "Error"
-    )
+def _fail(exc: GainsightSyncError, observer: RunObserver | None = None) -> None:
+    """Print a command's error once (text or a JSON event) and exit with its code."""
+    if isinstance(observer, JsonLogObserver):
+        problems = [vars(p) for p in getattr(exc, "problems", [])]
+        observer.failed(exc.exit_code, str(exc).split("\n", 1)[0], problems)
+        sys.exit(exc.exit_code)
+    is_config = isinstance(exc, ConfigError) and not isinstance(exc, LockHeld)
+    label = "Config error" if is_config else "Error"
     err_console.print(f"{label}: {exc}", markup=False)
     sys.exit(exc.exit_code)
-
-
-class ProgressView:
-    """A rich progress bar per model on a terminal; a log line per update otherwise (CI)."""
-
-    LOG_EVERY = 10.0
-
-    def __init__(self, out: Console):
-        self.out = out
-        self.live = out.is_terminal
-        self.progress = None
-        self.tasks: dict[str, int] = {}
-        self.last_log: dict[str, float] = {}
-
-    def __enter__(self) -> ProgressView:
-        if self.live:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.fields[stats]}"),
-                TimeElapsedColumn(),
-                console=self.out,
-                transient=False,
-            )
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def update(self, model: ModelResult, read: int) -> None:
-        """Called by the engine as batches are answered."""
-        stats = (
-            f"read {read:,}  sent {model.sent:,}  accepted {model.accepted:,}  "
-            f"rejected {model.rejected:,}"
-        )
-        if self.progress is not None:
-            task = self.tasks.get(model.unique_id)
-            if task is None:
-                task = self.progress.add_task(model.model, total=max(model.to_send, 1), stats="")
-                self.tasks[model.unique_id] = task
-            self.progress.update(task, completed=read, stats=stats)
-            return
-        now = time.monotonic()
-        # CI logs: one line every LOG_EVERY seconds of a long model; the table has the totals.
-        if now - self.last_log.setdefault(model.unique_id, now) >= self.LOG_EVERY:
-            self.last_log[model.unique_id] = now
-            self.out.print(f"{model.model}: {stats}", markup=False)
-
-
-def print_summary(result: SyncResult) -> None:
-    """The table at the end of a run."""
-    title = (
-        "Gainsight sync plan (dry run: no API call made)" if result.dry_run else "Gainsight sync"
-    )
-    table = Table(title=title, title_justify="left")
-    columns: list[tuple[str, Callable[[ModelResult], Any]]] = [
-        ("model", lambda m: m.model),
-        ("object", lambda m: m.object),
-        ("status", lambda m: m.status),
-        ("rows", lambda m: m.rows),
-        ("new", lambda m: m.new),
-        ("changed", lambda m: m.changed),
-        ("unchanged", lambda m: m.unchanged),
-        ("retry", lambda m: m.retry),
-        ("dup/null keys", lambda m: m.duplicates + m.null_keys),
-    ]
-    if result.dry_run:
-        columns.append(("calls (max)", lambda m: m.planned_calls))
-    else:
-        columns += [
-            ("sent", lambda m: m.sent),
-            ("accepted", lambda m: m.accepted),
-            ("rejected", lambda m: m.rejected),
-            ("calls", lambda m: m.api_calls),
-            ("429s", lambda m: m.rate_limited),
-            ("secs", lambda m: f"{m.seconds:.1f}"),
-        ]
-    for name, _ in columns:
-        table.add_column(name, justify="left" if name in ("model", "object", "status") else "right")
-    for model in result.models:
-        table.add_row(*[str(get(model)) for _, get in columns])
-    console.print(table)
-    for model in result.models:
-        if model.message:
-            console.print(f"{model.model}: {model.message}", markup=False)
-        if model.no_longer_in_model:
-            fate = f"{model.deleted} deleted" if model.deleted else "not deleted"
-            console.print(
-                f"{model.model}: {model.no_longer_in_model} records no longer in the model "
-                f"({fate} in Gainsight)",
-                markup=False,
-            )
-        for sample in model.first_rejects[:5]:
-            console.print(
-                f"{model.model}: rejected {sample.key}: "
-                f"{sample.error_code}: {sample.error_message}",
-                markup=False,
-            )
-    console.print(f"Run results: target/gainsight_run_results.json ({result.seconds:.1f}s)")
 
 
 _register_emulator()

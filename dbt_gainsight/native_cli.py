@@ -8,14 +8,11 @@ from typing import Any
 import click
 
 from dbt_gainsight.cli import (
-    ProgressView,
-    _event,
     _fail,
     _split,
     console,
     err_console,
     exclude,
-    print_summary,
     profiles_dir,
     project_dir,
     select,
@@ -24,6 +21,7 @@ from dbt_gainsight.cli import (
     vars_,
 )
 from dbt_gainsight.errors import GainsightSyncError
+from dbt_gainsight.render import ConsoleObserver, print_summary
 
 
 def _words(values: tuple[str, ...]) -> list[str]:
@@ -96,7 +94,7 @@ def build_command(**kwargs: Any) -> None:
     """
     from dbt_gainsight.build import build
 
-    progress = ProgressView(console)
+    progress = ConsoleObserver(console, err_console)
     try:
         with progress:
             result = build(
@@ -109,8 +107,8 @@ def build_command(**kwargs: Any) -> None:
                 exclude=_split(kwargs["exclude"]),
                 selector=kwargs["selector"],
                 state_schema=kwargs["state_schema"],
-                on_progress=progress.update,
-                on_event=_event,
+                on_progress=progress.progress,
+                on_event=progress.message,
             )
     except GainsightSyncError as exc:
         _fail(exc)
@@ -118,7 +116,7 @@ def build_command(**kwargs: Any) -> None:
         err_console.print("Interrupted.")
         sys.exit(130)
     if result.sync is not None:
-        print_summary(result.sync)
+        print_summary(console, result.sync)
     if not result.dbt_success:
         err_console.print(f"dbt build failed: exit {result.dbt_exit_code}.", markup=False)
     sys.exit(result.exit_code)

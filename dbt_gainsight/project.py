@@ -1,14 +1,20 @@
-"""The dbt side: parse the project, resolve selection with dbt's own grammar, read meta.
+"""The dbt side: load the manifest, resolve selection with dbt's own grammar, read meta.
 
 dbt owns the project, its selectors and its connections; this module only asks dbt.
 Nodes travel as dbt's own ``ModelNode`` objects, never copied into a parallel model.
+
+The manifest that ``dbt run``/``dbt build`` left in target/ is read when no project file is
+newer than it (a parse costs seconds on a big project and rewrites dbt's artifacts);
+otherwise the project is parsed, without writing target/ and without usage events.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +22,11 @@ from typing import Any
 from dbt_gainsight.errors import ProjectError
 
 META_KEY = "gainsight"
+#: dbt flags for every invocation we make: no usage events, no colour codes in messages.
+QUIET_FLAGS = ("--no-send-anonymous-usage-stats", "--no-use-colors")
+#: Files dbt reads when it parses (models, macros, yml, seeds, docs); a warehouse file is not.
+_PARSED_SUFFIXES = frozenset({".sql", ".py", ".yml", ".yaml", ".csv", ".md", ".jinja"})
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -94,36 +105,133 @@ class LastRun:
 
 
 class DbtProject:
-    """A parsed dbt project: the manifest, selection, and the last run's results."""
+    """A dbt project: the manifest, selection, and the last run's results.
 
-    def __init__(self, args: DbtArgs, manifest=None):
+    ``parse``: None reads target/manifest.json when it is current and parses otherwise;
+    True always parses; False always reads it (an error when it is missing).
+    """
+
+    def __init__(
+        self,
+        args: DbtArgs,
+        manifest=None,
+        *,
+        parse: bool | None = None,
+        on_event: Callable[[str, str], None] | None = None,
+    ):
         self.args = args
-        self._manifest = manifest  # a manifest the caller already parsed (dbt-gainsight build)
+        self.parse = parse
+        self.emit = on_event or (lambda level, message: None)
+        self.manifest_source: str | None = None  # "target/manifest.json" or "dbt parse"
+        self.dbt_invocation_id: str | None = None  # of the dbt run in target/run_results.json
+        self._manifest = manifest  # one the caller already parsed (dbt-gainsight build)
+        os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
     @property
     def manifest(self):  # -> dbt.contracts.graph.manifest.Manifest
-        """Parse once per process with dbt's runner (dbt reuses its partial-parse cache)."""
+        """Load once per process: dbt's own manifest when current, else a parse."""
         if self._manifest is None:
-            self._manifest = self._parse()
+            stale = None if self.parse is not None else self.manifest_staleness()
+            if self.parse is False or (self.parse is None and stale is None):
+                self._manifest = self._read_manifest()
+                self.manifest_source = f"{self._manifest_path_text()} (left by dbt)"
+            else:
+                self._manifest = self._parse()
+                why = "--parse" if self.parse else stale
+                self.manifest_source = f"dbt parse ({why})"
+            self.emit("info", f"Manifest: {self.manifest_source}")
         return self._manifest
+
+    def _manifest_path(self) -> Path:
+        target = os.environ.get("DBT_TARGET_PATH") or _project_target_path(self.args.project_dir)
+        return (self.args.project_dir / target / "manifest.json").resolve()
+
+    def _manifest_path_text(self) -> str:
+        return relative_to_project(self._manifest_path(), self.args.project_dir)
+
+    def manifest_staleness(self) -> str | None:
+        """Why target/manifest.json cannot stand for a parse now, or None when it is current.
+
+        Current means: it exists, this dbt wrote it, no file of the project (or profiles.yml)
+        is newer, and the last dbt run used the same --target and --vars as this one.
+        """
+        path = self._manifest_path()
+        if not path.is_file():
+            return f"no {self._manifest_path_text()}"
+        built = path.stat().st_mtime
+        newer = _newest_file_after(self.args.project_dir, built)
+        if newer is None and self.args.profiles_dir:
+            profile = self.args.profiles_dir / "profiles.yml"
+            if profile.is_file() and profile.stat().st_mtime > built:
+                newer = profile
+        if newer is not None:
+            shown = relative_to_project(newer, self.args.project_dir)
+            return f"{shown} is newer than {self._manifest_path_text()}"
+        try:
+            head = json.loads(path.read_text())["metadata"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return f"{self._manifest_path_text()} is unreadable"
+        from dbt.version import __version__ as dbt_version
+
+        if head.get("dbt_version") != dbt_version:
+            return f"it was written by dbt {head.get('dbt_version')}, this is dbt {dbt_version}"
+        args = self._last_run_args(path.parent)
+        if self.args.target and args.get("target") not in (None, self.args.target):
+            return f"the last dbt run used --target {args.get('target')}"
+        if self.args.vars and (args.get("vars") or {}) != self.args.vars:
+            return "the last dbt run used other --vars"
+        return None
+
+    @staticmethod
+    def _last_run_args(target_dir: Path) -> dict[str, Any]:
+        try:
+            return json.loads((target_dir / "run_results.json").read_text()).get("args") or {}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def _read_manifest(self):
+        from dbt.contracts.graph.manifest import Manifest, WritableManifest
+        from dbt_common.context import set_invocation_context
+        from dbt_common.events.event_manager_client import cleanup_event_logger
+
+        # A dbtRunner invocation would set these up: profiles' env_var() needs the
+        # context, and dbt's default logger would print adapter events with colour codes.
+        set_invocation_context(os.environ)
+        cleanup_event_logger()
+        path = self._manifest_path()
+        if not path.is_file():
+            raise ProjectError(
+                f"--no-parse: there is no {self._manifest_path_text()}; run `dbt parse` (or "
+                "`dbt build`) first, or leave out --no-parse"
+            )
+        try:
+            return Manifest.from_writable_manifest(
+                WritableManifest.read_and_check_versions(str(path))
+            )
+        except Exception as exc:  # dbt raises several types for an incompatible artifact
+            raise ProjectError(
+                f"cannot read {self._manifest_path_text()} ({one_line(exc)}); "
+                "run `dbt parse`, or pass --parse"
+            ) from exc
 
     def _parse(self):
         from dbt.cli.main import dbtRunner
 
-        result = dbtRunner().invoke(["parse", "--quiet", *self.args.cli_args()])
+        args = ["parse", "--log-level", "none", "--no-write-json", *QUIET_FLAGS]
+        result = dbtRunner().invoke([*args, *self.args.cli_args()])
         if not result.success or result.result is None:
+            reason = one_line(result.exception) if result.exception else "unknown error"
             raise ProjectError(
-                f"dbt could not parse the project in {self.args.project_dir}: "
-                f"{result.exception or 'see the dbt log above'}. Fix it so `dbt parse` succeeds."
+                f"dbt could not parse the project in {self.args.project_dir}: {reason}"
+                + ("" if reason.endswith(".") else ".")
+                + " Fix it so `dbt parse` succeeds."
             )
         return result.result
 
     @property
     def target_path(self) -> Path:
         """The project's target/ folder, where dbt writes its artifacts and we write ours."""
-        target = getattr(self.manifest.metadata, "target_path", None) or os.environ.get(
-            "DBT_TARGET_PATH", "target"
-        )
+        target = os.environ.get("DBT_TARGET_PATH") or _project_target_path(self.args.project_dir)
         return (self.args.project_dir / target).resolve()
 
     def select(
@@ -134,29 +242,63 @@ class DbtProject:
     ) -> list[str]:
         """Unique ids of the selected models that carry ``meta.gainsight``, in DAG order.
 
-        Selection is dbt's: ``dbt ls`` on the parsed manifest. Without any selector, every
-        model with a gainsight block is selected.
+        Selection is dbt's: ``dbt ls`` on the manifest. Without any selector, every model
+        with a gainsight block is selected. A ``--select`` that matches no model is a usage
+        error naming it; a block dbt will not hand us (misspelt, or directly under
+        ``config:``) is warned about, since the model would silently not sync.
         """
-        from dbt.cli.main import dbtRunner
-
         with_meta = {uid for uid, node in self._models() if META_KEY in (node.config.meta or {})}
         if not (select or exclude or selector):
             chosen = with_meta
+            listed = set(with_meta)
+            listed.update(uid for uid, node in self._models() if misplaced_block(node))
         else:
-            args = ["ls", "--log-level", "none", "--resource-type", "model", "--output", "json"]
-            args += ["--output-keys", "unique_id", *self.args.cli_args()]
-            for expr in select:
-                args += ["--select", expr]
-            for expr in exclude:
-                args += ["--exclude", expr]
-            if selector:
-                args += ["--selector", selector]
-            result = dbtRunner(manifest=self.manifest).invoke(args)
-            if not result.success:
-                raise ProjectError(f"dbt could not resolve the selection: {result.exception}")
-            listed = {json.loads(line)["unique_id"] for line in (result.result or [])}
+            for expr in select if len(select) > 1 else ():
+                if not self._ls([expr], (), None):
+                    raise SelectionError(f"--select {expr} matches no model.")
+            listed = self._ls(select, exclude, selector)
+            if not listed:
+                raise SelectionError(
+                    f"{_show_selection(select, exclude, selector)} matches no model."
+                )
             chosen = listed & with_meta
+        for uid in sorted(listed - with_meta):
+            hint = misplaced_block(self.node(uid))
+            if hint:
+                self.emit("warn", f"{yaml_path_of(self.node(uid))}: {self.node(uid).name}: {hint}")
+        if listed and not chosen:
+            names = sorted(self.node(uid).name for uid in listed)
+            shown = ", ".join(names[:10]) + (
+                f" and {len(names) - 10} more" if len(names) > 10 else ""
+            )
+            self.emit(
+                "warn",
+                f"{_show_selection(select, exclude, selector)} matches {len(names)} model(s), none "
+                f"with a config.meta.gainsight block ({shown}); nothing to sync.",
+            )
+        elif not chosen:
+            self.emit(
+                "warn",
+                "No model in the project has a config.meta.gainsight block; nothing to sync.",
+            )
         return [uid for uid in self.dag_order() if uid in chosen]
+
+    def _ls(self, select: Sequence[str], exclude: Sequence[str], selector: str | None) -> set[str]:
+        from dbt.cli.main import dbtRunner
+
+        args = ["ls", "--log-level", "none", *QUIET_FLAGS, "--resource-type", "model"]
+        args += ["--output", "json", "--output-keys", "unique_id", *self.args.cli_args()]
+        for expr in select:
+            args += ["--select", expr]
+        for expr in exclude:
+            args += ["--exclude", expr]
+        if selector:
+            args += ["--selector", selector]
+        result = dbtRunner(manifest=self.manifest).invoke(args)
+        if not result.success:
+            reason = one_line(result.exception) if result.exception else "unknown error"
+            raise SelectionError(f"dbt could not resolve the selection: {reason}")
+        return {json.loads(line)["unique_id"] for line in (result.result or [])}
 
     def _models(self) -> Iterable[tuple[str, Any]]:
         for uid, node in self.manifest.nodes.items():
@@ -188,12 +330,114 @@ class DbtProject:
             payload = json.loads(path.read_text())
         except (OSError, ValueError):
             return {}
+        self.dbt_invocation_id = (payload.get("metadata") or {}).get("invocation_id")
         command = (payload.get("args") or {}).get("which")
         return {
             entry["unique_id"]: LastRun(status=str(entry.get("status")), command=command)
             for entry in payload.get("results", [])
             if "unique_id" in entry
         }
+
+
+def misplaced_block(node) -> str | None:
+    """Why a model looks meant for Gainsight but has no ``config.meta.gainsight``, or None."""
+    right = "it belongs under config: meta: gainsight:"
+    extra = getattr(node.config, "_extra", None) or {}
+    if META_KEY in extra:
+        return f"'gainsight:' sits directly under 'config:' and is not read; {right}"
+    for where, keys in (("config.meta", node.config.meta or {}), ("config", extra)):
+        for key in keys:
+            if key == META_KEY:
+                continue
+            folded = re.sub(r"[^a-z]", "", str(key).lower())
+            close = difflib.get_close_matches(folded, [META_KEY], n=1, cutoff=0.75)
+            if close:
+                return (
+                    f"'{where}.{key}' is not read; did you mean 'config.meta.gainsight'? ({right})"
+                )
+    return None
+
+
+class SelectionError(ProjectError):
+    """A selector matches no model, or dbt cannot resolve it (exit 2)."""
+
+
+def _show_selection(select: Sequence[str], exclude: Sequence[str], selector: str | None) -> str:
+    parts = [*(f"--select {s}" for s in select), *(f"--exclude {e}" for e in exclude)]
+    if selector:
+        parts.append(f"--selector {selector}")
+    return "The selection " + " ".join(parts) if parts else "The project"
+
+
+def one_line(exc: BaseException | str) -> str:
+    """An exception's text on one line, without ANSI colour codes or a trailing '..'."""
+    text = _ANSI.sub("", str(exc))
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    while text.endswith(".."):
+        text = text[:-1]
+    return text
+
+
+def relative_to_project(path: Path, project_dir: Path) -> str:
+    """A path as the user would type it from the project directory."""
+    try:
+        return str(Path(path).resolve().relative_to(project_dir.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _project_yml(project_dir: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _project_target_path(project_dir: Path) -> str:
+    """dbt_project.yml's target-path (dbt's default: target)."""
+    value = _project_yml(project_dir).get("target-path")
+    return value if isinstance(value, str) and "{{" not in value else "target"
+
+
+#: dbt_project.yml keys of the folders dbt parses, with dbt's defaults.
+_RESOURCE_PATHS = {
+    "model-paths": ["models"],
+    "seed-paths": ["seeds"],
+    "macro-paths": ["macros"],
+    "test-paths": ["tests"],
+    "snapshot-paths": ["snapshots"],
+    "analysis-paths": ["analyses"],
+    "docs-paths": [],
+}
+_ROOT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml")
+
+
+def _newest_file_after(project_dir: Path, after: float) -> Path | None:
+    """A file dbt parses (resource folders, installed packages, root yml) newer than ``after``."""
+    data = _project_yml(project_dir)
+    folders = [data.get("packages-install-path") or "dbt_packages"]
+    for key, default in _RESOURCE_PATHS.items():
+        value = data.get(key, default)
+        folders += [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    candidates = [project_dir / name for name in _ROOT_FILES]
+    for folder in dict.fromkeys(folders):
+        for root, dirs, files in os.walk(project_dir / folder):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+            candidates += [
+                Path(root) / f
+                for f in files
+                if not f.startswith(".") and Path(f).suffix in _PARSED_SUFFIXES
+            ]
+    for path in candidates:
+        try:
+            if path.stat().st_mtime > after:
+                return path
+        except OSError:
+            continue
+    return None
 
 
 def yaml_path_of(node) -> str:

@@ -120,6 +120,7 @@ class GainsightSettings:
     unavailable: Mapping[str, str] = field(default_factory=dict)
     searched: tuple[str, ...] = ()
     exposure_owner: Mapping[str, str] | None = None  # owner of `dbt-gainsight exposures`
+    history_days: int = 90  # days of gainsight_runs kept (sync/history.py)
 
     def connection(self, name: str | None) -> Connection:
         """Return the named connection (None -> ``default``) or raise ConfigError saying why not."""
@@ -180,6 +181,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {"name": {"type": "string"}, "email": {"type": "string"}},
         },
+        "history_days": {"type": "integer", "minimum": 1},
         "connections": {
             "type": ["object", "null"],
             "propertyNames": {"minLength": 1},
@@ -354,15 +356,19 @@ def _env_default(env: Mapping[str, str], looked: list[str]) -> tuple[Connection 
             return Connection(DEFAULT_CONNECTION, _check_url(url, ENV_URL), Secret(key)), None
         except ConfigError as exc:
             return None, str(exc)
-    status = ", ".join(
-        f"{var} ({'set' if (env.get(var) or '').strip() else 'not set'})"
-        for var in (ENV_URL, ENV_ACCESS_KEY)
-    )
+    status = ", ".join(f"{var} ({_env_state(env, var)})" for var in (ENV_URL, ENV_ACCESS_KEY))
     return None, (
         f"no Gainsight connection {DEFAULT_CONNECTION!r}: set {ENV_URL} and {ENV_ACCESS_KEY}, "
         f"or add a {DEFAULT_CONNECTION!r} connection to gainsight.yml. "
         f"Looked in: {'; '.join(looked)}; environment: {status}"
     )
+
+
+def _env_state(env: Mapping[str, str], var: str) -> str:
+    """``set``, ``set but empty`` or ``not set``: an empty key is a different mistake."""
+    if var not in env:
+        return "not set"
+    return "set" if env[var].strip() else "set but empty"
 
 
 def load_settings(
@@ -417,6 +423,7 @@ def load_settings(
     return GainsightSettings(
         connections=MappingProxyType(connections),
         state_schema=state_schema or None,
+        history_days=data.get("history_days", 90),
         source_path=str(source) if source is not None else None,
         unavailable=MappingProxyType(unavailable),
         searched=tuple(searched),

@@ -1,7 +1,11 @@
 """What a run did, per model: counts for the terminal and target/gainsight_run_results.json.
 
 The report carries key values and Gainsight's messages for the first rejects (they may be
-personal data, like any model output) but never a URL's credentials or an access key.
+personal data, like any model output) but never a URL's credentials or an access key. The
+console shows only codes and counts of them unless asked (``--show-values``).
+
+``SyncResult`` also tells a ``RunObserver`` (dbt_gainsight.events) as models start, end and
+collect rejects, so a watcher sees the run live without the engine knowing who watches.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dbt_gainsight.events import RunObserver
 
 MAX_REJECT_SAMPLES = 20
 
@@ -62,9 +69,16 @@ class ModelResult:
     retries: int = 0
     rate_limited: int = 0
     seconds: float = 0.0
+    started_at: str | None = None  # when the engine started on it (ISO, UTC)
+    ended_at: str | None = None
     state_reset: str | None = None
     not_built: bool = False  # skipped because its last dbt run failed: the run exits 1
+    rejects_by_code: dict[str, int] = field(default_factory=dict)
     first_rejects: list[RejectSample] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Not a field: never serialised. Set by SyncResult.add_model.
+        self.observer: RunObserver | None = None
 
     @property
     def to_send(self) -> int:
@@ -74,8 +88,12 @@ class ModelResult:
     def add_reject(self, sample: RejectSample) -> None:
         """Count a rejected record; keep the first few for the report."""
         self.rejected += 1
+        code = sample.error_code or "UNKNOWN"
+        self.rejects_by_code[code] = self.rejects_by_code.get(code, 0) + 1
         if len(self.first_rejects) < MAX_REJECT_SAMPLES:
             self.first_rejects.append(sample)
+        if self.observer is not None:
+            self.observer.reject(self, sample)
 
     def finish(self) -> None:
         """Derive the status from the counts (unless already skipped or failed)."""
@@ -94,6 +112,30 @@ class SyncResult:
     models: list[ModelResult] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    state_schema: str | None = None  # where gainsight_rejects and gainsight_runs live
+    observer: RunObserver | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.results_path: Path | None = None  # set by write()
+        if self.observer is not None:
+            self.observer.run_start(self)
+
+    def add_model(self, model: ModelResult) -> None:
+        """Add a model to the run (it reports its rejects to the run's observer)."""
+        model.observer = self.observer
+        self.models.append(model)
+
+    def model_started(self, model: ModelResult) -> None:
+        """The engine starts sending this model."""
+        model.started_at = _now()
+        if self.observer is not None:
+            self.observer.model_start(model)
+
+    def model_finished(self, model: ModelResult) -> None:
+        """The engine is done with this model (its status and counts are final)."""
+        model.ended_at = _now()
+        if self.observer is not None:
+            self.observer.model_end(model)
 
     @property
     def success(self) -> bool:
@@ -122,10 +164,12 @@ class SyncResult:
                 "dry_run": self.dry_run,
                 "interrupted": self.interrupted,
                 "seconds": round(self.seconds, 3),
+                "state_schema": self.state_schema,
             },
             "results": [_model_dict(m) for m in self.models],
         }
         path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        self.results_path = path
         return path
 
 
@@ -133,3 +177,7 @@ def _model_dict(result: ModelResult) -> dict[str, Any]:
     data = asdict(result)
     data["seconds"] = round(result.seconds, 3)
     return data
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

@@ -127,6 +127,7 @@ class Runner:
     def _send(self, work: list[tuple[ModelPlan, ModelResult]]) -> None:
         for plan, model in work:
             try:
+                self.result.model_started(model)
                 with self._talking_to(plan):
                     self._sync(plan, model)
             except SyncInterrupted:
@@ -143,6 +144,7 @@ class Runner:
             self.finished.add(id(model))
             if model.status == ERROR:
                 self.emit("error", f"{plan.config.model}: {model.message}")
+            self.result.model_finished(model)
 
     def _abandon(self, why: str) -> None:
         """The run ends early: models it did not get to say so (never "success")."""
@@ -242,7 +244,7 @@ class Runner:
             behavior=config.behavior,
             connection=plan.connection.name,
         )
-        self.result.models.append(model)
+        self.result.add_model(model)
         if plan.skip_reason:
             model.status, model.message = SKIPPED, plan.skip_reason
             model.not_built = plan.not_built

@@ -233,7 +233,7 @@ def test_unknown_keys_are_errors_at_load(dirs: dict[str, Path]) -> None:
     assert lines[0] == f"{path}: invalid gainsight.yml:"
     assert lines[1:] == [
         "  - conections: unknown key 'conections'; did you mean 'connections'? "
-        "(allowed: connections, exposure_owner, state_schema)",
+        "(allowed: connections, exposure_owner, history_days, state_schema)",
         "  - connections.default: missing required key 'access_key'",
         "  - connections.default.acess_key: unknown key 'acess_key'; did you mean 'access_key'? "
         "(allowed: access_key, allow_insecure_http, calls_per_minute, daily_call_budget, "
