@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbt_gainsight.dbt_files import newest_file_after, project_target_path
 from dbt_gainsight.errors import ProjectError
 
 META_KEY = "gainsight"
 #: dbt flags for every invocation we make: no usage events, no colour codes in messages.
 QUIET_FLAGS = ("--no-send-anonymous-usage-stats", "--no-use-colors")
-#: Files dbt reads when it parses (models, macros, yml, seeds, docs); a warehouse file is not.
-_PARSED_SUFFIXES = frozenset({".sql", ".py", ".yml", ".yaml", ".csv", ".md", ".jinja"})
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -143,7 +142,7 @@ class DbtProject:
         return self._manifest
 
     def _manifest_path(self) -> Path:
-        target = os.environ.get("DBT_TARGET_PATH") or _project_target_path(self.args.project_dir)
+        target = os.environ.get("DBT_TARGET_PATH") or project_target_path(self.args.project_dir)
         return (self.args.project_dir / target / "manifest.json").resolve()
 
     def _manifest_path_text(self) -> str:
@@ -159,7 +158,7 @@ class DbtProject:
         if not path.is_file():
             return f"no {self._manifest_path_text()}"
         built = path.stat().st_mtime
-        newer = _newest_file_after(self.args.project_dir, built)
+        newer = newest_file_after(self.args.project_dir, built)
         if newer is None and self.args.profiles_dir:
             profile = self.args.profiles_dir / "profiles.yml"
             if profile.is_file() and profile.stat().st_mtime > built:
@@ -231,7 +230,7 @@ class DbtProject:
     @property
     def target_path(self) -> Path:
         """The project's target/ folder, where dbt writes its artifacts and we write ours."""
-        target = os.environ.get("DBT_TARGET_PATH") or _project_target_path(self.args.project_dir)
+        target = os.environ.get("DBT_TARGET_PATH") or project_target_path(self.args.project_dir)
         return (self.args.project_dir / target).resolve()
 
     def select(
@@ -384,60 +383,6 @@ def relative_to_project(path: Path, project_dir: Path) -> str:
         return str(Path(path).resolve().relative_to(project_dir.resolve()))
     except ValueError:
         return str(path)
-
-
-def _project_yml(project_dir: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _project_target_path(project_dir: Path) -> str:
-    """dbt_project.yml's target-path (dbt's default: target)."""
-    value = _project_yml(project_dir).get("target-path")
-    return value if isinstance(value, str) and "{{" not in value else "target"
-
-
-#: dbt_project.yml keys of the folders dbt parses, with dbt's defaults.
-_RESOURCE_PATHS = {
-    "model-paths": ["models"],
-    "seed-paths": ["seeds"],
-    "macro-paths": ["macros"],
-    "test-paths": ["tests"],
-    "snapshot-paths": ["snapshots"],
-    "analysis-paths": ["analyses"],
-    "docs-paths": [],
-}
-_ROOT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml")
-
-
-def _newest_file_after(project_dir: Path, after: float) -> Path | None:
-    """A file dbt parses (resource folders, installed packages, root yml) newer than ``after``."""
-    data = _project_yml(project_dir)
-    folders = [data.get("packages-install-path") or "dbt_packages"]
-    for key, default in _RESOURCE_PATHS.items():
-        value = data.get(key, default)
-        folders += [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-    candidates = [project_dir / name for name in _ROOT_FILES]
-    for folder in dict.fromkeys(folders):
-        for root, dirs, files in os.walk(project_dir / folder):
-            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
-            candidates += [
-                Path(root) / f
-                for f in files
-                if not f.startswith(".") and Path(f).suffix in _PARSED_SUFFIXES
-            ]
-    for path in candidates:
-        try:
-            if path.stat().st_mtime > after:
-                return path
-        except OSError:
-            continue
-    return None
 
 
 def yaml_path_of(node) -> str:
