@@ -123,13 +123,14 @@ class Session:
                 self.settings.connection(name)
             except ConfigError as exc:
                 users = [c for c, _ in parsed if (c.connection or "default") == name]
+                models = ", ".join(c.model for c in users)
+                # A broken connection is fixed in gainsight.yml or the environment: say where.
+                at = self.settings.unavailable_at.get(name)
+                if at:
+                    problems += [ConfigProblem(models, f, key, text) for f, key, text in at]
+                    continue
                 problems.append(
-                    ConfigProblem(
-                        ", ".join(c.model for c in users),
-                        users[0].yaml_path,
-                        "meta.gainsight.connection",
-                        str(exc),
-                    )
+                    ConfigProblem(models, users[0].yaml_path, "meta.gainsight.connection", str(exc))
                 )
         if problems:
             raise ConfigError(failure, problems)
@@ -328,7 +329,8 @@ def _online(
             if connection.name not in clients:
                 clients[connection.name] = client_for(connection)
             describe = describes.describer(connection.name, clients[connection.name])
-            problems += online_problems(config, describe)
+            names = clients[connection.name].object_names
+            problems += online_problems(config, describe, names)
             types = column_types.get(config.unique_id, {})
             problems += typecheck.type_problems(config, types, describe)
     finally:

@@ -112,12 +112,15 @@ class GainsightSettings:
 
     ``unavailable`` maps a connection name to the reason it cannot be used (an unset env var,
     no ``default`` anywhere); the reason is raised only when a model asks for that connection.
+    ``unavailable_at`` says the same as (file or "environment", key path, message) triples, so
+    each problem is reported where it is fixed, every one at once.
     """
 
     connections: Mapping[str, Connection]
     state_schema: str | None
     source_path: str | None
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    unavailable_at: Mapping[str, tuple[tuple[str, str, str], ...]] = field(default_factory=dict)
     searched: tuple[str, ...] = ()
     exposure_owner: Mapping[str, str] | None = None  # owner of `dbt-gainsight exposures`
     history_days: int = 90  # days of gainsight_runs kept (sync/history.py)
@@ -282,20 +285,47 @@ def _check_url(url: str, where: str, allow_insecure_http: bool = False) -> str:
     return check_base_url(url, where=where, allow_insecure_http=allow_insecure_http)
 
 
+class _Unbuildable(ConfigError):
+    """Every problem of one connection, each as (file or "environment", key path, message)."""
+
+    def __init__(self, where: list[tuple[str, str, str]]):
+        self.where = tuple(where)
+        super().__init__("\n".join(f"{file}: {key}: {message}" for file, key, message in where))
+
+
 def _build_connection(name: str, raw: Any, jenv: jinja2.Environment, source: str) -> Connection:
-    """Render, validate and build one connection of gainsight.yml; ConfigError says why not."""
+    """Render, validate and build one connection of gainsight.yml; _Unbuildable lists all."""
     where = f"{source}: connections.{name}"
-    options = _coerce({k: _render(v, jenv, f"{where}.{k}") for k, v in raw.items()})
-    problems = _schema_errors(_CONNECTION_VALIDATOR, options, ("connections", name))
-    if problems:
-        raise ConfigError(f"{source}: invalid connection {name!r}:\n  - " + "\n  - ".join(problems))
-    access_key = options["access_key"].strip()
-    if not access_key:
-        raise ConfigError(f"{where}.access_key: is empty")
+    found: list[tuple[str, str]] = []  # (key path, message), all of them
+    rendered: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            rendered[key] = _render(value, jenv, f"{where}.{key}")
+        except ConfigError as exc:
+            detail = str(exc).removeprefix(f"{where}.{key}: ")
+            found.append((f"connections.{name}.{key}", detail))
+            rendered[key] = "x"  # a stand-in, so the schema check reports the other keys only
+    failed = {key for key, _ in found}
+    options = _coerce(rendered)
+    for line in _schema_errors(_CONNECTION_VALIDATOR, options, ("connections", name)):
+        key, _, message = line.partition(": ")
+        if key not in failed:
+            found.append((key, message))
+    url = options.get("url")
+    if isinstance(url, str) and f"connections.{name}.url" not in {k for k, _ in found}:
+        try:
+            url = _check_url(url, f"{where}.url", options.get("allow_insecure_http", False))
+        except ConfigError as exc:
+            found.append((f"connections.{name}.url", str(exc).removeprefix(f"{where}.url: ")))
+    access_key = options.get("access_key")
+    if isinstance(access_key, str) and not access_key.strip() and "access_key" in raw:
+        found.append((f"connections.{name}.access_key", "is empty"))
+    if found:
+        raise _Unbuildable([(source, key, message) for key, message in found])
     return Connection(
         name=name,
-        url=_check_url(options["url"], f"{where}.url", options.get("allow_insecure_http", False)),
-        access_key=Secret(access_key),
+        url=url,
+        access_key=Secret(access_key.strip()),
         calls_per_minute=options.get("calls_per_minute", 100) or None,
         max_in_flight=options.get("max_in_flight", 4),
         timeout_seconds=float(options.get("timeout_seconds", 60.0)),
@@ -364,6 +394,16 @@ def _env_default(env: Mapping[str, str], looked: list[str]) -> tuple[Connection 
     )
 
 
+def _env_problems(env: Mapping[str, str], reason: str) -> tuple[tuple[str, str, str], ...]:
+    """The default connection's problem at the variable(s) to set, the full reason once."""
+    bad = [var for var in (ENV_URL, ENV_ACCESS_KEY) if _env_state(env, var) != "set"]
+    if not bad:  # both set: the URL itself is wrong
+        return (("environment", ENV_URL, reason.removeprefix(f"{ENV_URL}: ")),)
+    return tuple(
+        ("environment", var, f"{_env_state(env, var)}: {reason}") for var in bad[:1]
+    ) + tuple(("environment", var, _env_state(env, var)) for var in bad[1:])
+
+
 def _env_state(env: Mapping[str, str], var: str) -> str:
     """``set``, ``set but empty`` or ``not set``: an empty key is a different mistake."""
     if var not in env:
@@ -395,6 +435,7 @@ def load_settings(
 
     connections: dict[str, Connection] = {}
     unavailable: dict[str, str] = {}
+    unavailable_at: dict[str, tuple[tuple[str, str, str], ...]] = {}
     state_schema: str | None = None
     if source is not None:
         problems = _schema_errors(_SETTINGS_VALIDATOR, data, ())
@@ -406,8 +447,9 @@ def load_settings(
         for name, raw in (data.get("connections") or {}).items():
             try:
                 connections[name] = _build_connection(name, raw, jenv, str(source))
-            except ConfigError as exc:
+            except _Unbuildable as exc:
                 unavailable[name] = str(exc)
+                unavailable_at[name] = exc.where
             else:
                 _warn_literal_key(source, Path(project_dir), name, raw)
         names = ", ".join(sorted(data.get("connections") or {})) or "none"
@@ -419,6 +461,7 @@ def load_settings(
             connections[DEFAULT_CONNECTION] = conn
         else:
             unavailable[DEFAULT_CONNECTION] = reason or ""
+            unavailable_at[DEFAULT_CONNECTION] = _env_problems(env, reason or "")
 
     return GainsightSettings(
         connections=MappingProxyType(connections),
@@ -426,6 +469,7 @@ def load_settings(
         history_days=data.get("history_days", 90),
         source_path=str(source) if source is not None else None,
         unavailable=MappingProxyType(unavailable),
+        unavailable_at=MappingProxyType(unavailable_at),
         searched=tuple(searched),
         exposure_owner=data.get("exposure_owner") or None,
     )

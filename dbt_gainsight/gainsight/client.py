@@ -128,6 +128,7 @@ class GainsightClient:
         )
         self._lock = threading.Lock()
         self._schemas: dict[str, ObjectSchema] = {}
+        self._object_names: list[str] | None = None
         self.describe_entries: dict[str, dict[str, Any]] = {}  # raw, for caching
 
     def __repr__(self) -> str:
@@ -188,6 +189,19 @@ class GainsightClient:
             "request_id": envelope.get("requestId"),
             "elapsed_ms": round((time.monotonic() - started) * 1000),
         }
+
+    def object_names(self) -> list[str]:
+        """The tenant's object names (asked once), for a did-you-mean on an unknown object."""
+        if self._object_names is None:
+            envelope = self._transport.call("GET", _OBJECT_LIST, idempotent=True)
+            data = envelope.get("data") or []
+            rows = data if isinstance(data, list) else []
+            self._object_names = [
+                str(row["objectName"])
+                for row in rows
+                if isinstance(row, dict) and row.get("objectName")
+            ]
+        return self._object_names
 
     def describe(self, object_name: str) -> ObjectSchema:
         """The object's schema; asked once per client, then cached. UnknownObject if none."""

@@ -48,11 +48,11 @@ def _a(value: Any) -> str:
 def cannot_read(field: str, value: Any, data_type: str, expected: str) -> ValueConversionError:
     """The reject for a value of a readable type that does not fit the field."""
     return ValueConversionError(
-        f"{field}: cannot read {shown(value)} as a {data_type} ({expected})"
+        f"{field}: cannot read {shown(value)} as {data_type} ({expected})"
     )
 
 
 def wrong_type(field: str, value: Any, data_type: str, expected: str) -> ValueConversionError:
     """The reject for a value whose Python type the field cannot take (with a hint)."""
     hint = _HINTS.get(type(value).__name__, expected)
-    return ValueConversionError(f"{field}: cannot read {_a(value)} as a {data_type} ({hint})")
+    return ValueConversionError(f"{field}: cannot read {_a(value)} as {data_type} ({hint})")

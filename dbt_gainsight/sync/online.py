@@ -37,27 +37,60 @@ def _parent(target: str) -> bool:
     return target.split(".", 1)[0] in PARENT_ID_FIELD and "." in target
 
 
-def online_problems(config: SyncConfig, describe: Describe) -> list[ConfigProblem]:
-    """Check the mapping against describe: fields exist, are writable, keys fit.
+def _key_path_of(config: SyncConfig, name: str) -> str:
+    """Where the config names an object: an unknown lookup object is the lookup's fault."""
+    if name == config.object or (config.is_people and name == "Person"):
+        return "object"
+    for lk in config.lookups:
+        if lk.object == name:
+            return f"lookups.{lk.field}.object"
+    for mapping in config.fields:
+        if _parent(mapping.target) and mapping.target.split(".", 1)[0] == name:
+            return f"fields.{mapping.column}"
+    return "object"
 
-    An AuthError is not a problem of this model: it propagates, so the caller reports it once.
+
+def online_problems(
+    config: SyncConfig,
+    describe: Describe,
+    object_names: Callable[[], list[str]] | None = None,
+) -> list[ConfigProblem]:
+    """Check the mapping against describe: objects and fields exist, are writable, keys fit.
+
+    An object Gainsight does not know is reported at the key that names it, with a
+    did-you-mean from ``object_names`` (the tenant's objects) when given. An AuthError is not
+    a problem of this model: it propagates, so the caller reports it once.
     """
 
     def problem(path: str, message: str) -> ConfigProblem:
         return ConfigProblem(config.model, config.yaml_path, f"meta.gainsight.{path}", message)
 
-    try:
-        schemas = {name: describe(name) for name in objects_to_describe(config)}
-    except AuthError:
-        raise
-    except GainsightAPIError as exc:
-        return [problem("object", str(exc))]
+    schemas: dict[str, ObjectSchema] = {}
     problems: list[ConfigProblem] = []
-    main = schemas["Person" if config.is_people else config.object]
+    for name in objects_to_describe(config):
+        try:
+            schemas[name] = describe(name)
+        except AuthError:
+            raise
+        except GainsightAPIError as exc:
+            hint = ""
+            if object_names is not None:
+                try:
+                    hint = did_you_mean(name, object_names())
+                except AuthError:
+                    raise
+                except GainsightAPIError:
+                    hint = ""
+            problems.append(problem(_key_path_of(config, name), f"{exc}{hint}"))
+    main = schemas.get("Person" if config.is_people else config.object)
+    if main is None:
+        return problems  # nothing else can be checked without the object itself
     creating = config.behavior == "upsert"
     for mapping in config.fields:
         prefix, _, name = mapping.target.rpartition(".")
-        schema = schemas[prefix] if prefix else main
+        schema = schemas.get(prefix) if prefix else main
+        if schema is None:
+            continue  # its object is unknown: reported above
         field = schema.field(name)
         where = f"fields.{mapping.column}"
         if field is None:
@@ -86,7 +119,9 @@ def online_problems(config: SyncConfig, describe: Describe) -> list[ConfigProble
             problems.append(
                 problem(where, f"{main.name}.{lk.field} is {field.data_type}, not a lookup")
             )
-        target = schemas[lk.object]
+        target = schemas.get(lk.object)
+        if target is None:
+            continue  # reported above, at lookups.<field>.object
         for column, match_field in lk.match:
             if target.field(match_field) is None:
                 hint = did_you_mean(match_field, target.fields)

@@ -249,11 +249,13 @@ models:
             company_name: Name
             employees: RenewalDate
             arr: Arrr
+          lookups:
+            Csm: {object: GsUsr, match: {company_name: Email}}
 """
 
 
 def test_validate_says_what_it_could_not_check_and_checks_types_online(ops):
-    """Items 6 (not built, column vs field types, did-you-mean online) and 13 (wording)."""
+    """Items 5 (where errors point), 6 (not built, column types, did-you-mean online), 13."""
     project, gs, env = ops
     (project / "models" / "more.yml").write_text(BAD_TYPES_YML)
     for name in ("gs_unbuilt", "gs_bad_types"):
@@ -287,4 +289,21 @@ def test_validate_says_what_it_could_not_check_and_checks_types_online(ops):
         r"'Arr'\?",
         err,
     ), err
+    # 5: an unknown lookup object is reported at its lookup, not at meta.gainsight.object.
+    assert re.search(
+        r"gs_bad_types: meta.gainsight.lookups.Csm.object: .*GsUsr.*did you mean 'gsuser'\?", err
+    ), err
+    assert "meta.gainsight.object:" not in err
     assert gs.counters()["by_route"].get("POST /v1/data/objects/{object}", 0) == 0
+
+    # 5: gainsight.yml problems point at gainsight.yml's key paths, all of them at once.
+    (project / "gainsight.yml").write_text(
+        "connections:\n  default:\n    url: \"{{ env_var('OPS_NO_SUCH_URL') }}\"\n"
+        "    access_key: \"{{ env_var('GAINSIGHT_ACCESS_KEY') }}\"\n    max_in_flight: many\n"
+    )
+    bad = gainsight("validate", project, env, "-s", "gs_unbuilt", "--online", label="bad yml")
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    yml = f"{project}/gainsight.yml: gs_unbuilt: connections.default."
+    assert f"{yml}url: environment variable 'OPS_NO_SUCH_URL' is not set" in bad.stderr
+    assert f"{yml}max_in_flight: expected an integer" in bad.stderr
+    assert "meta.gainsight.connection" not in bad.stderr and KEY not in bad.stderr

@@ -213,7 +213,7 @@ def test_invalid_option_values(dirs: dict[str, Path], option: str, message: str)
         f"connections:\n  default:\n    url: {URL}\n    access_key: k\n    {option}\n",
     )
     settings = load_settings(dirs["project"], env=env_for(dirs))
-    with pytest.raises(ConfigError, match="invalid connection 'default'") as info:
+    with pytest.raises(ConfigError, match="gainsight.yml: connections.default.") as info:
         settings.connection(None)
     assert message in str(info.value)
 
@@ -419,3 +419,28 @@ def test_empty_connections_key(dirs: dict[str, Path]) -> None:
         dirs["project"], env=env_for(dirs, GAINSIGHT_URL=URL, GAINSIGHT_ACCESS_KEY=KEY)
     )
     assert list(settings.connections) == ["default"]
+
+
+def test_an_empty_key_in_the_environment_is_not_called_unset(dirs: dict[str, Path]) -> None:
+    env = env_for(dirs, GAINSIGHT_URL=URL, GAINSIGHT_ACCESS_KEY="  ")
+    settings = load_settings(dirs["project"], dirs["profiles"], env=env)
+    with pytest.raises(ConfigError, match=r"GAINSIGHT_ACCESS_KEY \(set but empty\)"):
+        settings.connection(None)
+    [(where, key, message)] = settings.unavailable_at["default"]
+    assert (where, key) == ("environment", "GAINSIGHT_ACCESS_KEY")
+    assert message.startswith("set but empty: no Gainsight connection 'default'")
+
+
+def test_every_problem_of_a_connection_at_once_with_its_key_path(dirs: dict[str, Path]) -> None:
+    path = write(
+        dirs["project"],
+        "connections:\n  default:\n    url: \"{{ env_var('NO_URL') }}\"\n"
+        "    access_key: \"{{ env_var('NO_KEY') }}\"\n    max_in_flight: 0\n",
+    )
+    settings = load_settings(dirs["project"], env=env_for(dirs))
+    keys = [(f, k) for f, k, _ in settings.unavailable_at["default"]]
+    assert keys == [
+        (str(path), "connections.default.url"),
+        (str(path), "connections.default.access_key"),
+        (str(path), "connections.default.max_in_flight"),
+    ]
