@@ -404,11 +404,11 @@ class ModelSync:
             return
         self.systematic_batches += 1
         if self.systematic_batches >= SYSTEMATIC_BATCHES and not self.stopped:
-            code, message = codes.pop()
+            code, _ = codes.pop()  # its message may quote values: it stays in gainsight_rejects
             self.stopped = (
                 f"stopped: every record of the first {self.systematic_batches} batches was "
-                f"rejected with {code}: {message}. This looks like a mapping problem; check it "
-                "with `dbt-gainsight validate --online`."
+                f"rejected with {code} (Gainsight's reason is in gainsight_rejects). This looks "
+                "like a mapping problem; check it with `dbt-gainsight validate --online`."
             )
 
     def _reject_not_found(self, item: Item) -> None:
