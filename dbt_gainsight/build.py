@@ -97,7 +97,8 @@ def build(
 
     emit = on_event or (lambda level, message: None)
     args = DbtArgs.from_options(project_dir, profiles_dir, target, None, vars)
-    project = DbtProject(args)
+    # dbt build compiles every node: it needs a parsed manifest, never one read from JSON.
+    project = DbtProject(args, parse=True)
     manifest = project.manifest  # the one parse of this invocation
     argv = ["build", *args.cli_args()]
     for flag, values in (("--select", select), ("--exclude", exclude)):
