@@ -50,7 +50,7 @@ selector = click.option("--selector", help="A named selector from selectors.yml.
 log_format = click.option(
     "--log-format",
     envvar="DBT_LOG_FORMAT",
-    type=click.Choice(["text", "json", "default"], case_sensitive=False),
+    type=click.Choice(["text", "json", "default", "debug"], case_sensitive=False),
     default="text",
     show_default=True,
     help="json: one JSON event per line on stdout (docs/events.md). Env: DBT_LOG_FORMAT.",
