@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dbt_gainsight.build import BuildResult, build
 from dbt_gainsight.config import typecheck
@@ -27,6 +27,7 @@ from dbt_gainsight.errors import (
     ConfigError,
     ConfigProblem,
 )
+from dbt_gainsight.events import RunObserver
 from dbt_gainsight.gainsight.client import GainsightClient, client_for
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, declared_columns, yaml_path_of
 from dbt_gainsight.results import CheckResult, ValidateResult
@@ -56,8 +57,6 @@ __all__ = [
     "validate",
 ]
 
-if TYPE_CHECKING:
-    from dbt_gainsight.events import RunObserver
 
 #: dbt statuses after which a model is not synced (its table may be stale or half-built).
 NOT_BUILT_STATUSES = {"error", "skipped", "fail", "runtime error"}
