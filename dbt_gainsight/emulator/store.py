@@ -29,7 +29,7 @@ from dbt_gainsight.emulator.persist import Persistence
 _B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _SEQ_WIDTH = 24
 _SALT_WIDTH = 8
-N_SYSTEM_SLOTS = 4  # CreatedDate, ModifiedDate, CreatedBy, ModifiedBy occupy slots 0..3
+# CreatedDate, ModifiedDate, CreatedBy, ModifiedBy occupy slots 0..3.
 CREATED_DATE, MODIFIED_DATE, CREATED_BY, MODIFIED_BY = range(4)
 
 
