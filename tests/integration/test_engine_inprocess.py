@@ -19,7 +19,7 @@ import pytest
 from dbt_gainsight import api
 from dbt_gainsight.config.connections import load_settings
 from dbt_gainsight.config.model import parse_sync_config
-from dbt_gainsight.gainsight import client_for
+from dbt_gainsight.gainsight import RecordResult, RecordStatus, client_for
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
 from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.describes import DescribeCache
@@ -119,7 +119,8 @@ def ws(built, tmp_path, monkeypatch, gainsight_emulator) -> Workspace:
     return Workspace(built, path, gainsight_emulator)
 
 
-def test_model_sync_sends_every_new_row_once_and_saves_state(ws: Workspace):
+def model_syncs(ws: Workspace, runs: int, wrap=lambda client: client) -> list[ModelResult]:
+    """Run ModelSync ``runs`` times on the model, as the runner would (counts, then send)."""
     built = ws.built
     args = DbtArgs.from_options(built.dir, built.dir)
     connection = load_settings(built.dir, built.dir).connection(None)
@@ -132,6 +133,7 @@ def test_model_sync_sends_every_new_row_once_and_saves_state(ws: Workspace):
     )
     wh = Warehouse(args, built.manifest)
     client = client_for(connection)
+    results = []
     try:
         with wh.connection("test"):
             store = StateStore(wh, STATE)
@@ -145,8 +147,7 @@ def test_model_sync_sends_every_new_row_once_and_saves_state(ws: Workspace):
             )
             assert problems == [] and plan.error is None, plan.error
             plan.schemas = DescribeCache(store).schemas_for(config, tenant, client)
-
-            def run() -> ModelResult:
+            for _ in range(runs):
                 result = ModelResult(MODEL, config.unique_id, "Company", "upsert", "default")
                 query = diff.build_diff_query(
                     wh,
@@ -159,16 +160,18 @@ def test_model_sync_sends_every_new_row_once_and_saves_state(ws: Workspace):
                 )
                 count_plan(wh, query.counts_sql, result)
                 engine = ModelSync(
-                    plan, wh=wh, store=store, client=client, run_id="r", result=result
+                    plan, wh=wh, store=store, client=wrap(client), run_id="r", result=result
                 )
-                return engine.run(query)
-
-            first = run()
-            second = run()
+                results.append(engine.run(query))
     finally:
         client.close()
         wh.close()
-    assert_emulator_matches(ws.gs, built.rows)
+    return results
+
+
+def test_model_sync_sends_every_new_row_once_and_saves_state(ws: Workspace):
+    first, second = model_syncs(ws, runs=2)
+    assert_emulator_matches(ws.gs, ws.built.rows)
     # One existence query for 120 new keys, then 3 inserts of <= 50; nothing rejected.
     assert (first.new, first.sent, first.accepted, first.rejected, first.failed) == (
         ROWS,
@@ -180,6 +183,28 @@ def test_model_sync_sends_every_new_row_once_and_saves_state(ws: Workspace):
     assert first.api_calls == 4 and first.status == "success"
     assert (second.unchanged, second.sent, second.api_calls) == (ROWS, 0, 0)
     assert ws.state_rows() == ROWS
+
+
+class NoAnswer:
+    """A client whose inserts are never known to be applied: every result FAILED."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def insert(self, object_name, records, **kwargs):
+        return [RecordResult(RecordStatus.FAILED, error_message="no reply") for _ in records]
+
+
+def test_failed_results_are_counted_failed_and_stop_the_model_after_three_calls(ws: Workspace):
+    """RecordStatus.FAILED is "failed" (not rejected, not accepted, not saved); a batch whose
+    results are all FAILED is one failed call, and the third in a row stops the model."""
+    [result] = model_syncs(ws, runs=1, wrap=NoAnswer)
+    assert (result.accepted, result.rejected, result.failed) == (0, 0, ROWS)
+    assert result.status == "error" and "stopped after 3 failed calls" in result.message
+    assert ws.state_rows() == 0 and ws.gs.records("Company") == []
 
 
 def test_api_sync_sends_only_changes_and_reuses_cached_describes(ws: Workspace):
