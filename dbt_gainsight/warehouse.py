@@ -198,10 +198,29 @@ def _raise_if_file_locked(exc: Exception, credentials) -> None:
 def _server_side_cursor(handle):
     module = type(handle).__module__
     if module.startswith("psycopg2"):
-        from dbt_gainsight.sync.records import read_dates_leniently
-
         cursor = handle.cursor(name="dbt_gainsight_stream", withhold=True)
         cursor.itersize = FETCH_SIZE
-        read_dates_leniently(cursor)  # year 10000 rejects its record, not the read
+        _read_dates_leniently(cursor)  # year 10000 rejects its record, not the read
         return cursor
     return handle.cursor()
+
+
+def _read_dates_leniently(cursor: Any) -> None:
+    """Let a psycopg2 cursor read dates and timestamps Python cannot hold (year 10000, BC).
+
+    psycopg2 fails the whole fetch on one of them; with this, such a value arrives as its
+    text, as DuckDB gives it, and only its record is rejected. Scoped to ``cursor``.
+    """
+    from psycopg2 import extensions as ext
+
+    for base, array_oid in ((ext.PYDATE, 1182), (ext.PYDATETIME, 1115), (ext.PYDATETIMETZ, 1185)):
+
+        def cast(value: str | None, cur: Any, base: Any = base) -> Any:
+            try:
+                return base(value, cur)
+            except (ValueError, OverflowError):
+                return value
+
+        caster = ext.new_type(base.values, f"GS_{base.name}", cast)
+        ext.register_type(caster, cursor)
+        ext.register_type(ext.new_array_type((array_oid,), f"GS_{base.name}_ARRAY", caster), cursor)

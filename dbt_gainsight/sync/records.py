@@ -171,24 +171,3 @@ def _converter(schema: ObjectSchema, name: str) -> Callable[[Any], Any]:
 def _key_pairs(config: SyncConfig) -> list[tuple[str, str]]:
     by_target = {f.target: f.column for f in config.fields}
     return [(by_target[key], key) for key in config.keys]
-
-
-def read_dates_leniently(cursor: Any) -> None:
-    """Let a psycopg2 cursor read dates and timestamps Python cannot hold (year 10000, BC).
-
-    psycopg2 fails the whole fetch on one of them; with this, such a value arrives as its
-    text, as DuckDB gives it, and only its record is rejected. Scoped to ``cursor``.
-    """
-    from psycopg2 import extensions as ext
-
-    for base, array_oid in ((ext.PYDATE, 1182), (ext.PYDATETIME, 1115), (ext.PYDATETIMETZ, 1185)):
-
-        def cast(value: str | None, cur: Any, base: Any = base) -> Any:
-            try:
-                return base(value, cur)
-            except (ValueError, OverflowError):
-                return value
-
-        caster = ext.new_type(base.values, f"GS_{base.name}", cast)
-        ext.register_type(caster, cursor)
-        ext.register_type(ext.new_array_type((array_oid,), f"GS_{base.name}_ARRAY", caster), cursor)
