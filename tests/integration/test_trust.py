@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,40 @@ def test_an_insert_applied_after_the_timeout_is_not_posted_again(trust: Trust):
     assert_companies(trust)
 
 
+# Three attempts, backoff under 0.2 s: the default policy (8 attempts, up to a minute of
+# backoff) is what users get; this only makes "every attempt failed" quick to reach.
+FAST_RETRY = """
+import sys
+from dbt_gainsight.gainsight import client, retry
+fast = retry.RetryPolicy(max_attempts=3, initial_backoff=0.05, max_backoff=0.2)
+client.GainsightClient.__init__.__kwdefaults__["retry"] = fast
+from dbt_gainsight.cli import main
+sys.argv = ["dbt-gainsight", *sys.argv[1:]]
+main()
+"""
+
+
+def test_an_update_that_never_got_a_reply_is_failed_and_sent_again(trust: Trust):
+    """#1: every attempt of every update is dropped. An existence check cannot tell whether a
+    PUT landed (the key exists either way), so the records fail, the state keeps the old row
+    hash, and the next run sends them: Gainsight ends with the new values."""
+    trust.sync("-s", "gs_companies")
+    trust.sql("update main.companies set arr = arr + 1")
+    trust.gs.inject_fault("drop", count=1000, method="PUT", **COMPANY_WRITES)
+    argv = [str(BIN / "python"), "-c", FAST_RETRY, *trust.argv("sync", "-s", "gs_companies")]
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **trust.env}
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in out, out
+    [model] = trust.report()["results"]
+    assert (model["accepted"], model["failed"]) == (0, COMPANIES), model
+    assert_companies(trust)  # Gainsight kept the old values
+    trust.gs.clear_faults()
+    model = trust.sync("-s", "gs_companies")["gs_companies"]
+    assert model["accepted"] == COMPANIES
+    assert_companies(trust, bump=1)
+
+
 # --- Email keys ---------------------------------------------------------------------------
 
 
@@ -266,6 +301,67 @@ def test_ctrl_c_while_people_bulk_polling(trust: Trust):
     assert_people(trust)
 
 
+# --- leases ------------------------------------------------------------------------------------
+
+
+def test_a_lease_held_on_another_host_stops_a_sync_until_its_heartbeat_is_an_hour_old(
+    trust: Trust,
+):
+    """#3 on DuckDB across hosts: a live lease (heartbeat 5 minutes old) stops the sync with
+    one line and no call; once its heartbeat is over an hour old it is taken over."""
+    trust.sync("-s", "gs_companies")
+    [(sync_id,)] = trust.sql("select sync_id from main_gainsight.gainsight_syncs")
+    trust.sql("update main.companies set arr = arr + 1")
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    beat = (now - timedelta(minutes=5)).isoformat(sep=" ")
+    trust.sql(
+        "insert into main_gainsight.gainsight_locks values "
+        f"('{sync_id}', 'gs_companies', 'run-elsewhere', 'other-host', '4242', '{beat}', '{beat}')"
+    )
+    calls = trust.gs.counters()["calls"]
+    proc = trust.cli("sync", "-s", "gs_companies", expect=2)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "run-elsewhere" in errors[0] and "other-host" in errors[0]
+    assert trust.gs.counters()["calls"] == calls  # nothing sent
+
+    stale = (now - timedelta(minutes=61)).isoformat(sep=" ")
+    trust.sql(f"update main_gainsight.gainsight_locks set heartbeat_at = '{stale}'")
+    trust.sync("-s", "gs_companies")
+    assert_companies(trust, bump=1)
+    assert trust.sql("select count(*) from main_gainsight.gainsight_locks") == [(0,)]
+
+
+# --- tenants -----------------------------------------------------------------------------------
+
+
+def test_a_tenant_switch_sends_everything_and_an_emptied_tenant_needs_a_repair(
+    trust: Trust, gainsight_emulator_factory
+):
+    """#6: the state belongs to a URL. Another tenant gets every row once; switching back
+    sends nothing. The same URL emptied (an emulator restarted empty on its port) keeps its
+    state: nothing is sent until ``audit --repair`` (or ``--full-refresh``)."""
+    first = trust.gs
+    trust.sync("-s", "gs_companies")
+    other = gainsight_emulator_factory(access_key=KEY)
+    trust.env["GAINSIGHT_URL"] = other.url
+    model = trust.sync("-s", "gs_companies")["gs_companies"]
+    assert (model["new"], model["accepted"]) == (COMPANIES, COMPANIES)
+    assert len(stored(other, "Company", "Name")) == COMPANIES
+    trust.env["GAINSIGHT_URL"] = first.url
+    model = trust.sync("-s", "gs_companies")["gs_companies"]
+    assert (model["unchanged"], model["sent"]) == (COMPANIES, 0)
+
+    first.reset()  # the same URL, empty
+    model = trust.sync("-s", "gs_companies")["gs_companies"]
+    assert model["sent"] == 0 and first.records("Company") == []
+    trust.cli("audit", "-s", "gs_companies", "--repair", expect=1)
+    model = trust.sync("-s", "gs_companies")["gs_companies"]
+    assert model["accepted"] == COMPANIES
+    got = {name: r["Arr"] for name, r in stored(first, "Company", "Name").items()}
+    assert got == {f"Co {i:03d}": 1000 + i for i in range(COMPANIES)}
+    assert {r["Gsid"] for r in first.records("Company")} <= set(trust.state_gsids())
+
+
 # --- the URL and the key ------------------------------------------------------------------
 
 
@@ -297,7 +393,8 @@ def test_the_access_key_never_appears_in_output_results_or_tables(trust: Trust):
         trust.cli("exposures"),
     ]
     texts = [p.stdout + p.stderr for p in outputs]
-    texts += [p.read_text(errors="replace") for p in (trust.dir / "target").glob("gainsight_*")]
+    files = [*(trust.dir / "target").glob("gainsight_*"), *(trust.dir / "logs").glob("*")]
+    texts += [p.read_text(errors="replace") for p in files if p.is_file()]
     for table in ("gainsight_rejects", "gainsight_sync_state", "gainsight_syncs"):
         texts.append(repr(trust.sql(f"select * from main_gainsight.{table}")))
     for (table,) in trust.sql(
