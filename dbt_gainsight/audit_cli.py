@@ -11,13 +11,14 @@ import click
 from dbt_gainsight.cli import (
     _event,
     _fail,
-    _split,
     console,
     err_console,
     exclude,
     profiles_dir,
+    project_args,
     project_dir,
     select,
+    selection_args,
     selector,
     target,
     vars_,
@@ -53,13 +54,8 @@ def audit(**kwargs: Any) -> None:
     as_json = kwargs["output"] == "json"
     try:
         result = run_audit(
-            project_dir=kwargs["project_dir"],
-            profiles_dir=kwargs["profiles_dir"],
-            target=kwargs["target"],
-            vars=kwargs["vars"],
-            select=_split(kwargs["select"]),
-            exclude=_split(kwargs["exclude"]),
-            selector=kwargs["selector"],
+            **project_args(kwargs),
+            **selection_args(kwargs),
             state_schema=kwargs["state_schema"],
             max_calls=kwargs["max_calls"],
             repair=kwargs["repair"],

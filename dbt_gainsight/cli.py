@@ -73,6 +73,22 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [part for value in values for part in value.split()]
 
 
+def project_args(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """--project-dir, --profiles-dir, --target and --vars as the Python API's keywords."""
+    return {name: kwargs[name] for name in ("project_dir", "profiles_dir", "target", "vars")}
+
+
+def selection_args(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """--select and --exclude (split as dbt does), and --selector where the command has it."""
+    args: dict[str, Any] = {
+        "select": _split(kwargs["select"]),
+        "exclude": _split(kwargs["exclude"]),
+    }
+    if "selector" in kwargs:
+        args["selector"] = kwargs["selector"]
+    return args
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dbt-gainsight")
 def cli() -> None:
@@ -123,9 +139,7 @@ def sync(**kwargs: Any) -> None:
     from dbt_gainsight import api
 
     options = api.SyncOptions(
-        select=_split(kwargs["select"]),
-        exclude=_split(kwargs["exclude"]),
-        selector=kwargs["selector"],
+        **selection_args(kwargs),
         dry_run=kwargs["dry_run"],
         full_refresh=kwargs["full_refresh"],
         state_schema=kwargs["state_schema"],
@@ -141,10 +155,7 @@ def sync(**kwargs: Any) -> None:
     try:
         with observer:
             result = api.sync(
-                project_dir=kwargs["project_dir"],
-                profiles_dir=kwargs["profiles_dir"],
-                target=kwargs["target"],
-                vars=kwargs["vars"],
+                **project_args(kwargs),
                 options=options,
                 on_progress=observer.progress,
                 on_event=observer.message,
@@ -208,13 +219,8 @@ def validate(**kwargs: Any) -> None:
     observer = _observer(kwargs)
     try:
         configs = api.validate(
-            project_dir=kwargs["project_dir"],
-            profiles_dir=kwargs["profiles_dir"],
-            target=kwargs["target"],
-            vars=kwargs["vars"],
-            select=_split(kwargs["select"]),
-            exclude=_split(kwargs["exclude"]),
-            selector=kwargs["selector"],
+            **project_args(kwargs),
+            **selection_args(kwargs),
             online=kwargs["online"],
             on_event=observer.message,
             parse=kwargs["parse"],
@@ -278,13 +284,8 @@ def status(**kwargs: Any) -> None:
 
     try:
         report = read_status(
-            project_dir=kwargs["project_dir"],
-            profiles_dir=kwargs["profiles_dir"],
-            target=kwargs["target"],
-            vars=kwargs["vars"],
-            select=_split(kwargs["select"]),
-            exclude=_split(kwargs["exclude"]),
-            selector=kwargs["selector"],
+            **project_args(kwargs),
+            **selection_args(kwargs),
             state_schema=kwargs["state_schema"],
             parse=kwargs["parse"],
             on_event=ConsoleObserver(console, err_console).message,

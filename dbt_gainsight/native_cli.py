@@ -9,13 +9,14 @@ import click
 
 from dbt_gainsight.cli import (
     _fail,
-    _split,
     console,
     err_console,
     exclude,
     profiles_dir,
+    project_args,
     project_dir,
     select,
+    selection_args,
     selector,
     target,
     vars_,
@@ -52,10 +53,7 @@ def init_command(**kwargs: Any) -> None:
             connection=kwargs["connection"],
             write=kwargs["write"],
             force=kwargs["force"],
-            project_dir=kwargs["project_dir"],
-            profiles_dir=kwargs["profiles_dir"],
-            target=kwargs["target"],
-            vars=kwargs["vars"],
+            **project_args(kwargs),
         )
     except GainsightSyncError as exc:
         _fail(exc)
@@ -99,13 +97,8 @@ def build_command(**kwargs: Any) -> None:
         with progress:
             result = build(
                 kwargs["dbt_args"],
-                project_dir=kwargs["project_dir"],
-                profiles_dir=kwargs["profiles_dir"],
-                target=kwargs["target"],
-                vars=kwargs["vars"],
-                select=_split(kwargs["select"]),
-                exclude=_split(kwargs["exclude"]),
-                selector=kwargs["selector"],
+                **project_args(kwargs),
+                **selection_args(kwargs),
                 state_schema=kwargs["state_schema"],
                 on_progress=progress.progress,
                 on_event=progress.message,
@@ -142,12 +135,8 @@ def exposures_command(**kwargs: Any) -> None:
 
     try:
         text, found, warnings = exposures(
-            project_dir=kwargs["project_dir"],
-            profiles_dir=kwargs["profiles_dir"],
-            target=kwargs["target"],
-            vars=kwargs["vars"],
-            select=_split(kwargs["select"]),
-            exclude=_split(kwargs["exclude"]),
+            **project_args(kwargs),
+            **selection_args(kwargs),
             owner_name=kwargs["owner_name"],
             owner_email=kwargs["owner_email"],
             write=kwargs["write_path"],
