@@ -362,6 +362,26 @@ def test_a_tenant_switch_sends_everything_and_an_emptied_tenant_needs_a_repair(
     assert {r["Gsid"] for r in first.records("Company")} <= set(trust.state_gsids())
 
 
+# --- Ctrl-C while the command starts ------------------------------------------------------
+
+
+def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(trust: Trust):
+    """#7 in the first phase: Python, dbt and the client still loading, then the project
+    parsing. Every Ctrl-C there is exit 130 and one line, nothing sent."""
+    for delay in (0.2, 0.6, 1.2, 2.5):
+        proc, log = trust.start()
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        out = log.read_text()
+        assert (code, "Traceback" in out) == (130, False), (delay, code, out)
+    assert trust.gs.counters()["calls"] == 0
+
+
 # --- the URL and the key ------------------------------------------------------------------
 
 
