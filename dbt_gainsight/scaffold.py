@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dbt_gainsight.config.model import normalise_object
+from dbt_gainsight.config.typecheck import NEVER, family
 from dbt_gainsight.gainsight.objects import (
     PEOPLE_API_OBJECT,
     SYSTEM_FIELDS,
@@ -138,47 +139,17 @@ class Proposal:
 # --------------------------------------------------------------------------- types
 
 
-def column_category(data_type: str | None) -> str | None:
-    """Warehouse type -> ``string``/``number``/``boolean``/``date``/``timestamp`` (None unknown)."""
-    if not data_type:
-        return None
-    t = data_type.lower()
-    if any(s in t for s in ("char", "text", "string", "uuid", "enum")):
-        return "string"
-    if "bool" in t:
-        return "boolean"
-    if "timestamp" in t or "datetime" in t:
-        return "timestamp"
-    if "date" in t:
-        return "date"
-    numeric = ("int", "decimal", "numeric", "double", "float", "real", "number", "money")
-    if any(s in t for s in numeric):
-        return "number"
-    return None
-
-
-#: Field type -> the column categories whose values convert to it without surprises.
-_FITS: dict[str, frozenset[str]] = {
-    "NUMBER": frozenset({"number"}),
-    "CURRENCY": frozenset({"number"}),
-    "PERCENTAGE": frozenset({"number"}),
-    "BOOLEAN": frozenset({"boolean"}),
-    "DATE": frozenset({"date", "timestamp"}),
-    "DATETIME": frozenset({"timestamp", "date"}),
-    "EMAIL": frozenset({"string"}),
-    "PICKLIST": frozenset({"string"}),
-    "MULTISELECTDROPDOWNLIST": frozenset({"string"}),
-    "GSID": frozenset({"string"}),
-}
-
-
 def type_mismatch(column: Column, target: FieldSchema) -> str | None:
-    """Why the column's type does not fit the field's type, or None when it fits (or is unknown)."""
-    category = column_category(column.data_type)
-    fits = _FITS.get(target.data_type)
-    if category is None or fits is None or category in fits:
+    """Why no value of the column's type would convert to the field's type, else None.
+
+    The rule is validate --online's (config/typecheck.py): a text column may hold dates or
+    numbers, so only types that can never convert are marked.
+    """
+    if not column.data_type:
         return None
-    return f"column is {column.data_type}, field is {target.data_type}"
+    if family(column.data_type) in NEVER.get(target.data_type.upper(), ()):
+        return f"column is {column.data_type}, field is {target.data_type}"
+    return None
 
 
 # --------------------------------------------------------------------------- matching

@@ -108,12 +108,12 @@ def test_init_proposes_the_hand_written_mapping_of_every_sample_model(catalog):
 
 
 def test_type_mismatches_keys_and_required_fields_are_marked(catalog):
-    cols = _columns("gs_companies", renewal_date="VARCHAR", arr="VARCHAR", csm_email="INTEGER")
+    cols = _columns("gs_companies", renewal_date="INTEGER", arr="DATE", csm_email="INTEGER")
     proposal = propose("gs_companies", "Company", cols, catalog, keys=["ExternalId"])
     assert sorted(proposal.mismatches) == ["arr", "csm_email", "renewal_date"]
     assert proposal.keys == ["ExternalId"] and proposal.notes  # not mapped from any column
     text = snippet(proposal, "models/x.yml")
-    assert re.search(r"renewal_date: RenewalDate +# CHECK: column is VARCHAR, field is DATE", text)
+    assert re.search(r"renewal_date: RenewalDate +# CHECK: column is INTEGER, field is DATE", text)
     assert "# CHECK: column is INTEGER, field is EMAIL" in text  # the lookup's match field
     assert "not mapped (no matching field): account_id" in text
     # Relationship requires its CompanyId and TypeId lookups: without the columns, say so.
