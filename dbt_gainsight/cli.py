@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -373,6 +374,9 @@ def spread_selectors(argv: list[str]) -> list[str]:
 
 def main() -> None:
     """Console-script entry point."""
+    # SIGTERM (a cancelled CI job, Airflow, Kubernetes) stops a run as Ctrl-C does: state
+    # flushed, leases released, run results written, exit 130 (the emulator sets its own).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     cli(args=spread_selectors(sys.argv[1:]), prog_name="dbt-gainsight")
 
 

@@ -362,6 +362,31 @@ def test_a_tenant_switch_sends_everything_and_an_emptied_tenant_needs_a_repair(
     assert {r["Gsid"] for r in first.records("Company")} <= set(trust.state_gsids())
 
 
+def test_sigterm_stops_a_sync_as_ctrl_c_does(trust: Trust):
+    """A cancelled CI job or an orchestrator sends SIGTERM: exit 130 within seconds, what
+    Gainsight accepted saved, no lease left behind (else a run on another host would wait an
+    hour), run results say interrupted."""
+    gs = trust.gs
+    gs.set_limits(latency_ms=1000)
+    proc, log = trust.start("-s", "gs_companies")
+    try:
+        wait_until(lambda: trust.routes()["POST /v1/data/objects/{object}"] >= 1, proc, log)
+        time.sleep(0.3)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = log.read_text()
+    assert code == 130 and took < FAST_EXIT and "Traceback" not in out, (code, took, out)
+    assert trust.report()["metadata"]["interrupted"] is True
+    assert trust.sql("select count(*) from main_gainsight.gainsight_locks") == [(0,)]
+    assert sorted(trust.state_gsids()) == sorted(r["Gsid"] for r in gs.records("Company"))
+
+
 # --- Ctrl-C while the command starts ------------------------------------------------------
 
 
