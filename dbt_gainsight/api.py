@@ -22,14 +22,14 @@ from typing import Any
 from dbt_gainsight.build import BuildResult, build
 from dbt_gainsight.config import typecheck
 from dbt_gainsight.config.connections import GainsightSettings, load_settings
-from dbt_gainsight.config.model import SyncConfig, check_columns, parse_sync_config
+from dbt_gainsight.config.model import SyncConfig, check_columns, parse_models
 from dbt_gainsight.errors import (
     ConfigError,
     ConfigProblem,
 )
 from dbt_gainsight.events import RunObserver
 from dbt_gainsight.gainsight.client import GainsightClient, client_for
-from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, declared_columns, yaml_path_of
+from dbt_gainsight.project import DbtArgs, DbtProject, declared_columns
 from dbt_gainsight.results import CheckResult, ValidateResult
 from dbt_gainsight.sync import history
 from dbt_gainsight.sync.describes import DescribeCache
@@ -101,21 +101,9 @@ class Session:
         ``need_connections=False`` (offline validate) leaves credentials alone, so the check
         can run in a pull request without secrets.
         """
-        problems: list[ConfigProblem] = []
-        parsed: list[tuple[SyncConfig, Any]] = []
-        for uid in self.project.select(select, exclude, selector):
-            node = self.project.node(uid)
-            try:
-                config = parse_sync_config(
-                    node.config.meta[META_KEY],
-                    model=node.name,
-                    unique_id=uid,
-                    yaml_path=yaml_path_of(node),
-                )
-            except ConfigError as exc:
-                problems += exc.problems
-                continue
-            parsed.append((config, node))
+        parsed, problems = parse_models(
+            self.project, self.project.select(select, exclude, selector)
+        )
         names = {config.connection or "default" for config, _ in parsed} if need_connections else ()
         for name in sorted(names):
             try:

@@ -18,9 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from dbt_gainsight.config.connections import load_settings
-from dbt_gainsight.config.model import SyncConfig, parse_sync_config
-from dbt_gainsight.errors import ConfigError, ConfigProblem
-from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
+from dbt_gainsight.config.model import SyncConfig, parse_models
+from dbt_gainsight.errors import ConfigError
+from dbt_gainsight.project import DbtArgs, DbtProject
 
 DEFAULT_OWNER = {"name": "dbt-gainsight"}
 HEADER = (
@@ -109,21 +109,10 @@ def collect(
     project: DbtProject, settings, select: Sequence[str] = (), exclude: Sequence[str] = ()
 ) -> tuple[list[Exposure], list[str]]:
     """Group the enabled, valid gainsight models by (connection, object); warnings beside."""
-    problems: list[ConfigProblem] = []
     warnings: list[str] = []
     groups: dict[tuple[str, str], Exposure] = {}
-    for uid in project.select(select, exclude):
-        node = project.node(uid)
-        try:
-            config = parse_sync_config(
-                node.config.meta[META_KEY],
-                model=node.name,
-                unique_id=uid,
-                yaml_path=yaml_path_of(node),
-            )
-        except ConfigError as exc:
-            problems += exc.problems
-            continue
+    parsed, problems = parse_models(project, project.select(select, exclude))
+    for config, node in parsed:
         if not config.enabled:
             continue
         name = config.connection or "default"

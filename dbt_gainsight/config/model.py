@@ -38,6 +38,7 @@ from dbt_gainsight.config.rules import (
 )
 from dbt_gainsight.errors import ConfigError, ConfigProblem
 from dbt_gainsight.gainsight.objects import ObjectKind
+from dbt_gainsight.project import META_KEY, DbtProject, yaml_path_of
 
 ROOT = "meta.gainsight"
 
@@ -310,6 +311,28 @@ def _check(
         deletes=DeleteSettings(**(meta.get("deletes") or {})),
     )
     return [], config
+
+
+def parse_models(
+    project: DbtProject, unique_ids: Iterable[str]
+) -> tuple[list[tuple[SyncConfig, Any]], list[ConfigProblem]]:
+    """Each model's block parsed, beside its node; the problems of the others, all at once."""
+    parsed: list[tuple[SyncConfig, Any]] = []
+    problems: list[ConfigProblem] = []
+    for uid in unique_ids:
+        node = project.node(uid)
+        try:
+            config = parse_sync_config(
+                node.config.meta[META_KEY],
+                model=node.name,
+                unique_id=uid,
+                yaml_path=yaml_path_of(node),
+            )
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        parsed.append((config, node))
+    return parsed, problems
 
 
 def parse_sync_config(

@@ -47,9 +47,7 @@ def _a(value: Any) -> str:
 
 def cannot_read(field: str, value: Any, data_type: str, expected: str) -> ValueConversionError:
     """The reject for a value of a readable type that does not fit the field."""
-    return ValueConversionError(
-        f"{field}: cannot read {shown(value)} as {data_type} ({expected})"
-    )
+    return ValueConversionError(f"{field}: cannot read {shown(value)} as {data_type} ({expected})")
 
 
 def wrong_type(field: str, value: Any, data_type: str, expected: str) -> ValueConversionError:
