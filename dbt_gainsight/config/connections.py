@@ -17,12 +17,12 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 import jinja2
-import jinja2.sandbox
 import yaml
 from jsonschema import Draft202012Validator
 
+from dbt_gainsight.config.env_vars import jinja_for, render
 from dbt_gainsight.config.messages import describe_value, did_you_mean, settings_problem
-from dbt_gainsight.errors import ConfigError, redact
+from dbt_gainsight.errors import ConfigError
 from dbt_gainsight.gainsight.limits import check_base_url
 
 log = logging.getLogger(__name__)
@@ -215,56 +215,7 @@ def _schema_errors(
     return [f"{path}: {message}" for path, message in found]
 
 
-# --------------------------------------------------------------------------- rendering
-
-
-class _MissingEnvVar(Exception):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(name)
-
-
-def _jinja(env: Mapping[str, str]) -> jinja2.Environment:
-    """A sandboxed Jinja with dbt's ``env_var`` and casting filters, nothing else."""
-
-    def env_var(name: str, default: Any = None) -> str:
-        if name in env:
-            return env[name]
-        if default is not None:
-            return str(default)
-        raise _MissingEnvVar(name)
-
-    def native(value: Any) -> Any:
-        return yaml.safe_load(value) if isinstance(value, str) else value
-
-    jenv = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
-    jenv.globals["env_var"] = env_var
-    jenv.filters.update(as_number=native, as_bool=native, as_native=native, as_text=str)
-    return jenv
-
-
-def _render(value: Any, jenv: jinja2.Environment, where: str) -> Any:
-    """Render every string in ``value``; ``where`` names the file and key for errors."""
-    if isinstance(value, Mapping):
-        return {k: _render(v, jenv, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [_render(v, jenv, f"{where}[{i}]") for i, v in enumerate(value)]
-    if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
-        return value
-    try:
-        return jenv.from_string(value).render()
-    except _MissingEnvVar as exc:
-        raise ConfigError(
-            f"{where}: environment variable {exc.name!r} is not set "
-            f"(use env_var({exc.name!r}, 'default') for an optional value)"
-        ) from None
-    except jinja2.TemplateError as exc:
-        # Not str(exc): it may quote the template line, and the line may hold a secret.
-        reason = redact(exc.message or type(exc).__name__, value)
-        raise ConfigError(f"{where}: cannot render {{{{ ... }}}}: {reason}") from None
-    except Exception as exc:  # e.g. env_var() called with the wrong arguments
-        reason = redact(f"{type(exc).__name__}: {exc}", value)
-        raise ConfigError(f"{where}: cannot render {{{{ ... }}}}: {reason}") from None
+# --------------------------------------------------------------------------- building
 
 
 def _coerce(options: dict[str, Any]) -> dict[str, Any]:
@@ -300,7 +251,7 @@ def _build_connection(name: str, raw: Any, jenv: jinja2.Environment, source: str
     rendered: dict[str, Any] = {}
     for key, value in raw.items():
         try:
-            rendered[key] = _render(value, jenv, f"{where}.{key}")
+            rendered[key] = render(value, jenv, f"{where}.{key}")
         except ConfigError as exc:
             detail = str(exc).removeprefix(f"{where}.{key}: ")
             found.append((f"connections.{name}.{key}", detail))
@@ -441,9 +392,9 @@ def load_settings(
         problems = _schema_errors(_SETTINGS_VALIDATOR, data, ())
         if problems:
             raise ConfigError(f"{source}: invalid gainsight.yml:\n  - " + "\n  - ".join(problems))
-        jenv = _jinja(env)
+        jenv = jinja_for(env)
         if "state_schema" in data:
-            state_schema = _render(data["state_schema"], jenv, f"{source}: state_schema").strip()
+            state_schema = render(data["state_schema"], jenv, f"{source}: state_schema").strip()
         for name, raw in (data.get("connections") or {}).items():
             try:
                 connections[name] = _build_connection(name, raw, jenv, str(source))
