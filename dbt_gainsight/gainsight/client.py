@@ -27,8 +27,8 @@ from dbt_gainsight.errors import (
 )
 from dbt_gainsight.gainsight import people, query, writes
 from dbt_gainsight.gainsight.events import CallRecord, ClientEvent, ClientStats
-from dbt_gainsight.gainsight.limits import MAX_PAGE, check_base_url
-from dbt_gainsight.gainsight.objects import ObjectSchema, parse_describe
+from dbt_gainsight.gainsight.limits import DELETE_NOT_FOUND, MAX_PAGE, check_base_url
+from dbt_gainsight.gainsight.objects import PEOPLE_API_OBJECT, ObjectSchema, parse_describe
 from dbt_gainsight.gainsight.payloads import lookup_payload
 from dbt_gainsight.gainsight.ratelimit import RateLimiter
 from dbt_gainsight.gainsight.responses import (
@@ -60,8 +60,7 @@ __all__ = [
 
 _OBJECT_LIST = "/v1/meta/services/objects/list"
 #: Objects written through the People API, whose match key is Email (names folded).
-PEOPLE_OBJECTS = frozenset({"person", "companyperson", "relationshipperson"})
-DELETE_NOT_FOUND = "GSOBJ_1004"  # delete of a blank or unknown Gsid
+PEOPLE_OBJECTS = frozenset(n.replace("_", "").lower() for n in PEOPLE_API_OBJECT.values())
 
 
 class GainsightClient:

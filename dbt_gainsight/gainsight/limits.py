@@ -48,6 +48,8 @@ OPERATORS = frozenset(
 )
 #: "No entity matches the given criteria": an update's keys match nothing (or a query, 400).
 NOT_FOUND = "GSOBJ_1011"
+#: A delete named a blank or unknown Gsid (also what a repeated, already applied delete gets).
+DELETE_NOT_FOUND = "GSOBJ_1004"
 #: Codes that mean the access key was refused.
 AUTH_CODES = frozenset({"GS_APIG_2401", "GS_APIG_2402", "GSOBJ_1024"})
 #: "Invalid API called": a call (write, query) names an object the tenant does not have.
