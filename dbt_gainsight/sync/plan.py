@@ -14,13 +14,14 @@ from typing import Any
 from dbt_gainsight.config.connections import Connection
 from dbt_gainsight.config.model import SyncConfig, check_columns
 from dbt_gainsight.errors import ConfigProblem, ModelNotBuiltError
+from dbt_gainsight.gainsight.limits import MAX_IN_VALUES
 from dbt_gainsight.gainsight.objects import ObjectKind, ObjectSchema
 from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.records import PARENT_ID_FIELD
 from dbt_gainsight.sync.report import ModelResult
 from dbt_gainsight.warehouse import Warehouse
 
-EXISTENCE_CHUNK = 1000  # new rows whose keys are looked up in one query (client's IN cap)
+EXISTENCE_CHUNK = MAX_IN_VALUES  # new rows whose keys are looked up in one query
 
 
 def object_rank(config: SyncConfig) -> int:
