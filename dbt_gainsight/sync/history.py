@@ -29,6 +29,8 @@ COUNTS = (
     "duplicates",
     "null_keys",
     "no_longer_in_model",
+    "planned_deletes",
+    "deleted",
     "sent",
     "accepted",
     "rejected",

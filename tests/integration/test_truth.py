@@ -232,3 +232,15 @@ def test_max_calls_refuses_and_the_daily_budget_stops_a_run_the_next_day_continu
     assert first.model["accepted"] == 400 and len(project.state()) == 400
     assert "daily call budget" in first.model["message"]
     assert "10 of 10 calls today" in first.model["message"]
+
+    before = gs.counters()
+    again = project.sync(expect=1)
+    assert calls_since(gs, before)["calls"] == 0 and again.model["accepted"] == 0
+
+    runs = f"{project.state_schema}.gainsight_runs"
+    project.execute(f"update {runs} set started_at = started_at - interval '1 day'")
+    before = gs.counters()
+    nextday = project.sync()
+    assert calls_since(gs, before)["calls"] == 3  # 1 existence check + 2 inserts
+    assert nextday.model["accepted"] == 100 and len(project.state()) == 500
+    assert_emulator_matches(gs, rows)
