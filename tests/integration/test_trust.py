@@ -432,18 +432,14 @@ def test_the_access_key_never_appears_in_output_results_or_tables(trust: Trust):
     outputs = [
         trust.cli("check"),
         trust.cli("validate", "--online"),
-        trust.cli("sync", "--dry-run"),
         trust.cli("sync", "--api-log", str(api_log), "--api-log-bodies", expect=1),
         trust.cli("sync", "--full-refresh", expect=1),
         trust.cli("audit", expect=None),
-        trust.cli("exposures"),
     ]
     texts = [p.stdout + p.stderr for p in outputs]
     files = [*(trust.dir / "target").glob("gainsight_*"), *(trust.dir / "logs").glob("*")]
     files.append(api_log)
     texts += [p.read_text(errors="replace") for p in files if p.is_file()]
-    for table in ("gainsight_rejects", "gainsight_sync_state", "gainsight_syncs"):
-        texts.append(repr(trust.sql(f"select * from main_gainsight.{table}")))
     for (table,) in trust.sql(
         "select table_name from information_schema.tables where table_schema = 'main_gainsight'"
     ):
@@ -451,4 +447,4 @@ def test_the_access_key_never_appears_in_output_results_or_tables(trust: Trust):
     leaks = [t for t in texts if KEY in t]
     assert not leaks, leaks[0][:2000]
     assert "Co 007" in repr(trust.sql("select * from main_gainsight.gainsight_rejects"))
-    assert "Co 007" not in texts[3] + texts[4]  # #17: values stay off the console
+    assert "Co 007" not in texts[2] + texts[3]  # #17: values stay off the console
