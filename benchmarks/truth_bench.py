@@ -66,7 +66,9 @@ def measured(project, emu, env, command: str, *args: str) -> dict[str, Any]:
     return out
 
 
-def scale_run(work: Path, n: int, target: str, mif: int, full: bool) -> dict[str, Any]:
+def scale_run(
+    work: Path, n: int, target: str, mif: int, full: bool, audit: bool = True
+) -> dict[str, Any]:
     """First sync, unchanged re-sync, audit of the unchanged model, 1% changed: one size."""
     project = copy_project(
         PROJECT, work / f"{target}_{n}", f"truth_{n}.duckdb", target, f"gainsight_bench_{n}"
@@ -79,8 +81,9 @@ def scale_run(work: Path, n: int, target: str, mif: int, full: bool) -> dict[str
         log(f"[{target} {n:,}] first sync")
         out["first"] = measured(project, emu, env, "sync")
         out["unchanged"] = measured(project, emu, env, "sync")
-        if full:
+        if full and audit:
             out["audit"] = measured(project, emu, env, "audit")
+        if full:
             project.build(env, {"rows": n, "bump": 1})
             out["one"] = measured(project, emu, env, "sync")
     if full and target == "duckdb":
@@ -145,7 +148,9 @@ def rows_for(n: int, duck: dict, pg: dict | None) -> list[Row]:
 
 
 def _cs(r: dict) -> str:
-    return f"{fmt_int(r['calls'])} ({r['routes']}) / {r['seconds']:.1f} s"
+    bad = r["exit"] not in (0, 1) or ("totals" in r and r["exit"])  # a sync must exit 0
+    failed = f" **exit {r['exit']}**" if bad else ""
+    return f"{fmt_int(r['calls'])} ({r['routes']}) / {r['seconds']:.1f} s{failed}"
 
 
 def _naive(duck: dict, key: str) -> str:
@@ -177,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["scale", "rate"], help="Run one part only.")
     parser.add_argument("--no-postgres", action="store_true", help="Skip the Postgres runs.")
     parser.add_argument("--no-readme", action="store_true", help="Print only.")
+    parser.add_argument("--skip-audit", action="store_true", help="No audit runs.")
     args = parser.parse_args(argv)
     sizes = args.rows or [100_000, 1_000_000]
     work = Path(tempfile.mkdtemp(prefix="gainsight-truth-"))
@@ -186,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[int, dict] = {}
     if args.only != "rate":
         for n in sizes:
-            results[n] = {"duckdb": scale_run(work, n, "duckdb", args.mif, True)}
+            duck = scale_run(work, n, "duckdb", args.mif, True, not args.skip_audit)
+            results[n] = {"duckdb": duck}
             if not args.no_postgres:
                 results[n]["postgres"] = scale_run(work, n, "postgres", args.mif, False)
             rows += rows_for(n, results[n]["duckdb"], results[n].get("postgres"))
