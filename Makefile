@@ -18,7 +18,7 @@ demo: $(BIN)/dbt-gainsight
 
 test: $(BIN)/dbt-gainsight
 	$(BIN)/ruff check dbt_gainsight tests benchmarks
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --dist worksteal tests
 
 lint: $(BIN)/dbt-gainsight
 	$(BIN)/ruff check dbt_gainsight tests benchmarks
