@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,3 +115,22 @@ def run(
             f"STDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}"
         )
     return proc
+
+
+def wait_until(condition, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    """Poll ``condition`` while ``proc`` runs; fail with its log if it ends or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f"the sync ended early:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"timed out:\n{log.read_text()}"
+        time.sleep(0.02)
+
+
+def signal_and_wait(
+    proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 60
+) -> tuple[int, float]:
+    """Send ``sig`` and wait for the exit: (exit code, seconds from the signal to the exit)."""
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    code = proc.wait(timeout=timeout)
+    return code, time.monotonic() - sent

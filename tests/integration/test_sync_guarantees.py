@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from dbt_gainsight.emulator import Emulator
-from tests.conftest import run
+from tests.conftest import run, signal_and_wait, wait_until
 from tests.integration.incremental_helpers import (
     QUERY_ROUTE,
     IncProject,
@@ -66,14 +66,6 @@ def project(built: IncProject, tmp_path, gainsight_emulator_factory) -> IncProje
     return built
 
 
-def wait_until(condition, proc, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert proc.poll() is None, f"the sync ended early:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"timed out:\n{log.read_text()}"
-        time.sleep(0.02)
-
-
 def interrupt(project: IncProject, when, tmp_path: Path) -> tuple[int, tuple[float, float], str]:
     """Start a sync, SIGINT it once ``when()`` holds.
 
@@ -84,10 +76,8 @@ def interrupt(project: IncProject, when, tmp_path: Path) -> tuple[int, tuple[flo
     try:
         wait_until(when, proc, log)
         time.sleep(0.3)  # well inside the phase
-        sent, wall = time.monotonic(), time.time()
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=60)
-        took = time.monotonic() - sent
+        wall = time.time()
+        code, took = signal_and_wait(proc)
         written = (project.dir / "target" / "gainsight_run_results.json").stat().st_mtime - wall
         return code, (written, took), log.read_text()
     finally:
@@ -143,10 +133,7 @@ def test_a_second_ctrl_c_exits_at_once(project: IncProject, tmp_path):
         proc.send_signal(signal.SIGINT)
         time.sleep(1.0)
         assert proc.poll() is None  # still waiting for the calls in flight
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=60)
-        took = time.monotonic() - sent
+        code, took = signal_and_wait(proc)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.conftest import BIN, REPO, copy_project, run
+from tests.conftest import BIN, REPO, copy_project, run, signal_and_wait, wait_until
 
 PROJECT = REPO / "tests" / "projects" / "trust"
 COMPANIES, PEOPLE = 120, 60
@@ -126,14 +126,6 @@ def assert_companies(trust: Trust, bump: int = 0) -> None:
 def assert_people(trust: Trust) -> None:
     got = {e: r["FirstName"] for e, r in stored(trust.gs, "Person", "Email").items()}
     assert got == {f"p{i:02d}@example.com": f"P{i}" for i in range(PEOPLE)}
-
-
-def wait_until(condition, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert proc.poll() is None, f"the sync ended early:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"timed out:\n{log.read_text()}"
-        time.sleep(0.02)
 
 
 # --- lost replies -----------------------------------------------------------------------------
@@ -278,10 +270,7 @@ def test_ctrl_c_while_people_bulk_polling(trust: Trust):
     try:
         wait_until(lambda: any("async" in r for r in trust.routes()), proc, log)
         time.sleep(0.5)  # polling
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=60)
-        took = time.monotonic() - sent
+        code, took = signal_and_wait(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -372,10 +361,7 @@ def test_sigterm_stops_a_sync_as_ctrl_c_does(trust: Trust):
     try:
         wait_until(lambda: trust.routes()["POST /v1/data/objects/{object}"] >= 1, proc, log)
         time.sleep(0.3)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
-        took = time.monotonic() - sent
+        code, took = signal_and_wait(proc, signal.SIGTERM)
     finally:
         if proc.poll() is None:
             proc.kill()
