@@ -96,6 +96,15 @@ class GainsightAPIError(GainsightSyncError):
         super().__init__(message)
 
 
+class CallBudgetUsed(GainsightAPIError):
+    """No call was made: the connection's ``daily_call_budget`` is used (sync/budget.py).
+
+    Raised where calls are counted, before the request leaves, so a budget is never passed
+    by calls already queued or waiting for the rate limiter. Records it stops are not sent;
+    the next run sends them.
+    """
+
+
 class AuthError(GainsightAPIError):
     """The access key was refused (401 GS_APIG_2401/2402, GSOBJ_1024). Fix the key, then rerun."""
 

@@ -138,6 +138,10 @@ class GainsightClient:
         """Counters of calls, retries, 429s, ... for the run report."""
         return self._transport.stats
 
+    def gate_calls(self, gate: Callable[[], None] | None) -> None:
+        """Ask ``gate`` before every call leaves; it raises (e.g. CallBudgetUsed) to refuse it."""
+        self._transport.gate = gate
+
     @property
     def limiter(self) -> RateLimiter:
         """The call budget shared by every thread of this client."""

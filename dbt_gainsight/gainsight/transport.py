@@ -109,6 +109,8 @@ class Transport:
         self._on_call = on_call
         self.limiter = RateLimiter(calls_per_minute, clock=clock, sleep=self.pause)
         self.stats = ClientStats()
+        # Asked before every call leaves (e.g. the daily call budget); raises to refuse it.
+        self.gate: Callable[[], None] | None = None
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._sessions = SessionPool(
             lambda: new_session(base_url, access_key, verify_tls=verify_tls)
@@ -157,6 +159,8 @@ class Transport:
         error_code: str | None = None
         with self._slots, self.limiter.acquire(), self._sessions.lend() as session:
             self.check_cancel()
+            if self.gate is not None:
+                self.gate()
             self.stats.add("calls")
             if records:
                 self.stats.add("records_sent", records)

@@ -9,10 +9,11 @@ calls, and leaves its unsent rows for the next run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 
-from dbt_gainsight.errors import GainsightSyncError
+from dbt_gainsight.errors import CallBudgetUsed, GainsightSyncError
 
 RUNS = "gainsight_runs"  # the run history table (sync/history.py)
 
@@ -60,29 +61,40 @@ def calls_today(store, connection: str) -> int:
 
 
 class DailyBudget:
-    """What is left of one connection's ``daily_call_budget`` while a run goes on."""
+    """What is left of one connection's ``daily_call_budget`` while a run goes on.
 
-    def __init__(self, connection: str, limit: int, used_before: int, calls: Callable[[], int]):
-        """``calls`` returns the client's calls so far; ``used_before`` today's earlier calls."""
+    The client asks :meth:`take` before each call leaves (``GainsightClient.gate_calls``),
+    so the count is exact with calls in flight, queued, or waiting for the rate limiter.
+    """
+
+    def __init__(self, connection: str, limit: int, used_before: int):
+        """``used_before``: today's calls from the run history, before this run."""
         self.connection = connection
         self.limit = limit
         self.used_before = used_before
-        self._calls = calls
-        self._start = calls()
+        self._taken = 0
+        self._lock = threading.Lock()
 
     @property
     def used(self) -> int:
         """Calls spent today, this run's included."""
-        return self.used_before + self._calls() - self._start
+        return self.used_before + self._taken
+
+    @property
+    def spent(self) -> bool:
+        """Whether no further call fits."""
+        return self.used >= self.limit
 
     def allows(self, calls: int = 1) -> bool:
-        """Whether ``calls`` more calls (in flight ones included by the caller) still fit."""
+        """Whether ``calls`` more calls still fit."""
         return self.used + calls <= self.limit
 
-    def refuses(self, pending) -> str | None:
-        """Why one more call may not start (futures queued but not started count), or None."""
-        queued = sum(1 for f in pending if not (f.running() or f.done()))
-        return None if self.allows(queued + 1) else self.message()
+    def take(self) -> None:
+        """Count one call about to leave, or refuse it with CallBudgetUsed."""
+        with self._lock:
+            if self.used >= self.limit:
+                raise CallBudgetUsed(self.message())
+            self._taken += 1
 
     def message(self, unsent: int | None = None) -> str:
         """Why the model stopped, for its result."""
@@ -95,17 +107,13 @@ class DailyBudget:
 
 
 def daily_budgets(store, connections: Iterable, clients: Mapping) -> dict[str, DailyBudget]:
-    """A budget per connection that sets ``daily_call_budget``."""
+    """A budget per connection that sets ``daily_call_budget``, gating its client's calls."""
     out = {}
     for conn in connections:
         if conn.daily_call_budget and conn.name not in out:
-            client = clients[conn.name]
-            out[conn.name] = DailyBudget(
-                conn.name,
-                conn.daily_call_budget,
-                calls_today(store, conn.name),
-                lambda c=client: c.stats.snapshot()["calls"],
-            )
+            budget = DailyBudget(conn.name, conn.daily_call_budget, calls_today(store, conn.name))
+            clients[conn.name].gate_calls(budget.take)
+            out[conn.name] = budget
     return out
 
 

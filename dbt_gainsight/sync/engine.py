@@ -425,15 +425,24 @@ class ModelSync:
             self._failed_call(reason)
 
     def _failed_call(self, reason: str) -> None:
-        """The one failure counter: three calls failed as a whole in a row stop the model."""
+        """The one failure counter: three calls failed as a whole in a row stop the model.
+
+        A call the daily budget refused stops the model at once, with the budget's reason.
+        """
+        if not self._within_budget():
+            return
         self.consecutive_failures += 1
         if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES and not self.stopped:
             self.stopped = f"stopped after {self.consecutive_failures} failed calls: {reason}"
 
     def _within_budget(self) -> bool:
-        """Whether one more call fits the daily budget; else the model stops (budget.py)."""
-        if self.budget is not None and not self.stopped:
-            self.stopped = self.budget.refuses(self.pending)
+        """Whether calls may still start; once the daily budget is spent the model stops.
+
+        The budget itself refuses each call past it (budget.py), so calls already queued
+        never pass it; this only stops queuing more.
+        """
+        if self.budget is not None and self.budget.spent and not self.stopped:
+            self.stopped = self.budget.message()
         return not self.stopped
 
     def _read(self, call: Callable[[], Any]) -> Any:

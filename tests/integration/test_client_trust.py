@@ -437,3 +437,30 @@ def test_a_write_to_an_unknown_object_fails_the_call_without_splitting(gs, t):
         assert [r.status for r in res] == [FAILED] * 8
         assert res[0].error_code == "GSOBJ_1023"
         assert client.stats.calls == 1 and client.stats.split_calls == 0
+
+
+# --- the daily call budget (issue 12) --------------------------------------------------------
+
+
+def test_the_daily_budget_counts_calls_queued_and_in_flight_exactly(gs, t):
+    """Eight inserts at once on four threads, a budget with 3 calls left: exactly 3 calls
+    reach Gainsight, their 150 records are stored, the other 250 are FAILED and never sent."""
+    from dbt_gainsight.sync.budget import DailyBudget
+
+    budget = DailyBudget("default", limit=10, used_before=7)
+    client = make_client(gs, t, max_in_flight=4)
+    client.gate_calls(budget.take)
+    before = gs.counters()["calls"]
+    with client, ThreadPoolExecutor(8) as pool:
+        results = [
+            r
+            for batch in pool.map(
+                lambda b: client.insert("Company", b, keys=["Name"]), batches(companies(400))
+            )
+            for r in batch
+        ]
+    assert gs.counters()["calls"] - before == 3
+    assert sum(r.status is ACCEPTED for r in results) == 150 == len(gs.records("Company"))
+    assert sum(r.status is FAILED for r in results) == 250
+    assert budget.used == 10 and "(10 of 10 calls today" in budget.message()
+    assert not budget.allows(1) and budget.spent
