@@ -377,7 +377,28 @@ def main() -> None:
     # SIGTERM (a cancelled CI job, Airflow, Kubernetes) stops a run as Ctrl-C does: state
     # flushed, leases released, run results written, exit 130 (the emulator sets its own).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    cli(args=spread_selectors(sys.argv[1:]), prog_name="dbt-gainsight")
+    try:
+        # Not standalone: click would turn a Ctrl-C that lands while it parses or a command
+        # starts into "Aborted!" and exit 1; every Ctrl-C here is exit 130.
+        code = cli.main(
+            args=spread_selectors(sys.argv[1:]), prog_name="dbt-gainsight", standalone_mode=False
+        )
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _exit_interrupted()
+    except click.ClickException as exc:  # usage errors: click's own message and exit code
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _exit_interrupted() -> None:
+    """Ctrl-C before or between a command's own handlers: one line, exit 130, no waiting."""
+    try:
+        err_console.print("Interrupted.")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(130)
 
 
 if __name__ == "__main__":
