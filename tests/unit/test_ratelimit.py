@@ -34,32 +34,38 @@ def make(n, t, **kw):
     return RateLimiter(n, clock=t.clock, sleep=t.sleep, **kw)
 
 
-def test_n_calls_then_blocks_until_first_completion_plus_window():
+def test_n_calls_then_blocks_until_the_server_surely_saw_the_first_plus_window():
+    """A call is live until min(reply, sent + transit) + window: a reply slower than the
+    transit bound (1 s) holds its slot only for the transit bound."""
     t = FakeTime()
     lim = make(3, t)
-    for latency in (1.0, 2.0, 3.0):
+    for latency in (0.5, 2.0, 3.0):  # sent at 1000, 1000.5, 1002.5; replies 1000.5, 1002.5, 1005.5
         with lim.acquire():
-            t.advance(latency)  # completions at 1001, 1003, 1006
+            t.advance(latency)  # surely seen at 1000.5, 1001.5 (not 1002.5), 1003.5 (not 1005.5)
     assert t.sleeps == []
     lim.acquire().release()
-    assert t.now == pytest.approx(1061.0)  # first completion + 60
+    assert t.now == pytest.approx(1060.5)  # the first reply + 60
     lim.acquire().release()
-    assert t.now == pytest.approx(1063.0)
-    assert lim.waited_seconds == pytest.approx(63.0 - 6.0)
+    assert t.now == pytest.approx(1061.5)  # the second call's send + 1 s + 60, not its reply + 60
+    assert lim.waited_seconds == pytest.approx(61.5 - 5.5)
 
 
 def test_no_fixed_window_ever_sees_more_than_n_calls():
-    """Whatever the server's window alignment, N+1 consecutive starts span > window."""
+    """Whatever the server's window alignment, and wherever in [sent, min(reply, sent +
+    transit)] each call reaches it, N+1 consecutive arrivals span at least the window."""
     t = FakeTime(start=0.0)
     n = 5
     lim = make(n, t)
-    starts = []
+    starts, latest_arrivals = [], []
     for i in range(40):
         with lim.acquire():
             starts.append(t.now)
-            t.advance(0.5 + (i % 3) * 0.7)  # latency jitter
+            latency = 0.5 + (i % 3) * 0.7  # jitter, some replies slower than the transit bound
+            latest_arrivals.append(t.now + min(latency, lim.transit))
+            t.advance(latency)
     for i in range(len(starts) - n):
-        assert starts[i + n] - starts[i] > 60.0
+        # the earliest the later call can arrive minus the latest the earlier one can
+        assert starts[i + n] - latest_arrivals[i] >= 60.0 - 1e-9  # windows are half-open
     # ... and the budget is still used: 40 calls in well under 8 full minutes + latency
     assert starts[-1] < 8 * 60 + 10
 
@@ -80,10 +86,10 @@ def test_in_flight_calls_count_as_live():
     time.sleep(0.05)
     assert got == []  # two in flight, none completed: waits for a reply, not a time
     t.advance(5.0)
-    a.release()  # completes at 1005; b still in flight, so the slot frees at 1005 + 60
+    a.release()  # replied at 1005, sent at 1000: seen by 1001; the slot frees at 1001 + 60
     th.join(2)
     assert not th.is_alive()
-    assert got == [pytest.approx(1065.0)]
+    assert got == [pytest.approx(1061.0)]
     b.release()
 
 
@@ -118,7 +124,7 @@ def test_release_is_idempotent():
     p.release()
     p.release()
     assert lim._in_flight == 0
-    assert len(lim._completions) == 1
+    assert len(lim._seen) == 1
 
 
 def test_threads_share_one_budget():
