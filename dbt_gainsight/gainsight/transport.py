@@ -107,7 +107,9 @@ class Transport:
         self.cancel = cancel
         self._on_event = on_event
         self._on_call = on_call
-        self.limiter = RateLimiter(calls_per_minute, clock=clock, sleep=self.pause)
+        self.limiter = RateLimiter(
+            calls_per_minute, clock=clock, wall_clock=wall_clock, sleep=self.pause
+        )
         self.stats = ClientStats()
         # Asked before every call leaves (e.g. the daily call budget); raises to refuse it.
         self.gate: Callable[[], None] | None = None

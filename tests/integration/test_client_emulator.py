@@ -407,8 +407,10 @@ def test_limiter_with_threads_never_overflows_a_window():
     with Emulator(access_key=KEY, rate_limit_per_minute=10, clock=t.wall) as gs:
         with make_client(gs, t, calls_per_minute=10, max_in_flight=4) as client:
             # A jump of the fake clock can land while a call is in flight, so in fake time a
-            # request may "take" a minute to arrive: hold slots until the reply, as if the
-            # transit bound (a real-time assumption, see ratelimit.py) were unbounded.
+            # request may "take" a minute to arrive: the sliding window, holding slots until
+            # the reply, as if the transit bound (a real-time assumption, see ratelimit.py)
+            # were unbounded.
+            client.limiter.fixed_windows = False
             client.limiter.transit = float("inf")
             with ThreadPoolExecutor(4) as pool:
                 parts = pool.map(

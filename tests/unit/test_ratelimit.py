@@ -31,7 +31,9 @@ class FakeTime:
 
 
 def make(n, t, **kw):
-    return RateLimiter(n, clock=t.clock, sleep=t.sleep, **kw)
+    """A limiter on fake time; the sliding window unless ``fixed_windows=True``."""
+    kw.setdefault("fixed_windows", False)
+    return RateLimiter(n, clock=t.clock, wall_clock=t.clock, sleep=t.sleep, **kw)
 
 
 def test_n_calls_then_blocks_until_the_server_surely_saw_the_first_plus_window():
@@ -153,3 +155,57 @@ def test_threads_share_one_budget():
 def test_negative_limit_rejected():
     with pytest.raises(ValueError):
         RateLimiter(-1)
+
+
+# --- fixed windows (the default until a 429) ------------------------------------------------
+
+
+def test_fixed_windows_use_the_rest_of_the_minute_the_run_starts_in():
+    """Started 30 s into a minute, 10 a minute: 10 calls now, 10 just after the next minute
+    starts (plus the 1 s skew guard), 5 after the one after; no wait for a reply."""
+    t = FakeTime(start=60 * 1000 + 30.0)
+    lim = make(10, t, fixed_windows=True)
+    starts = []
+    for _ in range(25):
+        with lim.acquire():
+            starts.append(t.now)
+            t.advance(2.0)  # slow replies, longer than the transit bound
+    assert starts[9] == pytest.approx(60 * 1000 + 48.0)  # ten calls, 2 s apart
+    assert starts[10] == pytest.approx(60 * 1001 + 1.0)
+    assert starts[20] == pytest.approx(60 * 1002 + 1.0)
+    assert starts[-1] == pytest.approx(60 * 1002 + 9.0)
+
+
+@pytest.mark.parametrize("offset", [-1.0, -0.4, 0.0, 0.7, 1.0])
+@pytest.mark.parametrize("arrive", ["sent", "seen"])
+def test_fixed_windows_never_overflow_within_the_skew_and_transit_bounds(offset, arrive):
+    """Gainsight's clock up to 1 s off ours, each call arriving anywhere between being sent
+    and min(reply, sent + transit): no minute of Gainsight's ever holds more than N."""
+    t = FakeTime(start=60 * 5000 + 57.3)
+    n = 7
+    lim = make(n, t, fixed_windows=True)
+    arrivals = []
+    for i in range(120):
+        with lim.acquire():
+            sent = t.now
+            latency = (0.1, 0.6, 1.4, 2.9, 0.05)[i % 5]
+            seen = min(sent + latency, sent + lim.transit)
+            arrivals.append((sent if arrive == "sent" else seen) + offset)
+            t.advance(latency)
+    per_minute = {}
+    for a in arrivals:
+        per_minute[a // 60] = per_minute.get(a // 60, 0) + 1
+    assert max(per_minute.values()) <= n
+    assert len(per_minute) <= 120 // n + 3  # and the budget is used, minute after minute
+
+
+def test_a_429_turns_the_limiter_to_the_sliding_window():
+    t = FakeTime(start=60 * 1000 + 30.0)
+    lim = make(3, t, fixed_windows=True)
+    for _ in range(3):
+        lim.acquire().release()
+    lim.penalize(31.0)  # Gainsight disagrees: wait for its next minute
+    assert not lim.fixed_windows
+    lim.acquire().release()
+    # the sliding window counts the three calls at :30 until :30 + 60, past the penalty
+    assert t.now == pytest.approx(60 * 1001 + 30.0)
