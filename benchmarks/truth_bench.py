@@ -7,8 +7,11 @@ Postgres, CPU per record beside the naive script, records per minute at the real
 
 Every dbt-gainsight command and the naive script run as their own subprocesses (CPU and peak
 RSS from ``os.wait4``); the emulator runs in another process with its limits off, except for
-the records/minute run: 10,000 rows at 100 calls/minute with 1.2-2.4 s replies, measured
-from process start to exit. Writes the "## Truth and scale" section of benchmarks/README.md.
+the records/minute runs: 10,000 rows at 100 calls/minute with 1.2-2.4 s replies, measured
+from process start to exit, launched at several seconds of the minute (``--phases``): the
+limiter follows Gainsight's fixed minutes, so where the first call lands matters; a launch
+at :55 puts it near :00, the worst case. Writes the "## Truth and scale" section of
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from harness import (
     model_totals,
     route_delta,
     table,
+    wait_for_phase,
     write_readme,
 )
 from sync_bench import baseline_run
@@ -93,15 +97,16 @@ def scale_run(
     return out
 
 
-def rate_run(work: Path, rows: int = 10_000) -> dict[str, Any]:
+def rate_run(work: Path, phase: float, rows: int = 10_000) -> dict[str, Any]:
     """A first sync at Gainsight's real limit: 100 calls/min, replies of 1.2-2.4 s."""
-    project = copy_project(PROJECT, work / "rate", "truth_rate.duckdb")
+    project = copy_project(PROJECT, work / f"rate_{phase:02.0f}", "truth_rate.duckdb")
     project.reset_warehouse()
     with EmulatorProcess(100, 1200.0, 1200.0) as emu:
         env = project.env(emu, 100, 4)
         project.build(env, {"rows": rows, "bump": 0})
         emu.reset()
-        log(f"[rate] first sync of {rows:,} rows at 100 calls/min, 1.2-2.4 s replies")
+        wait_for_phase(phase)
+        log(f"[rate] first sync of {rows:,} rows at 100 calls/min, launched at :{phase:02.0f}")
         out = measured(project, emu, env, "sync")
         out["rate_limited"] = emu.counters().get("rate_limited", 0)
     out["per_minute"] = out["totals"]["accepted"] / (out["seconds"] / 60)
@@ -183,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-postgres", action="store_true", help="Skip the Postgres runs.")
     parser.add_argument("--no-readme", action="store_true", help="Print only.")
     parser.add_argument("--skip-audit", action="store_true", help="No audit runs.")
+    parser.add_argument(
+        "--phases",
+        type=float,
+        nargs="+",
+        default=[55.0, 15.0, 35.0],
+        help="Seconds of the minute to launch the records/minute runs at.",
+    )
     args = parser.parse_args(argv)
     sizes = args.rows or [100_000, 1_000_000]
     work = Path(tempfile.mkdtemp(prefix="gainsight-truth-"))
@@ -199,18 +211,21 @@ def main(argv: list[str] | None = None) -> int:
             rows += rows_for(n, results[n]["duckdb"], results[n].get("postgres"))
         rows += [r for r in (flatness(results, "duckdb"), flatness(results, "postgres")) if r]
     if args.only != "scale":
-        r = rate_run(work)
-        rows.append(
-            Row(
-                "first sync, 10,000 rows, 100 calls/min, 1.2-2.4 s replies, max_in_flight 4",
-                "records per minute, process start to exit",
-                f">= 95% of {PHYSICAL:,}",
-                f"{r['per_minute']:,.0f} ({r['per_minute'] / PHYSICAL:.1%}; {r['seconds']:.0f} s,"
-                f" {fmt_int(r['calls'])} calls: {r['routes']}; 429s: {r['rate_limited']})",
-                "",
-                r["per_minute"] >= 0.95 * PHYSICAL,
+        for phase in args.phases:
+            r = rate_run(work, phase)
+            rows.append(
+                Row(
+                    "first sync, 10,000 rows, 100 calls/min, 1.2-2.4 s replies, max_in_flight 4,"
+                    f" launched at :{phase:02.0f}",
+                    "records per minute, process start to exit",
+                    f">= 95% of {PHYSICAL:,}",
+                    f"{r['per_minute']:,.0f} ({r['per_minute'] / PHYSICAL:.1%};"
+                    f" {r['seconds']:.0f} s, {fmt_int(r['calls'])} calls: {r['routes']};"
+                    f" 429s: {r['rate_limited']})",
+                    "",
+                    r["per_minute"] >= 0.95 * PHYSICAL,
+                )
             )
-        )
     md = table(rows)
     print(md)
     if not args.no_readme:
