@@ -89,22 +89,28 @@ def build_diff_query(
     src_cols = ", ".join(f"src.{q}" for q in quoted)
     key_hash = digest(key_quoted)
 
-    # Duplicate keys: only the key hashes that occur more than once, found by a grouped
-    # scan of the key alone and joined back, so no operator holds every column of every row
-    # (a window partitioned by the key would, and it dominated the sync's memory).
+    # Duplicate keys: only the keys that occur more than once, found by a grouped scan of the
+    # key columns alone and joined back on them. No operator holds every column of every row
+    # (a window partitioned by the key would, and it dominated the sync's memory), and the
+    # grouping holds the key values, not a 32-character hash of each (half the memory at 1M
+    # rows on DuckDB for an integer key, and one hash a row less to compute).
+    key_names = [f"gs_k{i}" for i in range(len(key_quoted))]
+    key_select = ", ".join(f"{k} as {n}" for k, n in zip(key_quoted, key_names, strict=True))
+    key_join = " and ".join(f"dups.{n} = src.{n}" for n in key_names)
     base = f"""
 with src as (
     select {select_cols},
         {key_hash} as {KEY_HASH},
         {digest(quoted)} as {ROW_HASH},
-        case when {null_key} then 1 else 0 end as gs_null_key
+        case when {null_key} then 1 else 0 end as gs_null_key,
+        {key_select}
     from {relation}
 ),
 dups as (
-    select {key_hash} as key_hash, count(*) as n
+    select {key_select}, count(*) as n
     from {relation}
     where not ({null_key})
-    group by {key_hash}
+    group by {", ".join(key_quoted)}
     having count(*) > 1
 ),
 st as (
@@ -125,7 +131,7 @@ classified as (
             else '{UNCHANGED}'
         end as {ACTION}
     from src
-    left join dups on dups.key_hash = src.{KEY_HASH}
+    left join dups on {key_join}
     left join st on st.key_hash = src.{KEY_HASH}
     left join rj on rj.key_hash = src.{KEY_HASH}
 )"""
