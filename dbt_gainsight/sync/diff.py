@@ -113,6 +113,9 @@ dups as (
     group by {", ".join(key_quoted)}
     having count(*) > 1
 ),
+model_keys as (
+    select {key_hash} as key_hash from {relation}
+),
 st as (
     select key_hash, row_hash, gsid from {state_relation} where sync_id = {sync}
 ),
@@ -135,20 +138,23 @@ classified as (
     left join st on st.key_hash = src.{KEY_HASH}
     left join rj on rj.key_hash = src.{KEY_HASH}
 )"""
+    # "Gone" rows are found against model_keys (the key hash alone), never against src: a
+    # CTE read twice is materialised by DuckDB, every column of every row (+120 MB at 1M).
     counts_sql = f"""{base}
 select {ACTION}, count(*) from classified group by {ACTION}
 union all
 select '{GONE}', count(*) from st
-where not exists (select 1 from src where src.{KEY_HASH} = st.key_hash)
+where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
 """
     stream_sql = f"""{base}
 select * from classified where {ACTION} <> '{UNCHANGED}'
 """
     gone_sql = f"""{base}
 select st.key_hash, st.gsid from st
-where not exists (select 1 from src where src.{KEY_HASH} = st.key_hash)
+where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
 and not exists (
-    select 1 from st live join src on src.{KEY_HASH} = live.key_hash where live.gsid = st.gsid
+    select 1 from st live join model_keys mk on mk.key_hash = live.key_hash
+    where live.gsid = st.gsid
 )
 """
     return DiffQuery(
