@@ -57,6 +57,10 @@ class ModelNotBuiltError(GainsightSyncError):
     """A selected model's relation does not exist in the warehouse."""
 
 
+class WarehouseError(GainsightSyncError):
+    """The warehouse failed a query of the sync (out of memory, a lost connection, ...)."""
+
+
 class StateError(GainsightSyncError):
     """The sync state in the warehouse cannot be used or written."""
 

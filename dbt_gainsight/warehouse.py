@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from dbt_gainsight.errors import LockHeld, ModelNotBuiltError, ProjectError
+from dbt_gainsight.errors import LockHeld, ModelNotBuiltError, ProjectError, WarehouseError
 from dbt_gainsight.project import DbtArgs
 
 FETCH_SIZE = 5_000
@@ -139,7 +139,8 @@ class Warehouse:
 
     def execute(self, sql: str, fetch: bool = False):
         """Run a statement; with ``fetch``, return rows as tuples (small results only)."""
-        _, table = self.adapter.execute(sql, fetch=fetch)
+        with self._failures():
+            _, table = self.adapter.execute(sql, fetch=fetch)
         if not fetch:
             return None
         return [tuple(row.values()) for row in table.rows]
@@ -152,16 +153,26 @@ class Warehouse:
         """
         handle = self.adapter.connections.get_thread_connection().handle
         cursor = _server_side_cursor(handle)
+        failed = False
         try:
-            cursor.execute(sql)
-            rows = cursor.fetchmany(fetch_size)  # a named cursor describes after a fetch
+            with self._failures():
+                cursor.execute(sql)
+                rows = cursor.fetchmany(fetch_size)  # a named cursor describes after a fetch
             names = [d[0] for d in cursor.description]
             while rows:
                 yield names, rows
-                rows = cursor.fetchmany(fetch_size)
+                with self._failures():
+                    rows = cursor.fetchmany(fetch_size)
+        except WarehouseError:
+            failed = True
+            raise
         finally:
             if cursor is not getattr(handle, "_cursor", None):  # dbt-duckdb shares one cursor
-                cursor.close()
+                try:
+                    cursor.close()
+                except Exception:  # noqa: BLE001 - rolled back with the failed query
+                    if not failed:
+                        raise
 
     def run_in_transaction(self, statements: Sequence[tuple[str, Sequence[Any] | None]]) -> None:
         """Run statements (sql, bindings) atomically on this thread's connection."""
@@ -176,6 +187,32 @@ class Warehouse:
         except BaseException:
             conns.rollback_if_open()
             raise
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        """A failed query is one line that says what to do, not the driver's traceback.
+
+        The transaction is rolled back, so the next model's queries run (Postgres refuses
+        every statement of an aborted transaction).
+        """
+        try:
+            yield
+        except (WarehouseError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - dbt's and every driver's errors alike
+            try:
+                self._roll_back()
+            except Exception:  # noqa: BLE001 - the query's own error is the one to report
+                pass
+            raise WarehouseError(_failure_text(exc)) from None
+
+    def _roll_back(self) -> None:
+        conns = self.adapter.connections
+        connection = conns.get_thread_connection()
+        if connection.transaction_open:
+            conns.rollback_if_open()
+        elif type(connection.handle).__module__.startswith("psycopg2"):
+            connection.handle.rollback()  # the driver's implicit transaction, unknown to dbt
 
     def binding_char(self) -> str:
         """The driver's placeholder (``%s`` on Postgres, ``?`` on DuckDB)."""
@@ -193,6 +230,20 @@ def _raise_if_file_locked(exc: Exception, credentials) -> None:
         f"The DuckDB file {getattr(credentials, 'path', '')} is in use by {by} (another sync "
         "or dbt command); nothing was sent. Run again when it has finished."
     ) from None
+
+
+def _failure_text(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    if text.startswith("Runtime Error "):
+        text = text[len("Runtime Error ") :]
+    hint = ""
+    if "Out of Memory" in text:
+        text = text.split(" Possible solutions")[0]
+        hint = (
+            " DuckDB runs in this process with the profile's memory_limit: raise it in the"
+            " profile's `settings:` (README, 'Running against Postgres' says how)."
+        )
+    return f"The warehouse failed a query of the sync: {text}.{hint}"
 
 
 def _server_side_cursor(handle):

@@ -226,3 +226,20 @@ def test_email_keys_are_hashed_case_folded(wh: Warehouse):
         "CAROL@x.com": diff.DUPLICATE,
         "bob@x.com": diff.NEW,
     }
+
+
+def test_a_failed_query_is_one_warehouse_error_not_the_drivers_traceback(wh: Warehouse):
+    """Out of memory, a lost connection, a dropped table: the sync's model ends with one line
+    that says so, whichever way the query was read."""
+    from dbt_gainsight.errors import WarehouseError
+
+    missing = "select * from gs_no_such_table_anywhere"
+    with pytest.raises(WarehouseError) as executed:
+        wh.execute(missing, fetch=True)
+    with pytest.raises(WarehouseError) as streamed:
+        list(wh.stream(missing))
+    for exc in (executed.value, streamed.value):
+        text = str(exc)
+        assert text.startswith("The warehouse failed a query of the sync: ")
+        assert "gs_no_such_table_anywhere" in text and "\n" not in text
+        assert exc.__cause__ is None and exc.__suppress_context__
