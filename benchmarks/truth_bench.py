@@ -45,7 +45,7 @@ from sync_bench import baseline_run
 SECTION, MARKER = "## Truth and scale", "truth_bench"
 PHYSICAL = 5000  # records a minute at 100 calls of 50 records
 # DuckDB runs in the sync's process: its memory_limit (benchmarks/project/profiles.yml) caps it.
-DUCKDB_MEMORY = os.environ.get("BENCH_DUCKDB_MEMORY", "48MB")
+DUCKDB_MEMORY = os.environ.get("BENCH_DUCKDB_MEMORY", "64MB")
 
 
 def measured(project, emu, env, command: str, *args: str) -> dict[str, Any]:
