@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from dbt_gainsight import __version__
-from dbt_gainsight.errors import ConfigError, GainsightSyncError, LockHeld
+from dbt_gainsight.errors import ConfigError, GainsightSyncError, LockHeld, SyncInterrupted
 from dbt_gainsight.events import ApiLog, JsonLogObserver, RunObserver
 from dbt_gainsight.render import ConsoleObserver, make_consoles, print_summary
 
@@ -330,6 +330,8 @@ def _event(level: str, message: str) -> None:
 
 def _fail(exc: GainsightSyncError, observer: RunObserver | None = None) -> None:
     """Print a command's error once (text or a JSON event) and exit with its code."""
+    if _signalled and not isinstance(exc, SyncInterrupted):
+        exc = SyncInterrupted("Interrupted.")  # a library wrapped the Ctrl-C in its own error
     if isinstance(observer, JsonLogObserver):
         problems = [vars(p) for p in getattr(exc, "problems", [])]
         observer.failed(exc.exit_code, str(exc).split("\n", 1)[0], problems)
@@ -372,11 +374,26 @@ def spread_selectors(argv: list[str]) -> list[str]:
     return out
 
 
+_signalled = False  # a Ctrl-C (or SIGTERM) arrived: whatever error follows, exit 130
+
+
+def _on_interrupt(signum, frame) -> None:
+    """Note the signal, then raise KeyboardInterrupt as Python's own handler does.
+
+    Libraries catch and wrap it on the way up (mashumaro reading dbt's manifest, DuckDB's
+    "Query interrupted", dbtRunner's failed result); the note keeps it a Ctrl-C.
+    """
+    global _signalled
+    _signalled = True
+    signal.default_int_handler(signum, frame)
+
+
 def main() -> None:
     """Console-script entry point."""
     # SIGTERM (a cancelled CI job, Airflow, Kubernetes) stops a run as Ctrl-C does: state
     # flushed, leases released, run results written, exit 130 (the emulator sets its own).
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _on_interrupt)
+    signal.signal(signal.SIGTERM, _on_interrupt)
     try:
         # Not standalone: click would turn a Ctrl-C that lands while it parses or a command
         # starts into "Aborted!" and exit 1; every Ctrl-C here is exit 130.
@@ -388,6 +405,10 @@ def main() -> None:
     except click.ClickException as exc:  # usage errors: click's own message and exit code
         exc.show()
         sys.exit(exc.exit_code)
+    except Exception:
+        if _signalled:
+            _exit_interrupted()
+        raise
     sys.exit(code if isinstance(code, int) else 0)
 
 

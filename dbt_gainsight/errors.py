@@ -173,3 +173,19 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def raise_if_interrupted(exc: BaseException) -> None:
+    """Re-raise a Ctrl-C that a library wrapped in its own error.
+
+    mashumaro (reading dbt's manifest) wraps whatever a field's decoder raised, dbtRunner
+    returns it as a failed result, and DuckDB raises InterruptException: any of them would
+    turn a Ctrl-C into a config or warehouse error, with exit 2 instead of 130.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, KeyboardInterrupt) or type(current).__name__ == "InterruptException":
+            raise KeyboardInterrupt from None
+        current = current.__cause__ or current.__context__

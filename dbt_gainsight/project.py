@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dbt_gainsight.dbt_files import newest_file_after, project_target_path
-from dbt_gainsight.errors import ProjectError
+from dbt_gainsight.errors import ProjectError, raise_if_interrupted
 
 META_KEY = "gainsight"
 #: dbt flags for every invocation we make: no usage events, no colour codes in messages.
@@ -208,6 +208,7 @@ class DbtProject:
                 WritableManifest.read_and_check_versions(str(path))
             )
         except Exception as exc:  # dbt raises several types for an incompatible artifact
+            raise_if_interrupted(exc)
             raise ProjectError(
                 f"cannot read {self._manifest_path_text()} ({one_line(exc)}); "
                 "run `dbt parse`, or pass --parse"
@@ -219,6 +220,8 @@ class DbtProject:
         args = ["parse", "--log-level", "none", "--no-write-json", *QUIET_FLAGS]
         result = dbtRunner().invoke([*args, *self.args.cli_args()])
         if not result.success or result.result is None:
+            if result.exception is not None:
+                raise_if_interrupted(result.exception)
             reason = one_line(result.exception) if result.exception else "unknown error"
             raise ProjectError(
                 f"dbt could not parse the project in {self.args.project_dir}: {reason}"

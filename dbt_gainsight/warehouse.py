@@ -14,7 +14,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from dbt_gainsight.errors import LockHeld, ModelNotBuiltError, ProjectError, WarehouseError
+from dbt_gainsight.errors import (
+    LockHeld,
+    ModelNotBuiltError,
+    ProjectError,
+    WarehouseError,
+    raise_if_interrupted,
+)
 from dbt_gainsight.project import DbtArgs
 
 FETCH_SIZE = 5_000
@@ -200,6 +206,7 @@ class Warehouse:
         except (WarehouseError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - dbt's and every driver's errors alike
+            raise_if_interrupted(exc)
             try:
                 self._roll_back()
             except Exception:  # noqa: BLE001 - the query's own error is the one to report
