@@ -96,13 +96,13 @@ class DailyBudget:
                 raise CallBudgetUsed(self.message())
             self._taken += 1
 
-    def message(self, unsent: int | None = None) -> str:
-        """Why the model stopped, for its result."""
-        left = "" if unsent is None else f"; {unsent:,} rows left for the next run"
+    def message(self) -> str:
+        """Why the model stopped, and what to do, for its result."""
         return (
             f"stopped: the daily call budget of connection '{self.connection}' is used "
             f"({self.used:,} of {self.limit:,} calls today, UTC; gainsight.yml "
-            f"daily_call_budget){left}"
+            "daily_call_budget). Unsent rows go with the next run after 00:00 UTC, or raise "
+            "the budget."
         )
 
 

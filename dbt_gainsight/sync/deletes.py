@@ -128,7 +128,7 @@ def mirror_deletes(wh, store, plan, model, client, gone_sql, allow, budget=None)
         return
     blocked = over_limit(config.deletes, planned, allow)
     if not blocked and budget is not None and not budget.allows(len(planned)):
-        blocked = budget.message() + f"; {len(planned)} deletes wait for the next run"
+        blocked = budget.message() + f" {len(planned)} deletes wait for the next run."
     if blocked:
         model.status, model.message = "error", _joined(model.message, blocked)
         return
