@@ -28,7 +28,7 @@ from dbt_gainsight.sync.plan import EXISTENCE_CHUNK, ModelPlan
 from dbt_gainsight.sync.records import PARENT_ID_FIELD, PARENT_PREFIX, RecordBuilder
 from dbt_gainsight.sync.report import ERROR, ModelResult, RejectSample
 from dbt_gainsight.sync.state import Reject, StateStore
-from dbt_gainsight.sync.writer import StateWriter
+from dbt_gainsight.sync.writer import Accepted, StateWriter
 from dbt_gainsight.sync.writes import (
     DUPLICATE_KEY,
     NOT_FOUND,
@@ -80,6 +80,7 @@ class ModelSync:
         self.target: Target | None = None
         self.key_types: dict[str, str] | None = None  # describe types of the object's fields
         self.columns: dict[str, int] = {}
+        self.action_at = -1  # the action column's index, set with the columns
         self.max_pending = 2 * max(1, plan.connection.max_in_flight)
         self.executor: ThreadPoolExecutor | None = None
         self.pending: dict[Future, tuple[WriteKind, list[Item]]] = {}
@@ -178,6 +179,7 @@ class ModelSync:
             self.store, sync_id=self.plan.sync_id, run_id=self.run_id, model_name=self.config.model
         )
         self.columns = {n: i for i, n in enumerate(names)}
+        self.action_at = self.columns[diff.ACTION]
         self.builder = RecordBuilder(self.config, self.columns, self.plan.schemas or {})
         self.target = Target(self.config.object, list(self.config.keys), self.builder.lookups)
         main = (self.plan.schemas or {}).get(self.config.object)
@@ -373,12 +375,14 @@ class ModelSync:
                 return
         self.consecutive_failures = 0
         self._watch_for_systematic_rejects(results)
+        accepted: list[Accepted] = []
         for item, res in zip(items, results, strict=True):
             if res.status is RecordStatus.FAILED:
                 continue
             if res.ok:
-                self.writer.accepted(item.key_hash, item.row_hash, res.gsid or item.gsid)
-                self.result.accepted += 1
+                gsid = res.gsid or item.gsid
+                replaces = item.row[self.action_at] != diff.NEW
+                accepted.append(Accepted(item.key_hash, item.row_hash, gsid, replaces))
             elif res.not_found and self.config.behavior == "update_only":
                 self._reject_not_found(item)
             elif res.not_found and kind is WriteKind.UPDATE:
@@ -388,6 +392,8 @@ class ModelSync:
                 self._add(WriteKind.INSERT, item)
             else:
                 self._reject(item.key_hash, item.row, res.error_code, res.error_message)
+        self.writer.accepted_batch(accepted)
+        self.result.accepted += len(accepted)
 
     def _watch_for_systematic_rejects(self, results: list[RecordResult]) -> None:
         """Stop a model whose first batches are rejected whole for one reason.

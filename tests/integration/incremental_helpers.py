@@ -323,7 +323,10 @@ def assert_emulator_matches(gs: Emulator, rows: list[dict[str, Any]], *, extra_o
 
 def assert_state_in_emulator(project: IncProject) -> list[str]:
     """Nothing is marked synced that Gainsight lacks: every state Gsid is an emulator record."""
-    gsids = project.state_gsids()
+    state = project.state()
+    keys = [key_hash for key_hash, _, _ in state]
+    assert len(keys) == len(set(keys)), "the state table holds a key twice"
+    gsids = [gsid for _, _, gsid in state]
     assert all(gsids), "the state table holds a record without a Gsid"
     assert len(gsids) == len(set(gsids)), "the state table holds a Gsid twice"
     known = {r["Gsid"] for r in project.gs.records("Company")}

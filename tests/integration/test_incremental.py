@@ -77,6 +77,7 @@ def test_only_changed_rows_cross_the_wire(project: IncProject):
         assert (m["sent"], m["accepted"], m["rejected"]) == (n_changed, n_changed, 0)
         assert m["api_calls"] == batches(n_changed)
         assert_emulator_matches(gs, rows)
+        assert len(assert_state_in_emulator(project)) == 5000  # replaced, not added
 
 
 def test_rejected_record_is_kept_retried_and_cleared(project: IncProject):
