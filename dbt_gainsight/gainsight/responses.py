@@ -199,6 +199,8 @@ def rows_of(data: Any) -> list[dict[str, Any]]:
 
 def gsid_of(entry: Any) -> str | None:
     """The Gsid in one result entry (``{"Gsid": ...}`` or a bare string)."""
+    if entry.__class__ is dict and entry.get("Gsid").__class__ is str and entry["Gsid"]:
+        return entry["Gsid"]  # the documented form, once per record: the fast path
     if isinstance(entry, Mapping):
         gsid = entry.get("Gsid") or entry.get("gsid") or entry.get("id")
         return str(gsid) if gsid else None
@@ -264,6 +266,8 @@ def write_results(data: Any, n: int) -> list[RecordResult]:
     for err in data.get("errors") or []:
         if isinstance(err, Mapping) and isinstance(err.get("index"), int):
             errors[err["index"]] = err
+    if not errors and len(entries) == n:  # every record written: the common case, per call
+        return [RecordResult(RecordStatus.ACCEPTED, gsid_of(e)) for e in entries]
     ok_positions = [p for p in range(n) if p not in errors]
     if len(entries) == n:
         gsids = {p: gsid_of(entries[p]) for p in ok_positions}

@@ -31,6 +31,8 @@ class KeyIndex:
 
     def find(self, key_values: Sequence[tuple[Any, ...]]) -> dict[tuple[Any, ...], str]:
         """The same answer as ``client.find_gsids`` for these tuples, without a call."""
+        if not self.gsids:  # an empty object (a first sync): nothing to normalise or look up
+            return {}
         found = {}
         for t in key_values:
             gsid = self.gsids.get(tuple(map(key_text, t, self.types)))
