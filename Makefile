@@ -17,12 +17,12 @@ demo: $(BIN)/dbt-gainsight
 	VENV=$(VENV) bash scripts/demo.sh
 
 test: $(BIN)/dbt-gainsight
-	$(BIN)/ruff check dbt_gainsight tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist worksteal tests
 
 lint: $(BIN)/dbt-gainsight
-	$(BIN)/ruff check dbt_gainsight tests benchmarks
-	$(BIN)/ruff format --check dbt_gainsight tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(BIN)/dbt-gainsight
 	$(BIN)/python benchmarks/sync_bench.py

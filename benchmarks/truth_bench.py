@@ -45,7 +45,8 @@ from sync_bench import baseline_run
 SECTION, MARKER = "## Truth and scale", "truth_bench"
 PHYSICAL = 5000  # records a minute at 100 calls of 50 records
 # DuckDB runs in the sync's process: its memory_limit (benchmarks/project/profiles.yml) caps it.
-DUCKDB_MEMORY = os.environ.get("BENCH_DUCKDB_MEMORY", "64MB")
+DUCKDB_MEMORY = os.environ.get("BENCH_DUCKDB_MEMORY", "32MB")
+DUCKDB_THREADS = os.environ.get("BENCH_DUCKDB_THREADS", "1")  # DuckDB's own, not dbt's
 
 
 def measured(project, emu, env, command: str, *args: str) -> dict[str, Any]:
@@ -146,7 +147,7 @@ def rows_for(n: int, duck: dict, pg: dict | None) -> list[Row]:
             (first["cpu"] / sent * 1e6 <= naive["cpu_us_per_record"]) if naive else None,
         )
     )
-    duck_rss = f"peak RSS, DuckDB (memory_limit {DUCKDB_MEMORY})"
+    duck_rss = f"peak RSS, DuckDB (memory_limit {DUCKDB_MEMORY}, threads {DUCKDB_THREADS})"
     out.append(Row(f"first sync, {size}", duck_rss, "", f"{first['rss']:.0f} MB"))
     if pg:
         out.append(

@@ -247,8 +247,9 @@ def _failure_text(exc: Exception) -> str:
     if "Out of Memory" in text:
         text = text.split(" Possible solutions")[0]
         hint = (
-            " DuckDB runs in this process with the profile's memory_limit: raise it in the"
-            " profile's `settings:` (README, 'Running against Postgres' says how)."
+            " DuckDB runs in this process: in the profile's `settings:` set DuckDB's"
+            " `threads: 1` (each thread needs its own memory) or raise `memory_limit`"
+            " (README, 'Running against Postgres', says how)."
         )
     return f"The warehouse failed a query of the sync: {text}.{hint}"
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
     tags=["dbt", "gainsight"],
 )
 def gainsight_sync():
-    """dbt build the models tagged gainsight, then sync exactly the ones that built."""
+    """Build the models tagged gainsight with dbt, then sync exactly the ones that built."""
 
     @task(retries=2, retry_delay=pendulum.duration(minutes=10))
     def validate() -> int:

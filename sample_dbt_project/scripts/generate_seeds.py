@@ -8,6 +8,7 @@ The same inputs always produce byte-identical files: a fixed random seed and a
 fixed "as of" date (no clock). Picklist labels and CSM emails match the objects
 the dbt-gainsight emulator ships with (docs/emulator-objects.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,31 +19,103 @@ import re
 from pathlib import Path
 
 SEED = 20250630
-AS_OF = dt.date(2025, 6, 30)            # the data's "today"
+AS_OF = dt.date(2025, 6, 30)  # the data's "today"
 USAGE_FIRST_MONTH = dt.date(2024, 1, 1)
 USAGE_LAST_MONTH = dt.date(2025, 6, 1)
 N_ACCOUNTS = 210
 MIN_CONTACTS = 1000
 
 # --- Gainsight emulator contract -------------------------------------------------
-INDUSTRIES = ["Software", "Healthcare", "Financial Services", "Retail", "Manufacturing",
-              "Education", "Media", "Telecommunications"]
-STAGES = ["New Customer", "Kicked Off", "Launched", "Adopting", "Expanding", "Renewing",
-          "Will Churn", "Churned"]
+INDUSTRIES = [
+    "Software",
+    "Healthcare",
+    "Financial Services",
+    "Retail",
+    "Manufacturing",
+    "Education",
+    "Media",
+    "Telecommunications",
+]
+STAGES = [
+    "New Customer",
+    "Kicked Off",
+    "Launched",
+    "Adopting",
+    "Expanding",
+    "Renewing",
+    "Will Churn",
+    "Churned",
+]
 STATUSES = ["Active", "Inactive", "Churned"]
-CSM_EMAILS = ["ava.patel@example.com", "ben.okafor@example.com", "chloe.martin@example.com",
-              "diego.alvarez@example.com", "emma.johansson@example.com"]
+CSM_EMAILS = [
+    "ava.patel@example.com",
+    "ben.okafor@example.com",
+    "chloe.martin@example.com",
+    "diego.alvarez@example.com",
+    "emma.johansson@example.com",
+]
 RELATIONSHIP_TYPES = ["Product Line", "Subsidiary", "Business Unit"]
 
 # --- vocabulary --------------------------------------------------------------------
 NAME_PREFIXES = [
-    "Acme", "Apex", "Aurora", "Beacon", "Birch", "Bluefin", "Boulder", "Brightwater", "Cascade",
-    "Cedar", "Cobalt", "Copper", "Crescent", "Crimson", "Delta", "Driftwood", "Ember", "Evergreen",
-    "Falcon", "Fathom", "Foxglove", "Granite", "Harbor", "Helix", "Horizon", "Indigo", "Ironwood",
-    "Juniper", "Keystone", "Lakeshore", "Lantern", "Lumen", "Maple", "Meridian", "Monarch",
-    "Northwind", "Oakridge", "Onyx", "Orchard", "Pinnacle", "Polaris", "Prairie", "Quarry",
-    "Redwood", "Ridgeline", "Sable", "Sequoia", "Silverline", "Summit", "Tandem", "Terrace",
-    "Tidewater", "Timber", "Trillium", "Vantage", "Vertex", "Willow", "Zenith",
+    "Acme",
+    "Apex",
+    "Aurora",
+    "Beacon",
+    "Birch",
+    "Bluefin",
+    "Boulder",
+    "Brightwater",
+    "Cascade",
+    "Cedar",
+    "Cobalt",
+    "Copper",
+    "Crescent",
+    "Crimson",
+    "Delta",
+    "Driftwood",
+    "Ember",
+    "Evergreen",
+    "Falcon",
+    "Fathom",
+    "Foxglove",
+    "Granite",
+    "Harbor",
+    "Helix",
+    "Horizon",
+    "Indigo",
+    "Ironwood",
+    "Juniper",
+    "Keystone",
+    "Lakeshore",
+    "Lantern",
+    "Lumen",
+    "Maple",
+    "Meridian",
+    "Monarch",
+    "Northwind",
+    "Oakridge",
+    "Onyx",
+    "Orchard",
+    "Pinnacle",
+    "Polaris",
+    "Prairie",
+    "Quarry",
+    "Redwood",
+    "Ridgeline",
+    "Sable",
+    "Sequoia",
+    "Silverline",
+    "Summit",
+    "Tandem",
+    "Terrace",
+    "Tidewater",
+    "Timber",
+    "Trillium",
+    "Vantage",
+    "Vertex",
+    "Willow",
+    "Zenith",
 ]
 INDUSTRY_SUFFIXES = {
     "Software": ["Software", "Labs", "Systems", "Technologies", "Cloud"],
@@ -57,34 +130,164 @@ INDUSTRY_SUFFIXES = {
 INDUSTRY_WEIGHTS = [30, 14, 14, 10, 10, 8, 7, 7]
 
 FIRST_NAMES = [
-    "Aaliyah", "Aaron", "Adaeze", "Aiden", "Amara", "Andre", "Anika", "Arjun", "Beatriz", "Caleb",
-    "Camila", "Chen", "Daniel", "Dara", "Elena", "Elijah", "Farah", "Felix", "Gabriel", "Grace",
-    "Hana", "Hassan", "Isabel", "Ivan", "Jada", "James", "Jin", "Julia", "Kai", "Keisha", "Kenji",
-    "Laila", "Leo", "Lucia", "Malik", "Maria", "Mateo", "Maya", "Mohammed", "Nadia", "Naomi",
-    "Nikhil", "Noah", "Olivia", "Omar", "Priya", "Rafael", "Rosa", "Ryan", "Samira", "Santiago",
-    "Sofia", "Tariq", "Thea", "Tomas", "Valentina", "Wei", "Yara", "Yusuf", "Zoe",
+    "Aaliyah",
+    "Aaron",
+    "Adaeze",
+    "Aiden",
+    "Amara",
+    "Andre",
+    "Anika",
+    "Arjun",
+    "Beatriz",
+    "Caleb",
+    "Camila",
+    "Chen",
+    "Daniel",
+    "Dara",
+    "Elena",
+    "Elijah",
+    "Farah",
+    "Felix",
+    "Gabriel",
+    "Grace",
+    "Hana",
+    "Hassan",
+    "Isabel",
+    "Ivan",
+    "Jada",
+    "James",
+    "Jin",
+    "Julia",
+    "Kai",
+    "Keisha",
+    "Kenji",
+    "Laila",
+    "Leo",
+    "Lucia",
+    "Malik",
+    "Maria",
+    "Mateo",
+    "Maya",
+    "Mohammed",
+    "Nadia",
+    "Naomi",
+    "Nikhil",
+    "Noah",
+    "Olivia",
+    "Omar",
+    "Priya",
+    "Rafael",
+    "Rosa",
+    "Ryan",
+    "Samira",
+    "Santiago",
+    "Sofia",
+    "Tariq",
+    "Thea",
+    "Tomas",
+    "Valentina",
+    "Wei",
+    "Yara",
+    "Yusuf",
+    "Zoe",
 ]
 LAST_NAMES = [
-    "Adams", "Afolabi", "Bakker", "Banerjee", "Brooks", "Castillo", "Chen", "Costa", "Dubois",
-    "Edwards", "Eriksen", "Fernandez", "Fischer", "Garcia", "Gupta", "Hansen", "Haddad", "Ito",
-    "Jensen", "Kim", "Kowalski", "Larsen", "Lee", "Lopez", "Mbeki", "Moreau", "Muller", "Nakamura",
-    "Nguyen", "Novak", "Okonkwo", "Olsen", "Park", "Patel", "Petrov", "Quinn", "Ramos", "Reyes",
-    "Rossi", "Sato", "Schmidt", "Silva", "Singh", "Sorensen", "Tanaka", "Torres", "Turner",
-    "Varga", "Wagner", "Walsh", "Wang", "Weber", "Williams", "Xu", "Yamamoto", "Young", "Zhang",
+    "Adams",
+    "Afolabi",
+    "Bakker",
+    "Banerjee",
+    "Brooks",
+    "Castillo",
+    "Chen",
+    "Costa",
+    "Dubois",
+    "Edwards",
+    "Eriksen",
+    "Fernandez",
+    "Fischer",
+    "Garcia",
+    "Gupta",
+    "Hansen",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Kim",
+    "Kowalski",
+    "Larsen",
+    "Lee",
+    "Lopez",
+    "Mbeki",
+    "Moreau",
+    "Muller",
+    "Nakamura",
+    "Nguyen",
+    "Novak",
+    "Okonkwo",
+    "Olsen",
+    "Park",
+    "Patel",
+    "Petrov",
+    "Quinn",
+    "Ramos",
+    "Reyes",
+    "Rossi",
+    "Sato",
+    "Schmidt",
+    "Silva",
+    "Singh",
+    "Sorensen",
+    "Tanaka",
+    "Torres",
+    "Turner",
+    "Varga",
+    "Wagner",
+    "Walsh",
+    "Wang",
+    "Weber",
+    "Williams",
+    "Xu",
+    "Yamamoto",
+    "Young",
+    "Zhang",
 ]
 ROLES = {  # role -> (weight, titles)
-    "Executive Sponsor": (10, ["VP of Data", "Chief Data Officer", "CTO", "VP of Operations",
-                               "Chief Operating Officer"]),
-    "Champion": (15, ["Director of Analytics", "Head of BI", "Analytics Manager",
-                      "Director of Data Engineering"]),
-    "Admin": (15, ["BI Administrator", "Data Platform Admin", "Systems Administrator",
-                   "IT Manager"]),
-    "End User": (50, ["Data Analyst", "Analytics Engineer", "Business Analyst",
-                      "Financial Analyst", "Marketing Analyst", "Operations Analyst"]),
+    "Executive Sponsor": (
+        10,
+        ["VP of Data", "Chief Data Officer", "CTO", "VP of Operations", "Chief Operating Officer"],
+    ),
+    "Champion": (
+        15,
+        [
+            "Director of Analytics",
+            "Head of BI",
+            "Analytics Manager",
+            "Director of Data Engineering",
+        ],
+    ),
+    "Admin": (
+        15,
+        ["BI Administrator", "Data Platform Admin", "Systems Administrator", "IT Manager"],
+    ),
+    "End User": (
+        50,
+        [
+            "Data Analyst",
+            "Analytics Engineer",
+            "Business Analyst",
+            "Financial Analyst",
+            "Marketing Analyst",
+            "Operations Analyst",
+        ],
+    ),
     "Billing Contact": (10, ["Procurement Manager", "Finance Manager", "Controller"]),
 }
-RELATIONSHIP_TITLES = ["Product Owner", "Technical Admin", "Power User", "Budget Owner",
-                       "Implementation Lead"]
+RELATIONSHIP_TITLES = [
+    "Product Owner",
+    "Technical Admin",
+    "Power User",
+    "Budget Owner",
+    "Implementation Lead",
+]
 
 PRODUCTS = [  # product_id, name, family, list price per seat per year
     (1, "Analytics Cloud", "Core Platform", 600),
@@ -94,28 +297,49 @@ PRODUCTS = [  # product_id, name, family, list price per seat per year
     (5, "Predictive Insights", "Add-on", 400),
     (6, "Reporting Studio", "Add-on", 200),
 ]
-UNIT_NAMES = {"Subsidiary": ["EMEA", "APAC", "LATAM", "Canada"],
-              "Business Unit": ["Marketing", "Finance", "Operations", "Sales"]}
+UNIT_NAMES = {
+    "Subsidiary": ["EMEA", "APAC", "LATAM", "Canada"],
+    "Business Unit": ["Marketing", "Finance", "Operations", "Sales"],
+}
 
 
 # --- helpers -------------------------------------------------------------------------
 def month_start(d: dt.date) -> dt.date:
+    """The first day of d's month."""
     return d.replace(day=1)
 
 
 def add_months(d: dt.date, n: int) -> dt.date:
+    """The date n calendar months after d, the day clamped to the month's length."""
     y, m = divmod(d.month - 1 + n, 12)
     year, month = d.year + y, m + 1
-    day = min(d.day, [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
-                      31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1])
+    day = min(
+        d.day,
+        [
+            31,
+            29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ][month - 1],
+    )
     return dt.date(year, month, day)
 
 
 def month_end(d: dt.date) -> dt.date:
+    """The last day of d's month."""
     return add_months(month_start(d), 1) - dt.timedelta(days=1)
 
 
 def next_anniversary(start: dt.date, after: dt.date) -> dt.date:
+    """The first yearly anniversary of start that falls after `after` (a renewal date)."""
     years = max(1, after.year - start.year)
     d = add_months(start, 12 * years)
     while d <= after:
@@ -125,14 +349,18 @@ def next_anniversary(start: dt.date, after: dt.date) -> dt.date:
 
 
 def rand_date(rng: random.Random, lo: dt.date, hi: dt.date) -> dt.date:
+    """A uniform date in [lo, hi]."""
     return lo + dt.timedelta(days=rng.randint(0, (hi - lo).days))
 
 
 def slug(s: str) -> str:
+    """Lower-case letters and digits only (for e-mail addresses and domains)."""
     return re.sub(r"[^a-z0-9]", "", s.lower())
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    """Write rows as a dbt seed: empty for null, true/false for booleans."""
+
     def fmt(v):
         if v is None:
             return ""
@@ -145,6 +373,7 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
         if isinstance(v, float):
             return f"{v:.2f}"
         return str(v)
+
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
@@ -154,6 +383,7 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 # --- generation ----------------------------------------------------------------------
 def generate(out: Path) -> dict[str, int]:
+    """Write every seed CSV into out; returns the row count per seed."""
     rng = random.Random(SEED)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -176,8 +406,9 @@ def generate(out: Path) -> dict[str, int]:
         churn_date = None
         if roll < 0.08 and start < dt.date(2024, 1, 1):
             stage, status = "Churned", "Churned"
-            churn_date = next_anniversary(start, rand_date(rng, dt.date(2024, 2, 1),
-                                                           dt.date(2025, 3, 31)))
+            churn_date = next_anniversary(
+                start, rand_date(rng, dt.date(2024, 2, 1), dt.date(2025, 3, 31))
+            )
             churn_date = min(churn_date, dt.date(2025, 5, 31))
             renewal = churn_date
         else:
@@ -198,13 +429,21 @@ def generate(out: Path) -> dict[str, int]:
                 stage, status = "Expanding", "Active"
             else:
                 stage, status = "Adopting", "Active"
-        accounts.append(dict(
-            account_id=account_id, account_name=name, industry=industry, lifecycle_stage=stage,
-            account_status=status, employees=employees,
-            csm_email=CSM_EMAILS[rng.randrange(len(CSM_EMAILS))],
-            contract_start_date=start, renewal_date=renewal, churn_date=churn_date,
-            domain=slug(name) + ".com",
-        ))
+        accounts.append(
+            dict(
+                account_id=account_id,
+                account_name=name,
+                industry=industry,
+                lifecycle_stage=stage,
+                account_status=status,
+                employees=employees,
+                csm_email=CSM_EMAILS[rng.randrange(len(CSM_EMAILS))],
+                contract_start_date=start,
+                renewal_date=renewal,
+                churn_date=churn_date,
+                domain=slug(name) + ".com",
+            )
+        )
     assert len({a["domain"] for a in accounts}) == len(accounts)
 
     # subscriptions (one per relationship) --------------------------------------------
@@ -234,17 +473,31 @@ def generate(out: Path) -> dict[str, int]:
                 sstatus, srenew = "Inactive", next_anniversary(sstart, AS_OF)
             else:
                 sstatus = "Churned" if idx > 0 and rng.random() < 0.06 else "Active"
-                srenew = next_anniversary(sstart, AS_OF if sstatus == "Active"
-                                          else sstart + dt.timedelta(days=200))
-            subscriptions.append(dict(
-                subscription_id=sub_id, account_id=a["account_id"], product_id=pid,
-                relationship_name=rel_name, relationship_type=rtype, seats=seats, arr=arr,
-                start_date=sstart, renewal_date=srenew, subscription_status=sstatus))
+                srenew = next_anniversary(
+                    sstart, AS_OF if sstatus == "Active" else sstart + dt.timedelta(days=200)
+                )
+            subscriptions.append(
+                dict(
+                    subscription_id=sub_id,
+                    account_id=a["account_id"],
+                    product_id=pid,
+                    relationship_name=rel_name,
+                    relationship_type=rtype,
+                    seats=seats,
+                    arr=arr,
+                    start_date=sstart,
+                    renewal_date=srenew,
+                    subscription_status=sstatus,
+                )
+            )
             sub_id += 1
     assert len({s["relationship_name"] for s in subscriptions}) == len(subscriptions)
     for a in accounts:
-        a["arr"] = sum(s["arr"] for s in subscriptions
-                       if s["account_id"] == a["account_id"] and s["subscription_status"] != "Churned")
+        a["arr"] = sum(
+            s["arr"]
+            for s in subscriptions
+            if s["account_id"] == a["account_id"] and s["subscription_status"] != "Churned"
+        )
 
     # contacts -------------------------------------------------------------------------
     contacts = []
@@ -260,10 +513,19 @@ def generate(out: Path) -> dict[str, int]:
                 break
         emails.add(email)
         role = role or rng.choices(role_names, role_weights)[0]
-        contacts.append(dict(
-            contact_id=len(contacts) + 70001, account_id=a["account_id"], first_name=first,
-            last_name=last, email=email, title=rng.choice(ROLES[role][1]), role=role,
-            is_primary=rng.random() >= 0.08, opted_out=rng.random() < 0.05))
+        contacts.append(
+            dict(
+                contact_id=len(contacts) + 70001,
+                account_id=a["account_id"],
+                first_name=first,
+                last_name=last,
+                email=email,
+                title=rng.choice(ROLES[role][1]),
+                role=role,
+                is_primary=rng.random() >= 0.08,
+                opted_out=rng.random() < 0.05,
+            )
+        )
 
     for a in accounts:
         n = 3 + min(4, int(a["employees"] ** 0.25 * rng.uniform(0.3, 0.8)))
@@ -285,15 +547,25 @@ def generate(out: Path) -> dict[str, int]:
     for s in subscriptions:
         k = rng.choices([0, 1, 2], [20, 55, 25])[0]
         for c in rng.sample(by_account[s["account_id"]], k):
-            rel_contacts.append(dict(subscription_id=s["subscription_id"],
-                                     contact_id=c["contact_id"],
-                                     relationship_title=rng.choice(RELATIONSHIP_TITLES)))
+            rel_contacts.append(
+                dict(
+                    subscription_id=s["subscription_id"],
+                    contact_id=c["contact_id"],
+                    relationship_title=rng.choice(RELATIONSHIP_TITLES),
+                )
+            )
 
     # monthly usage --------------------------------------------------------------------
     usage = []
     for a in accounts:
-        seats = sum(s["seats"] for s in subscriptions if s["account_id"] == a["account_id"]
-                    and s["subscription_status"] != "Churned") or 10
+        seats = (
+            sum(
+                s["seats"]
+                for s in subscriptions
+                if s["account_id"] == a["account_id"] and s["subscription_status"] != "Churned"
+            )
+            or 10
+        )
         first = max(USAGE_FIRST_MONTH, month_start(a["contract_start_date"]))
         if a["account_status"] == "Churned":
             last = month_start(a["churn_date"])
@@ -301,12 +573,22 @@ def generate(out: Path) -> dict[str, int]:
             last = add_months(USAGE_LAST_MONTH, -rng.randint(1, 4))
         else:
             last = USAGE_LAST_MONTH
-        health = {"Will Churn": 0.35, "Churned": 0.3, "Expanding": 0.85,
-                  "Adopting": 0.7}.get(a["lifecycle_stage"], 0.6)
+        health = {"Will Churn": 0.35, "Churned": 0.3, "Expanding": 0.85, "Adopting": 0.7}.get(
+            a["lifecycle_stage"], 0.6
+        )
         m, i = first, 0
         while m <= last:
-            ramp = min(1.0, 0.3 + 0.12 * ((m.year - a["contract_start_date"].year) * 12
-                                          + m.month - a["contract_start_date"].month + 1))
+            ramp = min(
+                1.0,
+                0.3
+                + 0.12
+                * (
+                    (m.year - a["contract_start_date"].year) * 12
+                    + m.month
+                    - a["contract_start_date"].month
+                    + 1
+                ),
+            )
             decline = 1.0
             if a["lifecycle_stage"] in ("Will Churn", "Churned"):
                 months_to_end = (last.year - m.year) * 12 + last.month - m.month
@@ -314,54 +596,159 @@ def generate(out: Path) -> dict[str, int]:
             active = max(1, int(seats * health * ramp * decline * rng.uniform(0.8, 1.1)))
             active = min(active, seats)
             logins = int(active * rng.uniform(6, 22))
-            adoption = round(min(100.0, max(0.0, 100 * health * ramp * decline
-                                            * rng.uniform(0.75, 1.15))), 1)
+            adoption = round(
+                min(100.0, max(0.0, 100 * health * ramp * decline * rng.uniform(0.75, 1.15))), 1
+            )
             end = min(month_end(m), AS_OF)
-            last_active = dt.datetime.combine(end - dt.timedelta(days=rng.randint(0, 3)),
-                                              dt.time(rng.randint(7, 21), rng.randint(0, 59),
-                                                      rng.randint(0, 59)))
-            usage.append(dict(account_id=a["account_id"], usage_month=m, active_users=active,
-                              logins=logins, feature_adoption_pct=adoption,
-                              last_active_at=last_active))
+            last_active = dt.datetime.combine(
+                end - dt.timedelta(days=rng.randint(0, 3)),
+                dt.time(rng.randint(7, 21), rng.randint(0, 59), rng.randint(0, 59)),
+            )
+            usage.append(
+                dict(
+                    account_id=a["account_id"],
+                    usage_month=m,
+                    active_users=active,
+                    logins=logins,
+                    feature_adoption_pct=adoption,
+                    last_active_at=last_active,
+                )
+            )
             m, i = add_months(m, 1), i + 1
 
     # write ----------------------------------------------------------------------------
-    write_csv(out / "raw_accounts.csv",
-              ["account_id", "account_name", "industry", "lifecycle_stage", "account_status",
-               "arr", "employees", "csm_email", "contract_start_date", "renewal_date"],
-              [[a["account_id"], a["account_name"], a["industry"], a["lifecycle_stage"],
-                a["account_status"], a["arr"], a["employees"], a["csm_email"],
-                a["contract_start_date"], a["renewal_date"]] for a in accounts])
-    write_csv(out / "raw_contacts.csv",
-              ["contact_id", "account_id", "first_name", "last_name", "email", "title", "role",
-               "is_primary", "opted_out"],
-              [[c["contact_id"], c["account_id"], c["first_name"], c["last_name"], c["email"],
-                c["title"], c["role"], c["is_primary"], c["opted_out"]] for c in contacts])
-    write_csv(out / "raw_products.csv", ["product_id", "product_name", "product_family",
-                                         "list_price_per_seat"],
-              [list(p) for p in PRODUCTS])
-    write_csv(out / "raw_subscriptions.csv",
-              ["subscription_id", "account_id", "product_id", "relationship_name",
-               "relationship_type", "seats", "arr", "start_date", "renewal_date",
-               "subscription_status"],
-              [[s["subscription_id"], s["account_id"], s["product_id"], s["relationship_name"],
-                s["relationship_type"], s["seats"], s["arr"], s["start_date"],
-                s["renewal_date"], s["subscription_status"]] for s in subscriptions])
-    write_csv(out / "raw_relationship_contacts.csv",
-              ["subscription_id", "contact_id", "relationship_title"],
-              [[r["subscription_id"], r["contact_id"], r["relationship_title"]]
-               for r in rel_contacts])
-    write_csv(out / "raw_usage_monthly.csv",
-              ["account_id", "usage_month", "active_users", "logins", "feature_adoption_pct",
-               "last_active_at"],
-              [[u["account_id"], u["usage_month"], u["active_users"], u["logins"],
-                f"{u['feature_adoption_pct']:.1f}", u["last_active_at"]] for u in usage])
-    return {"raw_accounts": len(accounts), "raw_contacts": len(contacts),
-            "raw_products": len(PRODUCTS), "raw_subscriptions": len(subscriptions),
-            "raw_relationship_contacts": len(rel_contacts), "raw_usage_monthly": len(usage)}
+    write_csv(
+        out / "raw_accounts.csv",
+        [
+            "account_id",
+            "account_name",
+            "industry",
+            "lifecycle_stage",
+            "account_status",
+            "arr",
+            "employees",
+            "csm_email",
+            "contract_start_date",
+            "renewal_date",
+        ],
+        [
+            [
+                a["account_id"],
+                a["account_name"],
+                a["industry"],
+                a["lifecycle_stage"],
+                a["account_status"],
+                a["arr"],
+                a["employees"],
+                a["csm_email"],
+                a["contract_start_date"],
+                a["renewal_date"],
+            ]
+            for a in accounts
+        ],
+    )
+    write_csv(
+        out / "raw_contacts.csv",
+        [
+            "contact_id",
+            "account_id",
+            "first_name",
+            "last_name",
+            "email",
+            "title",
+            "role",
+            "is_primary",
+            "opted_out",
+        ],
+        [
+            [
+                c["contact_id"],
+                c["account_id"],
+                c["first_name"],
+                c["last_name"],
+                c["email"],
+                c["title"],
+                c["role"],
+                c["is_primary"],
+                c["opted_out"],
+            ]
+            for c in contacts
+        ],
+    )
+    write_csv(
+        out / "raw_products.csv",
+        ["product_id", "product_name", "product_family", "list_price_per_seat"],
+        [list(p) for p in PRODUCTS],
+    )
+    write_csv(
+        out / "raw_subscriptions.csv",
+        [
+            "subscription_id",
+            "account_id",
+            "product_id",
+            "relationship_name",
+            "relationship_type",
+            "seats",
+            "arr",
+            "start_date",
+            "renewal_date",
+            "subscription_status",
+        ],
+        [
+            [
+                s["subscription_id"],
+                s["account_id"],
+                s["product_id"],
+                s["relationship_name"],
+                s["relationship_type"],
+                s["seats"],
+                s["arr"],
+                s["start_date"],
+                s["renewal_date"],
+                s["subscription_status"],
+            ]
+            for s in subscriptions
+        ],
+    )
+    write_csv(
+        out / "raw_relationship_contacts.csv",
+        ["subscription_id", "contact_id", "relationship_title"],
+        [[r["subscription_id"], r["contact_id"], r["relationship_title"]] for r in rel_contacts],
+    )
+    write_csv(
+        out / "raw_usage_monthly.csv",
+        [
+            "account_id",
+            "usage_month",
+            "active_users",
+            "logins",
+            "feature_adoption_pct",
+            "last_active_at",
+        ],
+        [
+            [
+                u["account_id"],
+                u["usage_month"],
+                u["active_users"],
+                u["logins"],
+                f"{u['feature_adoption_pct']:.1f}",
+                u["last_active_at"],
+            ]
+            for u in usage
+        ],
+    )
+    return {
+        "raw_accounts": len(accounts),
+        "raw_contacts": len(contacts),
+        "raw_products": len(PRODUCTS),
+        "raw_subscriptions": len(subscriptions),
+        "raw_relationship_contacts": len(rel_contacts),
+        "raw_usage_monthly": len(usage),
+    }
 
 
 def main() -> None:
+    """Command line: --out DIR (default: the project's seeds/)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "seeds")
     args = p.parse_args()

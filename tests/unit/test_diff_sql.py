@@ -243,3 +243,22 @@ def test_a_failed_query_is_one_warehouse_error_not_the_drivers_traceback(wh: War
         assert text.startswith("The warehouse failed a query of the sync: ")
         assert "gs_no_such_table_anywhere" in text and "\n" not in text
         assert exc.__cause__ is None and exc.__suppress_context__
+
+
+def test_duckdb_out_of_memory_says_which_settings_fix_it(wh: Warehouse):
+    """DuckDB's out-of-memory names the two profile settings that fix it (threads, limit)."""
+    from dbt_gainsight.errors import WarehouseError
+
+    if wh.adapter_type != "duckdb":
+        return  # the hint is DuckDB's: Postgres runs out of process
+    wh.execute("set memory_limit = '2MB'")
+    wh.execute("set threads = 2")
+    with pytest.raises(WarehouseError) as oom:
+        wh.execute(
+            "select i % 100000 as k, count(*), string_agg(i::varchar, ',') "
+            "from range(2000000) t(i) group by 1",
+            fetch=True,
+        )
+    text = str(oom.value)
+    assert "Out of Memory" in text and "\n" not in text
+    assert "`threads: 1`" in text and "`memory_limit`" in text
