@@ -10,8 +10,8 @@ RSS from ``os.wait4``); the emulator runs in another process with its limits off
 the records/minute runs: 10,000 rows at 100 calls/minute with 1.2-2.4 s replies, measured
 from process start to exit, launched at several seconds of the minute (``--phases``): the
 limiter follows Gainsight's fixed minutes, so where the first call lands matters; a launch
-at :55 puts it near :00, the worst case. Writes the "## Truth and scale" section of
-benchmarks/README.md.
+at :58 puts it near :00 (start-up takes about 2 s on an idle machine), the worst case.
+Writes the "## Truth and scale" section of benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         "--phases",
         type=float,
         nargs="+",
-        default=[55.0, 15.0, 35.0],
+        default=[58.0, 5.0, 20.0, 35.0, 50.0],
         help="Seconds of the minute to launch the records/minute runs at.",
     )
     args = parser.parse_args(argv)

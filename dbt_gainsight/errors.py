@@ -179,13 +179,25 @@ def raise_if_interrupted(exc: BaseException) -> None:
     """Re-raise a Ctrl-C that a library wrapped in its own error.
 
     mashumaro (reading dbt's manifest) wraps whatever a field's decoder raised, dbtRunner
-    returns it as a failed result, and DuckDB raises InterruptException: any of them would
-    turn a Ctrl-C into a config or warehouse error, with exit 2 instead of 130.
+    returns it as a failed result, and DuckDB raises InterruptException, or, when the signal
+    lands while its Python client runs a query, swallows it into RuntimeError("Query
+    interrupted"), and Postgres answers a cancelled query with QueryCanceledError: any of
+    them would turn a Ctrl-C into a config or warehouse error, with exit 1 or 2, not 130.
     """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, KeyboardInterrupt) or type(current).__name__ == "InterruptException":
+        if isinstance(current, KeyboardInterrupt) or _is_driver_interrupt(current):
             raise KeyboardInterrupt from None
         current = current.__cause__ or current.__context__
+
+
+def _is_driver_interrupt(exc: BaseException) -> bool:
+    """DuckDB's interrupt, or a Postgres query cancelled on Ctrl-C (warehouse.py)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "InterruptException" in names:
+        return True
+    if "QueryCanceledError" in names:  # not statement_timeout's: that says "statement timeout"
+        return "due to user request" in str(exc)
+    return type(exc) is RuntimeError and str(exc).strip() == "Query interrupted"

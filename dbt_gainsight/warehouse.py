@@ -66,6 +66,8 @@ class Warehouse:
         self.adapter.set_macro_resolver(manifest)
         self.adapter.set_macro_context_generator(generate_runtime_macro_context)
         self._macro_cache: dict[tuple, str] = {}
+        if self.adapter_type in ("postgres", "redshift"):
+            _cancel_postgres_queries_on_ctrl_c()
 
     @property
     def adapter_type(self) -> str:
@@ -169,14 +171,14 @@ class Warehouse:
                 yield names, rows
                 with self._failures():
                     rows = cursor.fetchmany(fetch_size)
-        except WarehouseError:
+        except BaseException:  # a failed query or a Ctrl-C: its transaction is rolled back
             failed = True
             raise
         finally:
             if cursor is not getattr(handle, "_cursor", None):  # dbt-duckdb shares one cursor
                 try:
                     cursor.close()
-                except Exception:  # noqa: BLE001 - rolled back with the failed query
+                except Exception:  # noqa: BLE001 - gone with the rolled-back transaction
                     if not failed:
                         raise
 
@@ -206,11 +208,11 @@ class Warehouse:
         except (WarehouseError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - dbt's and every driver's errors alike
-            raise_if_interrupted(exc)
-            try:
+            try:  # first, so what runs after a Ctrl-C (leases, run history) can still write
                 self._roll_back()
             except Exception:  # noqa: BLE001 - the query's own error is the one to report
                 pass
+            raise_if_interrupted(exc)
             raise WarehouseError(_failure_text(exc)) from None
 
     def _roll_back(self) -> None:
@@ -237,6 +239,22 @@ def _raise_if_file_locked(exc: Exception, credentials) -> None:
         f"The DuckDB file {getattr(credentials, 'path', '')} is in use by {by} (another sync "
         "or dbt command); nothing was sent. Run again when it has finished."
     ) from None
+
+
+def _cancel_postgres_queries_on_ctrl_c() -> None:
+    """Let a Ctrl-C cancel a running Postgres query instead of waiting for its end.
+
+    psycopg2 blocks in C for a whole query, so Python sees SIGINT only when the query has
+    finished: a Ctrl-C during a long diff query waited for it. psycopg2's documented
+    ``wait_select`` callback polls instead, and on KeyboardInterrupt sends the server a
+    cancel; the query then fails with "canceling statement due to user request", which
+    ``raise_if_interrupted`` turns back into the Ctrl-C. Process-wide, as psycopg2 allows.
+    """
+    import psycopg2.extensions
+    import psycopg2.extras
+
+    if psycopg2.extensions.get_wait_callback() is None:
+        psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
 
 
 def _failure_text(exc: Exception) -> str:

@@ -262,3 +262,63 @@ def test_duckdb_out_of_memory_says_which_settings_fix_it(wh: Warehouse):
     text = str(oom.value)
     assert "Out of Memory" in text and "\n" not in text
     assert "`threads: 1`" in text and "`memory_limit`" in text
+
+
+def test_a_ctrl_c_during_a_query_stays_a_ctrl_c(wh: Warehouse):
+    """SIGINT while the warehouse runs a query is KeyboardInterrupt (exit 130 in the CLI), not
+    a WarehouseError, and the connection still works after it. DuckDB's client swallows the
+    signal into RuntimeError('Query interrupted'), which a sync once reported as a failed
+    model (exit 1); psycopg2 used to sit out the whole query before Python saw the signal."""
+    import os
+    import signal
+    import threading
+    import time
+
+    slow = (  # bounded: DuckDB checks for the signal on most runs, not every one (~3 s)
+        "select count(*) from range(1000000000) t(i) where i % 7 = 3"
+        if wh.adapter_type == "duckdb"
+        else "select pg_sleep(30)"
+    )
+    for run in (lambda: wh.execute(slow, fetch=True), lambda: list(wh.stream(slow))):
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        started = time.monotonic()
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                run()
+        finally:
+            timer.cancel()
+        if wh.adapter_type == "postgres":  # cancelled on the server, not slept out
+            assert time.monotonic() - started < 10
+        assert wh.execute("select 1", fetch=True) == [(1,)]  # rolled back, usable
+
+
+def test_a_drivers_ctrl_c_is_told_from_its_other_errors():
+    """The errors a Ctrl-C comes back as, wrapped the way dbt wraps them; and look-alikes that
+    are real failures (a statement timeout, a query that failed) stay errors."""
+    import psycopg2.errors
+    from dbt_common.exceptions import DbtDatabaseError, DbtRuntimeError
+
+    from dbt_gainsight.errors import raise_if_interrupted
+
+    def wrapped(cause: BaseException, outer: type = DbtRuntimeError) -> BaseException:
+        try:
+            raise outer(str(cause)) from cause
+        except Exception as exc:  # noqa: BLE001
+            return exc
+
+    for ctrl_c in (
+        wrapped(RuntimeError("Query interrupted")),  # DuckDB, SIGINT during a query
+        wrapped(
+            psycopg2.errors.QueryCanceled("canceling statement due to user request"),
+            DbtDatabaseError,
+        ),
+    ):
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_interrupted(ctrl_c)
+    for error in (
+        wrapped(psycopg2.errors.QueryCanceled("canceling statement due to statement timeout")),
+        wrapped(RuntimeError("Query interrupted by a bad plan")),
+        wrapped(RuntimeError("Catalog Error: Table with name x does not exist")),
+    ):
+        raise_if_interrupted(error)  # returns: the caller reports it as a warehouse error
