@@ -395,6 +395,9 @@ def main() -> None:
     signal.signal(signal.SIGINT, _on_interrupt)
     signal.signal(signal.SIGTERM, _on_interrupt)
     try:
+        from dbt_gainsight.warehouse import cancel_postgres_queries_on_ctrl_c
+
+        cancel_postgres_queries_on_ctrl_c()  # a Ctrl-C cancels a running Postgres query
         # Not standalone: click would turn a Ctrl-C that lands while it parses or a command
         # starts into "Aborted!" and exit 1; every Ctrl-C here is exit 130.
         code = cli.main(

@@ -66,8 +66,6 @@ class Warehouse:
         self.adapter.set_macro_resolver(manifest)
         self.adapter.set_macro_context_generator(generate_runtime_macro_context)
         self._macro_cache: dict[tuple, str] = {}
-        if self.adapter_type in ("postgres", "redshift"):
-            _cancel_postgres_queries_on_ctrl_c()
 
     @property
     def adapter_type(self) -> str:
@@ -241,18 +239,24 @@ def _raise_if_file_locked(exc: Exception, credentials) -> None:
     ) from None
 
 
-def _cancel_postgres_queries_on_ctrl_c() -> None:
+def cancel_postgres_queries_on_ctrl_c() -> None:
     """Let a Ctrl-C cancel a running Postgres query instead of waiting for its end.
 
     psycopg2 blocks in C for a whole query, so Python sees SIGINT only when the query has
     finished: a Ctrl-C during a long diff query waited for it. psycopg2's documented
     ``wait_select`` callback polls instead, and on KeyboardInterrupt sends the server a
     cancel; the query then fails with "canceling statement due to user request", which
-    ``raise_if_interrupted`` turns back into the Ctrl-C. Process-wide, as psycopg2 allows.
-    """
-    import psycopg2.extensions
-    import psycopg2.extras
+    ``raise_if_interrupted`` turns back into the Ctrl-C.
 
+    The callback is process-wide (psycopg2 has no other kind) and rules out COPY, so only
+    the CLI sets it, in its own process; a host calling the Python API (Airflow, Dagster)
+    keeps its psycopg2 as it was.
+    """
+    try:
+        import psycopg2.extensions
+        import psycopg2.extras
+    except ImportError:  # no Postgres adapter installed: nothing to cancel
+        return
     if psycopg2.extensions.get_wait_callback() is None:
         psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
 

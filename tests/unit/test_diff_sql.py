@@ -274,6 +274,9 @@ def test_a_ctrl_c_during_a_query_stays_a_ctrl_c(wh: Warehouse):
     import threading
     import time
 
+    from dbt_gainsight.warehouse import cancel_postgres_queries_on_ctrl_c
+
+    cancel_postgres_queries_on_ctrl_c()  # as the CLI's main() does
     slow = (  # bounded: DuckDB checks for the signal on most runs, not every one (~3 s)
         "select count(*) from range(1000000000) t(i) where i % 7 = 3"
         if wh.adapter_type == "duckdb"
@@ -322,3 +325,22 @@ def test_a_drivers_ctrl_c_is_told_from_its_other_errors():
         wrapped(RuntimeError("Catalog Error: Table with name x does not exist")),
     ):
         raise_if_interrupted(error)  # returns: the caller reports it as a warehouse error
+
+
+def test_the_cli_and_only_the_cli_lets_a_ctrl_c_cancel_postgres_queries():
+    """The CLI's process polls psycopg2 (a Ctrl-C cancels the running query); importing the
+    Python API leaves a host's psycopg2 as it was (its COPY keeps working)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, psycopg2.extensions as ext\n"
+        "from dbt_gainsight import api, cli\n"
+        "before = ext.get_wait_callback()\n"
+        "sys.argv = ['dbt-gainsight', '--version']\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "print(before is None, getattr(ext.get_wait_callback(), '__name__', None))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["True", "wait_select"], done.stdout
