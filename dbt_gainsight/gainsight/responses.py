@@ -199,8 +199,9 @@ def rows_of(data: Any) -> list[dict[str, Any]]:
 
 def gsid_of(entry: Any) -> str | None:
     """The Gsid in one result entry (``{"Gsid": ...}`` or a bare string)."""
-    if entry.__class__ is dict and entry.get("Gsid").__class__ is str and entry["Gsid"]:
-        return entry["Gsid"]  # the documented form, once per record: the fast path
+    gsid = entry.get("Gsid") if entry.__class__ is dict else None
+    if gsid.__class__ is str and gsid:
+        return gsid  # the documented form, once per record: the fast path
     if isinstance(entry, Mapping):
         gsid = entry.get("Gsid") or entry.get("gsid") or entry.get("id")
         return str(gsid) if gsid else None

@@ -104,12 +104,8 @@ class StateWriter:
         self._thread = threading.Thread(target=self._run, name="gainsight-state", daemon=True)
         self._thread.start()
 
-    def accepted(self, key_hash: str, row_hash: str, gsid: str | None) -> None:
-        """Gainsight accepted this record: remember its hash (and clear any reject)."""
-        self._put(Accepted(key_hash, row_hash, gsid))
-
     def accepted_batch(self, records: Sequence[Accepted]) -> None:
-        """Gainsight accepted these records (one call's worth): one message for all."""
+        """Gainsight accepted these records: their hashes replace their rejects, one message."""
         if records:
             self._put(AcceptedBatch(records))
 
@@ -117,7 +113,7 @@ class StateWriter:
         """Gainsight refused the record: keep Gainsight's reason; it is retried next run."""
         self._put(Rejected(reject))
 
-    def _put(self, item: Accepted | AcceptedBatch | Rejected) -> None:
+    def _put(self, item: AcceptedBatch | Rejected) -> None:
         """Queue an answer; fail (rather than wait for ever) once the writer has died."""
         while True:
             if self.error is not None or not self._thread.is_alive():
@@ -174,9 +170,6 @@ class StateWriter:
                 for record in item.records:
                     accepted[record.key_hash] = record
                     rejected.pop(record.key_hash, None)
-            elif isinstance(item, Accepted):
-                accepted[item.key_hash] = item
-                rejected.pop(item.key_hash, None)
             elif isinstance(item, Rejected):
                 rejected[item.reject.key_hash] = item.reject
                 accepted.pop(item.reject.key_hash, None)

@@ -10,7 +10,7 @@ from dbt_gainsight.errors import StateWriteError
 from dbt_gainsight.project import DbtArgs, DbtProject
 from dbt_gainsight.sync import writer as writer_module
 from dbt_gainsight.sync.state import StateStore
-from dbt_gainsight.sync.writer import StateWriter
+from dbt_gainsight.sync.writer import Accepted, StateWriter
 from dbt_gainsight.warehouse import Warehouse
 from tests.conftest import REPO, copy_project
 
@@ -31,7 +31,7 @@ def store(tmp_path, monkeypatch):
 def test_accepted_records_are_flushed_to_state(store):
     writer = StateWriter(store, sync_id="s1", run_id="r1", model_name="m")
     for i in range(1234):
-        writer.accepted(f"k{i}", f"h{i}", f"g{i}")
+        writer.accepted_batch([Accepted(f"k{i}", f"h{i}", f"g{i}")])
     writer.close()
     rows = store.wh.execute(f"select count(*), count(distinct gsid) from {store.state}", fetch=True)
     assert rows == [(1234, 1234)]
@@ -51,7 +51,7 @@ def test_a_failing_writer_raises_instead_of_blocking(store, monkeypatch):
     def send() -> None:
         try:
             for i in range(10_000):
-                writer.accepted(f"k{i}", f"h{i}", None)
+                writer.accepted_batch([Accepted(f"k{i}", f"h{i}", None)])
         except BaseException as exc:  # noqa: BLE001
             outcome["error"] = exc
 

@@ -245,12 +245,12 @@ def test_a_failed_query_is_one_warehouse_error_not_the_drivers_traceback(wh: War
         assert exc.__cause__ is None and exc.__suppress_context__
 
 
+@pytest.mark.parametrize("wh", ["duckdb"], indirect=True)  # Postgres runs out of process
 def test_duckdb_out_of_memory_says_which_settings_fix_it(wh: Warehouse):
     """DuckDB's out-of-memory names the two profile settings that fix it (threads, limit)."""
     from dbt_gainsight.errors import WarehouseError
 
-    if wh.adapter_type != "duckdb":
-        return  # the hint is DuckDB's: Postgres runs out of process
+    assert wh.adapter_type == "duckdb"
     wh.execute("set memory_limit = '2MB'")
     wh.execute("set threads = 2")
     with pytest.raises(WarehouseError) as oom:
