@@ -23,8 +23,16 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import requests
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    LocationValueError,
+    MaxRetryError,
+    NewConnectionError,
+    ProxyError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 try:
     from urllib3.exceptions import NameResolutionError
@@ -49,7 +57,9 @@ from dbt_gainsight.gainsight.responses import classify_response
 from dbt_gainsight.gainsight.retry import RetryPolicy, backoff_delays, next_window_delay
 from dbt_gainsight.gainsight.sessions import (
     DeadlineExpired,
+    Reply,
     ReplyTooLarge,
+    Session,
     SessionPool,
     new_session,
     send,
@@ -197,18 +207,18 @@ class Transport:
 
     def _send(
         self,
-        session: requests.Session,
+        session: Session,
         method: str,
         path: str,
         body: bytes | None,
         idempotent: bool,
-    ) -> requests.Response:
+    ) -> Reply:
         """The request and its whole reply, mapped to the error tree when it fails."""
         try:
             return send(
                 session,
                 method,
-                self.base_url + path,
+                path,
                 body=body,
                 timeouts=self._timeouts,
                 deadline=self.call_deadline,
@@ -224,7 +234,7 @@ class Transport:
             raise cls(
                 f"Gainsight's reply is larger than {self.max_reply_bytes:,} bytes; refused"
             ) from None
-        except requests.RequestException as exc:
+        except HTTPError as exc:
             raise self._transport_error(exc) from None
 
     def _count(self, exc: GainsightAPIError) -> None:
@@ -239,34 +249,28 @@ class Transport:
         except Exception:  # a broken log consumer must not break the sync
             log.warning("a client hook failed", exc_info=True)
 
-    def _transport_error(self, exc: requests.RequestException) -> GainsightAPIError:
-        """Map a requests exception to our tree, by whether anything was sent."""
+    def _transport_error(self, exc: HTTPError) -> GainsightAPIError:
+        """Map a urllib3 exception to our tree, by whether anything was sent."""
         where = self.base_url
         detail = redact(_reason(exc), self._key)
-        if isinstance(exc, requests.exceptions.SSLError):
+        if isinstance(exc, SSLError):
             return ConnectionFailed(
                 f"cannot reach {where}: TLS failed ({detail}); check GAINSIGHT_URL"
             )
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
+        if isinstance(exc, NameResolutionError):
+            return ConnectionFailed(
+                f"cannot reach {where}: the host name does not resolve; check GAINSIGHT_URL"
+            )
+        if isinstance(exc, (NewConnectionError, ProxyError)):  # nothing was sent
+            return NotConnected(f"cannot reach {where}: {detail}; check GAINSIGHT_URL")
+        if isinstance(exc, ConnectTimeoutError):
             self.stats.add("timeouts")
             return NotConnected(f"cannot reach {where}: connecting timed out; check GAINSIGHT_URL")
-        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.URLRequired)):
+        if isinstance(exc, LocationValueError):
             return ConnectionFailed(f"{where} is not a usable URL ({detail}); check GAINSIGHT_URL")
-        if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in detail:
+        if isinstance(exc, ReadTimeoutError) or "Read timed out" in detail:
             self.stats.add("timeouts")
             return OutcomeUnknown(f"no reply from Gainsight within {self.timeout:g}s")
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            reason = exc.args[0] if exc.args else None
-            if isinstance(reason, MaxRetryError):
-                reason = reason.reason
-            if isinstance(reason, NameResolutionError):
-                return ConnectionFailed(
-                    f"cannot reach {where}: the host name does not resolve; check GAINSIGHT_URL"
-                )
-            if isinstance(reason, NewConnectionError) or isinstance(
-                exc, requests.exceptions.ProxyError
-            ):
-                return NotConnected(f"cannot reach {where}: {detail}; check GAINSIGHT_URL")
         return OutcomeUnknown(
             f"the connection to Gainsight dropped before the reply arrived ({detail})"
         )
@@ -404,11 +408,10 @@ class _RetryState:
 
 
 def _reason(exc: BaseException) -> str:
-    """The innermost readable cause of a requests exception, without the URL noise."""
-    reason: Any = exc.args[0] if exc.args else exc
-    if isinstance(reason, MaxRetryError) and reason.reason is not None:
-        reason = reason.reason
-    text = str(reason)
-    if isinstance(reason, NewConnectionError) and ": " in text:
+    """The innermost readable cause of a urllib3 exception, without the URL noise."""
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    text = str(exc)
+    if isinstance(exc, NewConnectionError) and ": " in text:
         text = text.rsplit(": ", 1)[-1]
     return text[:200]

@@ -6,6 +6,8 @@ Gainsight stored, not only the result objects.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import http.server
 import json
 import socket
@@ -18,6 +20,7 @@ import requests
 
 from dbt_gainsight.emulator import Emulator
 from dbt_gainsight.errors import GainsightAPIError, OutcomeUnknown, SyncInterrupted
+from dbt_gainsight.gainsight import sessions
 from dbt_gainsight.gainsight.client import GainsightClient, RecordStatus
 from dbt_gainsight.gainsight.retry import RetryPolicy
 from tests.integration.test_client_emulator import KEY, SkipTime, batches, companies, make_client
@@ -42,19 +45,19 @@ def t():
 
 def test_sessions_are_pooled_across_executors_and_closed(gs, t, monkeypatch):
     """Ten models x 4 workers must not leave 40 sessions open until the run ends."""
-    made: list[requests.Session] = []
-    closed: list[requests.Session] = []
+    made: list[sessions.Session] = []
+    closed: list[sessions.Session] = []
 
-    class Counted(requests.Session):
-        def __init__(self):
-            super().__init__()
+    class Counted(sessions.Session):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
             made.append(self)
 
         def close(self):
             closed.append(self)
             super().close()
 
-    monkeypatch.setattr(requests, "Session", Counted)
+    monkeypatch.setattr(sessions, "Session", Counted)
     client = make_client(gs, t, max_in_flight=4)
     for model in range(5):  # one executor per model, as the engine does
         records = companies(200, prefix=f"M{model}")
@@ -199,6 +202,101 @@ def test_a_reply_larger_than_the_cap_is_refused():
             assert time.monotonic() - started < 2
         finally:
             server.close()
+
+
+def test_a_gzip_reply_is_read_and_a_compressed_bomb_is_refused_by_its_decoded_size():
+    """The cap counts the bytes Gainsight's reply decodes to, not the bytes on the wire."""
+    describe = json.dumps(
+        {"result": True, "data": [{"objectName": "Company", "fields": []}], "requestId": "r"}
+    ).encode()
+    bomb = json.dumps({"result": True, "data": " " * 4_000_000}).encode()
+    for body, cap, ok in ((describe, 64 * 2**20, True), (bomb, 1_000_000, False)):
+        packed = gzip.compress(body)
+        head = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(packed)
+        )
+        assert len(packed) < cap  # the wire size alone would pass the cap
+        server = Trickle(head + packed)
+        try:
+            client = GainsightClient(
+                server.url, KEY, max_reply_bytes=cap, retry=RetryPolicy(max_attempts=1)
+            )
+            with client:
+                if ok:
+                    assert client.describe("Company").name == "Company"
+                else:
+                    with pytest.raises(GainsightAPIError, match="larger than 1,000,000 bytes"):
+                        client.describe("Company")
+        finally:
+            server.close()
+
+
+class ForwardProxy(http.server.ThreadingHTTPServer):
+    """A plain HTTP forward proxy that records what it carried (absolute-URI requests)."""
+
+    def __init__(self):
+        self.seen: list[tuple[str, str, str | None]] = []
+        super().__init__(("127.0.0.1", 0), self._Handler)
+        self.url = f"http://proxyuser:proxy-pass@127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    class _Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def _forward(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            auth = self.headers.get("Proxy-Authorization")
+            self.server.seen.append((self.command, self.path, auth))
+            headers = {k: v for k, v in self.headers.items() if not k.startswith("Proxy-")}
+            with requests.Session() as session:
+                session.trust_env = False  # not through HTTP_PROXY, i.e. this proxy again
+                reply = session.request(
+                    self.command, self.path, data=body, headers=headers, timeout=10
+                )
+            self.send_response(reply.status_code)
+            self.send_header("Content-Type", reply.headers.get("Content-Type", ""))
+            self.send_header("Content-Length", str(len(reply.content)))
+            self.end_headers()
+            self.wfile.write(reply.content)
+
+        do_GET = do_POST = do_PUT = _forward
+
+
+def test_a_proxy_named_by_the_environment_carries_every_call(gs, t, monkeypatch):
+    """HTTP(S)_PROXY and NO_PROXY mean what they mean to requests; the proxy's password is sent
+    as Proxy-Authorization, never to Gainsight."""
+    proxy = ForwardProxy()
+    try:
+        for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        client = make_client(gs, t)
+        with client:
+            assert all(r.ok for r in client.insert("Company", companies(3), keys=["Name"]))
+        assert sorted(r["Name"] for r in gs.records("Company")) == [
+            "Co 000",
+            "Co 001",
+            "Co 002",
+        ]
+        assert [(m, p.split("?")[0]) for m, p, _ in proxy.seen] == [
+            ("POST", gs.url + COMPANY_WRITES)
+        ]
+        expected = "Basic " + base64.b64encode(b"proxyuser:proxy-pass").decode()
+        assert {auth for _, _, auth in proxy.seen} == {expected}
+
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # bypassed: straight to Gainsight
+        with make_client(gs, t) as direct:
+            assert direct.insert("Company", companies(1, prefix="Direct"), keys=["Name"])[0].ok
+        assert len(proxy.seen) == 1
+        assert len(gs.records("Company")) == 4
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
 
 
 # --- hooks: every attempt and every wait, never the key -------------------------------------

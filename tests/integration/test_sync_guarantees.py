@@ -155,12 +155,17 @@ INSERTS = {"method": "POST", "path_contains": "/objects/Company"}  # not the que
 
 
 def test_ctrl_c_during_a_429_wait_of_120_seconds(project: IncProject, tmp_path):
-    """Inserts get 429 with Retry-After 120: the workers wait, the main thread drains."""
+    """Inserts get 429 with Retry-After 120: the workers wait, the main thread drains.
+
+    The first 429 holds every worker in the limiter, so whether a second call was already on
+    its way (and got a 429 too) is a race: one 429 is the phase under test.
+    """
     project.gs.inject_fault("rate_limit", count=1000, retry_after=120, **INSERTS)
-    limited = lambda: project.gs.counters()["rate_limited"] >= 2  # noqa: E731
+    limited = lambda: project.gs.counters()["rate_limited"] >= 1  # noqa: E731
     code, took, out = interrupt(project, limited, tmp_path)
     model = assert_interrupted_and_consistent(project, code, took, out)
-    assert model["rate_limited"] >= 2 and model["accepted"] == 0
+    assert model["rate_limited"] >= 1 and model["accepted"] == 0
+    assert "waiting 120.0s" in out
 
 
 def test_ctrl_c_during_a_5xx_backoff(project: IncProject, tmp_path):

@@ -6,7 +6,7 @@ import json
 from email.utils import formatdate
 
 import pytest
-import requests
+from urllib3 import HTTPHeaderDict
 
 from dbt_gainsight.errors import (
     AuthError,
@@ -32,16 +32,14 @@ from dbt_gainsight.gainsight.responses import (
     unknown_object,
     write_results,
 )
+from dbt_gainsight.gainsight.sessions import Reply
 
 ACCEPTED, REJECTED, NOT_FOUND = RecordStatus.ACCEPTED, RecordStatus.REJECTED, RecordStatus.NOT_FOUND
 
 
 def reply(status, body, headers=None):
-    r = requests.Response()
-    r.status_code = status
-    r._content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    r.headers.update(headers or {})
-    return r
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Reply(status, HTTPHeaderDict(headers or {}), content)
 
 
 def env(result=False, code=None, desc=None, data=None):
