@@ -42,6 +42,7 @@ from dbt_gainsight.sync.writes import (
 from dbt_gainsight.warehouse import Warehouse
 
 ROUTED = frozenset(diff.SENDABLE)  # actions of rows that are sent
+ACCEPTED = RecordStatus.ACCEPTED
 MAX_CONSECUTIVE_FAILURES = 3  # batches failing as a whole before the model is stopped
 SYSTEMATIC_BATCHES = 2  # whole batches rejected for one reason before the model is stopped
 
@@ -81,6 +82,10 @@ class ModelSync:
         self.key_types: dict[str, str] | None = None  # describe types of the object's fields
         self.columns: dict[str, int] = {}
         self.action_at = -1  # the action column's index, set with the columns
+        self.hash_at = (-1, -1, -1)  # key hash, row hash and Gsid columns, likewise
+        # Asked once per row on the hot path, so read from the config once.
+        self.always_fresh = self.config.is_people  # people are always matched by Email
+        self.update_only = self.config.behavior == "update_only"
         self.max_pending = 2 * max(1, plan.connection.max_in_flight)
         self.executor: ThreadPoolExecutor | None = None
         self.pending: dict[Future, tuple[WriteKind, list[Item]]] = {}
@@ -180,6 +185,7 @@ class ModelSync:
         )
         self.columns = {n: i for i, n in enumerate(names)}
         self.action_at = self.columns[diff.ACTION]
+        self.hash_at = tuple(self.columns[c] for c in (diff.KEY_HASH, diff.ROW_HASH, diff.GSID))
         self.builder = RecordBuilder(self.config, self.columns, self.plan.schemas or {})
         self.target = Target(self.config.object, list(self.config.keys), self.builder.lookups)
         main = (self.plan.schemas or {}).get(self.config.object)
@@ -187,25 +193,19 @@ class ModelSync:
             self.key_types = {name: f.data_type for name, f in main.fields.items()}
 
     def _route(self, row: Sequence[Any]) -> None:
-        at = self.columns
-        action = row[at[diff.ACTION]]
+        """One row of the diff: refused, or on its way (an update, or first asked about)."""
+        action = row[self.action_at]
         if action not in ROUTED:
             self._reject_unsendable(row, action)
             return
+        key_at, row_at, gsid_at = self.hash_at
         try:
             record = self.builder.build(row)
         except ValueConversionError as exc:
-            self._reject(row[at[diff.KEY_HASH]], row, VALUE_CONVERSION, str(exc))
+            self._reject(row[key_at], row, VALUE_CONVERSION, str(exc))
             return
-        item = Item(
-            row[at[diff.KEY_HASH]],
-            row[at[diff.ROW_HASH]],
-            record,
-            row[at[diff.GSID]],
-            row,
-            self.builder,
-        )
-        if self.config.is_people or not (item.gsid or self.config.behavior == "update_only"):
+        item = Item(row[key_at], row[row_at], record, row[gsid_at], row, self.builder)
+        if self.always_fresh or not (item.gsid or self.update_only):
             self.fresh_buf.append(item)
             if len(self.fresh_buf) >= EXISTENCE_CHUNK:
                 self._resolve_fresh()
@@ -250,10 +250,13 @@ class ModelSync:
             self._resolve_people(items)
             return
         keys = self.config.keys
-        tuples = [tuple(item.record.get(k) for k in keys) for item in items]
+        tuples = [tuple(map(item.record.get, keys)) for item in items]
         found = self._read(lambda: self.exists.find(tuples, self.key_types))
         if found is None:
             self._fail(items)
+            return
+        if not found:  # none exists (a first sync): all are inserts, added in batch slices
+            self._add_all(WriteKind.INSERT, items)
             return
         for item, key in zip(items, tuples, strict=True):
             gsid = found.get(key)
@@ -327,6 +330,18 @@ class ModelSync:
             self._submit(kind, buf[:])
             buf.clear()
 
+    def _add_all(self, kind: WriteKind, items: list[Item]) -> None:
+        """``_add`` for many items: the buffer is filled and submitted a batch at a time."""
+        buf, size = self.buffers[kind], self.config.batch_size
+        start = 0
+        while start < len(items):
+            take = size - len(buf)
+            buf.extend(items[start : start + take])
+            start += take
+            if len(buf) >= size:
+                self._submit(kind, buf[:])
+                buf.clear()
+
     def _flush_buffers(self) -> None:
         self._resolve_fresh()
         for kind, buf in self.buffers.items():
@@ -367,6 +382,10 @@ class ModelSync:
             self._fail(items, str(exc))
             return
         results = future.result()
+        if all(r.status is ACCEPTED for r in results):  # the common case, per call
+            self.consecutive_failures = self.systematic_batches = 0
+            self._accept(items, results)
+            return
         failed = [r for r in results if r.status is RecordStatus.FAILED]
         if failed:  # not known to be applied: not saved, counted failed, sent again next run
             self.result.failed += len(failed)
@@ -375,14 +394,12 @@ class ModelSync:
                 return
         self.consecutive_failures = 0
         self._watch_for_systematic_rejects(results)
-        accepted: list[Accepted] = []
+        accepted: list[tuple[Item, RecordResult]] = []
         for item, res in zip(items, results, strict=True):
             if res.status is RecordStatus.FAILED:
                 continue
-            if res.ok:
-                gsid = res.gsid or item.gsid
-                replaces = item.row[self.action_at] != diff.NEW
-                accepted.append(Accepted(item.key_hash, item.row_hash, gsid, replaces))
+            if res.status is ACCEPTED:
+                accepted.append((item, res))
             elif res.not_found and self.config.behavior == "update_only":
                 self._reject_not_found(item)
             elif res.not_found and kind is WriteKind.UPDATE:
@@ -392,6 +409,16 @@ class ModelSync:
                 self._add(WriteKind.INSERT, item)
             else:
                 self._reject(item.key_hash, item.row, res.error_code, res.error_message)
+        if accepted:
+            self._accept(*zip(*accepted, strict=True))
+
+    def _accept(self, items: Sequence[Item], results: Sequence[RecordResult]) -> None:
+        """Gainsight accepted these records: one message to the state writer."""
+        at, new = self.action_at, diff.NEW
+        accepted = [
+            Accepted(item.key_hash, item.row_hash, res.gsid or item.gsid, item.row[at] != new)
+            for item, res in zip(items, results, strict=True)
+        ]
         self.writer.accepted_batch(accepted)
         self.result.accepted += len(accepted)
 
@@ -401,8 +428,10 @@ class ModelSync:
         That is a mapping problem, not a data problem: splitting every batch to isolate
         "bad" records would spend about two calls per record of the budget for nothing.
         """
+        if self.result.accepted:
+            return
         results = [r for r in results if r.status is not RecordStatus.FAILED]
-        if self.result.accepted or len(results) < 2:
+        if len(results) < 2:
             return
         codes = {(r.error_code, r.error_message) for r in results if not r.ok and not r.not_found}
         if len(codes) != 1 or any(r.ok for r in results):

@@ -167,9 +167,10 @@ class StateWriter:
             if isinstance(item, Close):
                 done = True
             elif isinstance(item, AcceptedBatch):
-                for record in item.records:
-                    accepted[record.key_hash] = record
-                    rejected.pop(record.key_hash, None)
+                accepted.update({record.key_hash: record for record in item.records})
+                if rejected:  # an answer replaces an earlier reject of the same key
+                    for record in item.records:
+                        rejected.pop(record.key_hash, None)
             elif isinstance(item, Rejected):
                 rejected[item.reject.key_hash] = item.reject
                 accepted.pop(item.reject.key_hash, None)
@@ -222,17 +223,18 @@ class StateWriter:
         """Insert accepted records: bound arrays where the driver has them (10x faster)."""
         if not accepted:
             return []
-        rows = [(a.key_hash, a.row_hash, a.gsid) for a in accepted]
         b, table, now = self.binding, self.store.state, utc_now()
         if self.arrays:
             unnest = f"unnest(cast({b} as {self.text}[]))"
-            columns = [list(column) for column in zip(*rows, strict=True)]
+            key_hashes, row_hashes, gsids, _ = map(list, zip(*accepted, strict=True))
+            columns = [key_hashes, row_hashes, gsids]
             return [
                 (
                     f"insert into {table} select {b}, {unnest}, {unnest}, {unnest}, {b}, {b}",
                     [self.sync_id, *columns, self.run_id, now],
                 )
             ]
+        rows = [(a.key_hash, a.row_hash, a.gsid) for a in accepted]
         row = f"({b}, {b}, {b}, {b}, {b}, {b})"
         statements = []
         for chunk in chunks(rows, IN_CHUNK):
