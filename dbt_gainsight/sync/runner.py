@@ -7,6 +7,7 @@ before the first write means a mapping mistake stops the run with nothing half-s
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -125,6 +126,10 @@ class Runner:
                 self.emit("warn", f"could not release the sync lease ({exc}); see {LOCK_HELP}")
 
     def _send(self, work: list[tuple[ModelPlan, ModelResult]]) -> None:
+        with _frozen_heap():
+            self._send_each(work)
+
+    def _send_each(self, work: list[tuple[ModelPlan, ModelResult]]) -> None:
         for plan, model in work:
             try:
                 self.result.model_started(model)
@@ -308,3 +313,28 @@ class Runner:
         if previous is not None and previous != plan.config.fingerprint():
             return NO_STATE
         return plan.sync_id
+
+
+#: Allocations between young collections while sending (Python's default is 700).
+YOUNG_OBJECTS_PER_COLLECTION = 10_000
+
+
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Keep the garbage collector off what was loaded before the send: dbt's manifest above all.
+
+    The manifest is some 150,000 objects, and every full collection walked them all: 17 times
+    in a 300,000-row first sync, 1.6 s of CPU. Frozen, a full collection walks only the rows in
+    flight (0.3 s). Young collections every 10,000 allocations instead of 700 took the
+    collector's CPU in that sync from 0.8 s to 0.4 s. Both are undone afterwards, so a host of
+    the Python API keeps its collector as it was.
+    """
+    gc.collect()  # what is garbage now must not be frozen with the rest
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()

@@ -8,6 +8,7 @@ subprocess and a test takes about a second.
 from __future__ import annotations
 
 import csv
+import gc
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,8 +209,14 @@ def test_failed_results_are_counted_failed_and_stop_the_model_after_three_calls(
 
 
 def test_api_sync_sends_only_changes_and_reuses_cached_describes(ws: Workspace):
-    first = ws.sync()
+    collector = gc.get_threshold()
+    frozen_while_sending: list[int] = []
+    first = ws.sync(on_progress=lambda *_: frozen_while_sending.append(gc.get_freeze_count()))
     assert first.exit_code == 0
+    # The manifest is kept from the collector while rows stream, and a host's collector is
+    # as it was afterwards (runner._frozen_heap).
+    assert frozen_while_sending and min(frozen_while_sending) > 10_000
+    assert (gc.get_freeze_count(), gc.get_threshold()) == (0, collector)
     [model] = first.models
     assert (model.new, model.accepted, model.metadata_calls) == (ROWS, ROWS, 1)
 
