@@ -28,8 +28,11 @@ from dbt_gainsight.sync.state import (
 # Messages waiting to be written (a message is one call's answers: up to 50 records, so about
 # 50,000 records); beyond it the sender waits (flat memory).
 QUEUE_LIMIT = 1_000
-FLUSH_SECONDS = 2.0
-FLUSH_ROWS = 5_000
+# A flush is one transaction: at 5,000 rows a first sync of 1,000,000 rows spent 11 s of the
+# writer's CPU in 200 of them on DuckDB, at 20,000 rows 7 s. A crash loses at most a window,
+# which the next run sends again (5 s is about 8 calls at Gainsight's 100 calls a minute).
+FLUSH_SECONDS = 5.0
+FLUSH_ROWS = 20_000
 
 
 class Accepted(NamedTuple):

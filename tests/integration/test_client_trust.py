@@ -11,6 +11,8 @@ import gzip
 import http.server
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +21,12 @@ import pytest
 import requests
 
 from dbt_gainsight.emulator import Emulator
-from dbt_gainsight.errors import GainsightAPIError, OutcomeUnknown, SyncInterrupted
+from dbt_gainsight.errors import (
+    ConnectionFailed,
+    GainsightAPIError,
+    OutcomeUnknown,
+    SyncInterrupted,
+)
 from dbt_gainsight.gainsight import sessions
 from dbt_gainsight.gainsight.client import GainsightClient, RecordStatus
 from dbt_gainsight.gainsight.retry import RetryPolicy
@@ -297,6 +304,58 @@ def test_a_proxy_named_by_the_environment_carries_every_call(gs, t, monkeypatch)
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate (openssl), answering describe."""
+    cert, key = tmp_path / "ca.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    describe = json.dumps(
+        {"result": True, "data": [{"objectName": "Company", "fields": []}], "requestId": "r"}
+    ).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(describe)))
+            self.end_headers()
+            self.wfile.write(describe)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_tls_is_verified_against_the_ca_bundle_the_environment_names(tls_server, monkeypatch):
+    url, ca = tls_server
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca))
+    with GainsightClient(url, KEY, retry=RetryPolicy(max_attempts=1)) as client:
+        assert client.describe("Company").name == "Company"
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")  # the default bundle does not know this CA
+    with GainsightClient(url, KEY, retry=RetryPolicy(max_attempts=1)) as client:
+        with pytest.raises(ConnectionFailed, match="TLS failed"):
+            client.describe("Company")
+    with GainsightClient(url, KEY, verify_tls=False, retry=RetryPolicy(max_attempts=1)) as client:
+        assert client.describe("Company").name == "Company"  # verify_tls: false, as asked
 
 
 # --- hooks: every attempt and every wait, never the key -------------------------------------

@@ -78,13 +78,14 @@ def settle(project: IncProject) -> None:
 
 
 def test_kill_9_at_several_points_then_rerun_completes(project: IncProject):
-    """kill -9 after the emulator applied ~5, ~25 and ~45 write calls (three runs, each
-    killed; the later ones start from partial state), then a rerun completes: every Name
-    exactly once, the model's values, and state == the emulator's records."""
+    """kill -9 after the emulator applied ~5, ~30 and ~80 write calls in all (three runs,
+    each killed; the later ones start from partial state), then a rerun completes: every Name
+    exactly once, the model's values, and state == the emulator's records. The third run
+    writes for about 6 s (8 calls a second), past the state writer's 5 s flush."""
     gs = project.gs
     rows = companies(ROWS)
     killed_at = []
-    for n, total in enumerate((5, 25, 45)):
+    for n, total in enumerate((5, 30, 80)):
         log = project.dir / f"sync-killed-{n}.log"
         proc = start_sync(project, log)
         try:
