@@ -56,6 +56,7 @@ def profiled_sync(project_dir: str, out_path: str, mode: str) -> None:
     functions. cProfile inflates Python-heavy code about 3x: use it for proportions only.
     """
     import cProfile
+    import gc
     import io
     import pstats
     import re
@@ -101,11 +102,23 @@ def profiled_sync(project_dir: str, out_path: str, mode: str) -> None:
                     )
                 time.sleep(0.1)
 
+        collections = [0, 0.0]  # the garbage collector's runs and CPU seconds, every thread
+        started_at: dict[int, float] = {}
+
+        def collector(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                started_at[threading.get_ident()] = time.thread_time()
+            else:
+                collections[0] += 1
+                collections[1] += time.thread_time() - started_at.pop(threading.get_ident(), 0)
+
+        gc.callbacks.append(collector)
         sampler = threading.Thread(target=sample, name="bench-sampler", daemon=True)
         sampler.start()
         result = api.sync(project_dir=project_dir, profiles_dir=project_dir, full_refresh=True)
         done.set()
         sampler.join()
+        gc.callbacks.remove(collector)
         per_thread: Counter[str] = Counter()
         for name, secs in by_tid.values():
             if name != "bench-sampler":
@@ -113,6 +126,7 @@ def profiled_sync(project_dir: str, out_path: str, mode: str) -> None:
         lines.append("CPU by thread (from /proc, no profiler):")
         for name, secs in per_thread.most_common():
             lines.append(f"  {name:<20} {secs:7.1f} s")
+        lines.append(f"garbage collector: {collections[0]:,} runs, {collections[1]:.2f} s of CPU")
         lines.append(
             f"peak state-writer backlog {peaks['backlog']:,} records; RSS over time: "
             + "; ".join(timeline)
