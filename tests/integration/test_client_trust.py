@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from urllib3.exceptions import InsecureRequestWarning
 
 from dbt_gainsight.emulator import Emulator
 from dbt_gainsight.errors import (
@@ -355,7 +356,8 @@ def test_tls_is_verified_against_the_ca_bundle_the_environment_names(tls_server,
         with pytest.raises(ConnectionFailed, match="TLS failed"):
             client.describe("Company")
     with GainsightClient(url, KEY, verify_tls=False, retry=RetryPolicy(max_attempts=1)) as client:
-        assert client.describe("Company").name == "Company"  # verify_tls: false, as asked
+        with pytest.warns(InsecureRequestWarning):  # verify_tls: false, as asked, and said
+            assert client.describe("Company").name == "Company"
 
 
 # --- hooks: every attempt and every wait, never the key -------------------------------------
