@@ -37,6 +37,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError
 
 from dbt_gainsight import __version__
+from dbt_gainsight.errors import ConnectionFailed
 
 USER_AGENT = f"dbt-gainsight/{__version__}"
 #: Largest reply read into memory; a bigger one is refused (no API reply comes near it).
@@ -137,7 +138,13 @@ def _proxy_manager(proxy: str, tls: dict[str, Any]) -> Any:
     """A manager for the proxy's URL: HTTP(S) proxies watched; SOCKS through urllib3's contrib."""
     username, password = get_auth_from_url(proxy)
     if proxy.lower().startswith("socks"):
-        from urllib3.contrib.socks import SOCKSProxyManager  # needs PySocks, as in requests
+        try:
+            from urllib3.contrib.socks import SOCKSProxyManager  # needs PySocks, as in requests
+        except ImportError:
+            raise ConnectionFailed(
+                "the environment names a SOCKS proxy (ALL_PROXY/HTTPS_PROXY), which needs "
+                "PySocks: pip install 'requests[socks]'"
+            ) from None
 
         return SOCKSProxyManager(
             proxy,

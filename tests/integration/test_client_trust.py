@@ -13,6 +13,7 @@ import json
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -305,6 +306,19 @@ def test_a_proxy_named_by_the_environment_carries_every_call(gs, t, monkeypatch)
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+def test_a_socks_proxy_without_pysocks_is_one_clear_error(gs, t, monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    monkeypatch.setitem(sys.modules, "urllib3.contrib.socks", None)  # PySocks not installed
+    with make_client(gs, t) as client:
+        with pytest.raises(
+            ConnectionFailed, match=r"SOCKS proxy .* pip install 'requests\[socks\]'"
+        ):
+            client.describe("Company")
+    assert gs.counters()["calls"] == 0
 
 
 @pytest.fixture
