@@ -2,8 +2,8 @@
 
 A session is one urllib3 connection pool to the tenant (through the environment's proxy when
 it names one) and the headers every call carries. urllib3 directly, not ``requests``: a
-50-record call cost ~700 us of CPU through ``requests.Session`` against ~260 us through the
-pool (``benchmarks/README.md``), and a first sync makes 20,000 of them per million rows.
+50-record call cost 864-876 us of CPU through ``requests.Session`` against 385-404 us through
+:func:`send` (``benchmarks/http_bench.py``), and a first sync makes 20,000 per million rows.
 ``requests`` still resolves what the environment says (proxies, ``NO_PROXY``, the CA bundle),
 once per session, so the client honours the same variables as every other requests user.
 
