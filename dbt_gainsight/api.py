@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from dbt_gainsight import interrupts
 from dbt_gainsight.build import BuildResult, build
 from dbt_gainsight.config import typecheck
 from dbt_gainsight.config.connections import GainsightSettings, load_settings
@@ -197,7 +198,7 @@ def sync(
     clients: dict[str, GainsightClient] = {}
     cancel = threading.Event()  # Ctrl-C sets it: every wait of every client ends at once
     try:
-        with wh.connection("gainsight"):
+        with interrupts.cancels(cancel), wh.connection("gainsight"):
             plans, problems = session.plans(configs, wh)
             if not options.ignore_run_results:
                 _skip_not_built(session, plans)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from typing import Any
 
 import click
 
-from dbt_gainsight import __version__
+from dbt_gainsight import __version__, interrupts
 from dbt_gainsight.errors import ConfigError, GainsightSyncError, LockHeld, SyncInterrupted
 from dbt_gainsight.events import ApiLog, JsonLogObserver, RunObserver
 from dbt_gainsight.render import ConsoleObserver, make_consoles, print_summary
@@ -330,7 +329,7 @@ def _event(level: str, message: str) -> None:
 
 def _fail(exc: GainsightSyncError, observer: RunObserver | None = None) -> None:
     """Print a command's error once (text or a JSON event) and exit with its code."""
-    if _signalled and not isinstance(exc, SyncInterrupted):
+    if interrupts.tripped() and not isinstance(exc, SyncInterrupted):
         exc = SyncInterrupted("Interrupted.")  # a library wrapped the Ctrl-C in its own error
     if isinstance(observer, JsonLogObserver):
         problems = [vars(p) for p in getattr(exc, "problems", [])]
@@ -374,26 +373,9 @@ def spread_selectors(argv: list[str]) -> list[str]:
     return out
 
 
-_signalled = False  # a Ctrl-C (or SIGTERM) arrived: whatever error follows, exit 130
-
-
-def _on_interrupt(signum, frame) -> None:
-    """Note the signal, then raise KeyboardInterrupt as Python's own handler does.
-
-    Libraries catch and wrap it on the way up (mashumaro reading dbt's manifest, DuckDB's
-    "Query interrupted", dbtRunner's failed result); the note keeps it a Ctrl-C.
-    """
-    global _signalled
-    _signalled = True
-    signal.default_int_handler(signum, frame)
-
-
 def main() -> None:
     """Console-script entry point."""
-    # SIGTERM (a cancelled CI job, Airflow, Kubernetes) stops a run as Ctrl-C does: state
-    # flushed, leases released, run results written, exit 130 (the emulator sets its own).
-    signal.signal(signal.SIGINT, _on_interrupt)
-    signal.signal(signal.SIGTERM, _on_interrupt)
+    interrupts.install()  # Ctrl-C and SIGTERM: exit 130 (the emulator sets its own)
     try:
         from dbt_gainsight.warehouse import cancel_postgres_queries_on_ctrl_c
 
@@ -409,7 +391,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except Exception:
-        if _signalled:
+        if interrupts.tripped():  # a library wrapped the Ctrl-C in its own error
             _exit_interrupted()
         raise
     sys.exit(code if isinstance(code, int) else 0)

@@ -6,6 +6,18 @@
 
 from __future__ import annotations
 
-from dbt_gainsight.emulator.emulator import Emulator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dbt_gainsight.emulator.emulator import Emulator
 
 __all__ = ["Emulator"]
+
+
+def __getattr__(name: str) -> Any:
+    """``Emulator`` on first use: the CLI loads this package for every command (PEP 562)."""
+    if name == "Emulator":
+        from dbt_gainsight.emulator.emulator import Emulator
+
+        return Emulator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,9 +9,6 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from dbt_gainsight.emulator.emulator import Emulator
-from dbt_gainsight.emulator.objects import ObjectsFileError
-
 
 def _limit(value: int) -> int | None:
     return value or None
@@ -56,6 +53,10 @@ def emulator_command(
     state_file: str | None,
 ) -> None:
     """Run a local Gainsight API emulator that enforces the real API's contract."""
+    # Here, not at the top: every dbt-gainsight command loads this module to list the command.
+    from dbt_gainsight.emulator.emulator import Emulator
+    from dbt_gainsight.emulator.objects import ObjectsFileError
+
     try:
         gs = Emulator(
             access_key=access_key or "emulator-key",

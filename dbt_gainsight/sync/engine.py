@@ -45,6 +45,7 @@ ROUTED = frozenset(diff.SENDABLE)  # actions of rows that are sent
 ACCEPTED = RecordStatus.ACCEPTED
 MAX_CONSECUTIVE_FAILURES = 3  # batches failing as a whole before the model is stopped
 SYSTEMATIC_BATCHES = 2  # whole batches rejected for one reason before the model is stopped
+CANCEL_POLL_SECONDS = 0.5  # how often a wait for answers looks at the cancel event
 
 
 class ModelSync:
@@ -362,8 +363,19 @@ class ModelSync:
         self.pending[future] = (kind, items)
 
     def _drain(self, until: int) -> None:
-        while len(self.pending) > until:
-            done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+        """Collect answers until at most ``until`` calls are pending; stop on a Ctrl-C.
+
+        The wait wakes every CANCEL_POLL_SECONDS: a signal the kernel gave another thread
+        runs its handler only once the main thread runs again (interrupts.py).
+        """
+        while True:
+            if self.cancel.is_set():  # set by a Ctrl-C even when the exception was lost
+                raise SyncInterrupted("Interrupted.")
+            if len(self.pending) <= until:
+                return
+            done, _ = wait(
+                list(self.pending), timeout=CANCEL_POLL_SECONDS, return_when=FIRST_COMPLETED
+            )
             for future in done:
                 kind, items = self.pending.pop(future)
                 self._collect(future, kind, items)

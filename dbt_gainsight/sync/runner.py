@@ -107,6 +107,7 @@ class Runner:
             estimates = {m.model: m.planned_calls for m in self.result.models if m.planned_calls}
             check_max_calls(estimates, self.options.max_calls)  # before the first call
             if not self.options.dry_run:
+                self._stop_if_cancelled()
                 self._validate(work)
                 self._send(work)
         except (KeyboardInterrupt, SyncInterrupted) as exc:
@@ -131,6 +132,7 @@ class Runner:
 
     def _send_each(self, work: list[tuple[ModelPlan, ModelResult]]) -> None:
         for plan, model in work:
+            self._stop_if_cancelled()  # the models not started are skipped, not failed
             try:
                 self.result.model_started(model)
                 with self._talking_to(plan):
@@ -150,6 +152,15 @@ class Runner:
             if model.status == ERROR:
                 self.emit("error", f"{plan.config.model}: {model.message}")
             self.result.model_finished(model)
+
+    def _stop_if_cancelled(self) -> None:
+        """End the run at a step's edge once a Ctrl-C set the cancel event.
+
+        The KeyboardInterrupt may never have reached this code: a library can drop it
+        (interrupts.py), but not the event the signal handler set.
+        """
+        if self.cancel.is_set():
+            raise SyncInterrupted("Interrupted.")
 
     def _abandon(self, why: str) -> None:
         """The run ends early: models it did not get to say so (never "success")."""
@@ -175,6 +186,7 @@ class Runner:
 
     def _count(self, plan: ModelPlan) -> tuple[ModelPlan, ModelResult | None]:
         """Start the model's result and count its diff; None when it has no work to do."""
+        self._stop_if_cancelled()
         model = self._start_model(plan)
         if model.status in (ERROR, SKIPPED):
             self.finished.add(id(model))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gc
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from dbt_gainsight import api
+from dbt_gainsight import api, interrupts
 from dbt_gainsight.config.connections import load_settings
 from dbt_gainsight.config.model import parse_sync_config
+from dbt_gainsight.events import RunObserver
 from dbt_gainsight.gainsight import RecordResult, RecordStatus, client_for
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
 from dbt_gainsight.sync import diff
@@ -234,4 +236,33 @@ def test_api_sync_sends_only_changes_and_reuses_cached_describes(ws: Workspace):
     assert (model.changed, model.sent, model.accepted) == (5, 5, 5)
     assert (model.api_calls, model.metadata_calls) == (1, 0)
     assert_emulator_matches(ws.gs, edited)
+    assert ws.state_rows() == ROWS
+
+
+class SwallowsCtrlC(RunObserver):
+    """A Ctrl-C that lands inside a library which drops the KeyboardInterrupt (DuckDB now and
+    then does so in a query; CI caught a sync that went on sending after one)."""
+
+    def model_start(self, model: ModelResult) -> None:
+        super().model_start(model)
+        try:
+            signal.raise_signal(signal.SIGINT)  # the handler runs here, before it returns
+        except KeyboardInterrupt:
+            pass
+
+
+def test_a_ctrl_c_that_a_library_swallows_still_stops_the_sync(ws: Workspace):
+    """The signal handler notes the Ctrl-C where the run looks: nothing more is sent, what was
+    accepted is in the state, and the run is interrupted (exit 130), not finished."""
+    with interrupts.handling_signals():
+        result = ws.sync(observer=SwallowsCtrlC())
+        assert interrupts.tripped()
+    assert not interrupts.tripped()  # noted per run of the handler, not for the process
+    assert result.interrupted and result.exit_code == 130
+    [model] = result.models
+    assert (model.status, model.message) == ("error", "interrupted")
+    assert ws.gs.records("Company") == [] and ws.state_rows() == 0
+    # The describe went before the model started; after the Ctrl-C not even the existence query
+    assert list(ws.gs.counters()["by_route"]) == ["GET /v1/meta/services/objects/{name}/describe"]
+    assert ws.sync().exit_code == 0  # a later run in the same process is not cancelled
     assert ws.state_rows() == ROWS

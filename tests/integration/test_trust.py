@@ -390,6 +390,12 @@ def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(trust: Tr
         proc.send_signal(signal.SIGINT)
         try:
             code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # every thread's stack into the log (faulthandler)
+            time.sleep(1)
+            raise AssertionError(
+                f"no exit 30 s after a Ctrl-C at {delay} s:\n{log.read_text()}"
+            ) from None
         finally:
             if proc.poll() is None:
                 proc.kill()
