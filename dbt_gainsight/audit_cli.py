@@ -23,7 +23,7 @@ from dbt_gainsight.cli import (
     target,
     vars_,
 )
-from dbt_gainsight.errors import GainsightSyncError
+from dbt_gainsight.errors import GainsightSyncError, SyncInterrupted
 from dbt_gainsight.sync.audit import AuditResult
 
 
@@ -61,11 +61,11 @@ def audit(**kwargs: Any) -> None:
             repair=kwargs["repair"],
             on_event=_event,
         )
-    except GainsightSyncError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SyncInterrupted):
         err_console.print("Interrupted.")
         sys.exit(130)
+    except GainsightSyncError as exc:
+        _fail(exc)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,7 +22,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dbt_gainsight.errors import ConfigError, GainsightSyncError, ValueConversionError
+from dbt_gainsight import interrupts
+from dbt_gainsight.errors import (
+    ConfigError,
+    GainsightSyncError,
+    SyncInterrupted,
+    ValueConversionError,
+)
 from dbt_gainsight.gainsight.limits import MAX_PAGE
 from dbt_gainsight.gainsight.objects import ObjectKind
 from dbt_gainsight.sync import compare, diff
@@ -129,8 +136,9 @@ def audit(
     configs = session.configs(select, exclude, selector)
     wh = Warehouse(session.args, session.project.manifest)
     clients: dict[str, Any] = {}
+    cancel = threading.Event()  # a Ctrl-C sets it, even one a library dropped (interrupts.py)
     try:
-        with wh.connection("gainsight-audit"):
+        with interrupts.cancels(cancel), wh.connection("gainsight-audit"):
             plans, problems = session.plans(configs, wh)
             if problems:
                 raise ConfigError("The gainsight config has problems.", problems)
@@ -150,14 +158,18 @@ def audit(
             budget = max_calls
             describes = DescribeCache(store)
             for plan, model in work:
+                if cancel.is_set():
+                    raise SyncInterrupted("Interrupted.")
                 conn = plan.connection
                 if conn.name not in clients:
-                    clients[conn.name] = client_for(conn)
+                    clients[conn.name] = client_for(conn, cancel=cancel)
                 describe = describes.describer(tenant_of(conn.url), clients[conn.name])
                 try:
                     _audit_model(
                         plan, model, wh, store, clients[conn.name], describe, result, budget
                     )
+                except SyncInterrupted:
+                    raise
                 except GainsightSyncError as exc:
                     model.status, model.message = "error", str(exc)
                 if budget is not None:

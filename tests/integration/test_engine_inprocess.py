@@ -21,10 +21,12 @@ import pytest
 from dbt_gainsight import api, interrupts
 from dbt_gainsight.config.connections import load_settings
 from dbt_gainsight.config.model import parse_sync_config
+from dbt_gainsight.errors import SyncInterrupted
 from dbt_gainsight.events import RunObserver
 from dbt_gainsight.gainsight import RecordResult, RecordStatus, client_for
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
 from dbt_gainsight.sync import diff
+from dbt_gainsight.sync.audit import audit
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.engine import ModelSync
 from dbt_gainsight.sync.plan import ModelPlan, count_plan, resolve_plans
@@ -239,16 +241,19 @@ def test_api_sync_sends_only_changes_and_reuses_cached_describes(ws: Workspace):
     assert ws.state_rows() == ROWS
 
 
-class SwallowsCtrlC(RunObserver):
+def swallowed_ctrl_c() -> None:
     """A Ctrl-C that lands inside a library which drops the KeyboardInterrupt (DuckDB now and
     then does so in a query; CI caught a sync that went on sending after one)."""
+    try:
+        signal.raise_signal(signal.SIGINT)  # the handler runs here, before it returns
+    except KeyboardInterrupt:
+        pass
 
+
+class SwallowsCtrlC(RunObserver):
     def model_start(self, model: ModelResult) -> None:
         super().model_start(model)
-        try:
-            signal.raise_signal(signal.SIGINT)  # the handler runs here, before it returns
-        except KeyboardInterrupt:
-            pass
+        swallowed_ctrl_c()
 
 
 def test_a_ctrl_c_that_a_library_swallows_still_stops_the_sync(ws: Workspace):
@@ -266,3 +271,16 @@ def test_a_ctrl_c_that_a_library_swallows_still_stops_the_sync(ws: Workspace):
     assert list(ws.gs.counters()["by_route"]) == ["GET /v1/meta/services/objects/{name}/describe"]
     assert ws.sync().exit_code == 0  # a later run in the same process is not cancelled
     assert ws.state_rows() == ROWS
+
+
+def test_an_audit_stops_at_a_ctrl_c_a_library_swallowed(ws: Workspace):
+    assert ws.sync().exit_code == 0
+    calls = ws.gs.counters()["calls"]
+
+    def on_event(level: str, message: str) -> None:
+        if level == "info":  # the read's estimate, shown before the first call
+            swallowed_ctrl_c()
+
+    with interrupts.handling_signals(), pytest.raises(SyncInterrupted):
+        audit(project_dir=ws.built.dir, profiles_dir=ws.built.dir, on_event=on_event)
+    assert ws.gs.counters()["calls"] == calls  # not one read
