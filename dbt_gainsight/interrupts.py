@@ -51,10 +51,14 @@ def install() -> None:
     SIGTERM (a cancelled CI job, Airflow, Kubernetes) stops a run as Ctrl-C does: state
     flushed, leases released, run results written, exit 130.
     """
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    _set_handlers()
     # A run that seems stuck: ``kill -USR1 <pid>`` prints every thread's stack to stderr.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
+def _set_handlers() -> None:
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
 
 
 def install_hooks() -> None:
@@ -101,14 +105,14 @@ def _caused_by_ctrl_c(exc: BaseException | None) -> bool:
 
 @contextmanager
 def handling_signals() -> Iterator[None]:
-    """:func:`install` for a block, then the previous handlers back and the note cleared.
+    """:func:`install`'s signal handlers for a block; then the previous ones, and no note.
 
     For a host that runs syncs in its own long-lived process (and for tests).
     """
     global _tripped
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     _tripped = False
-    install()
+    _set_handlers()
     try:
         yield
     finally:

@@ -354,13 +354,16 @@ def test_a_tenant_switch_sends_everything_and_an_emptied_tenant_needs_a_repair(
 def test_sigterm_stops_a_sync_as_ctrl_c_does(trust: Trust):
     """A cancelled CI job or an orchestrator sends SIGTERM: exit 130 within seconds, what
     Gainsight accepted saved, no lease left behind (else a run on another host would wait an
-    hour), run results say interrupted."""
+    hour), run results say interrupted. Before it, SIGUSR1 (a run that seems stuck) prints
+    every thread's stack and the run goes on."""
     gs = trust.gs
     gs.set_limits(latency_ms=1000)
     proc, log = trust.start("-s", "gs_companies")
     try:
         wait_until(lambda: trust.routes()["POST /v1/data/objects/{object}"] >= 1, proc, log)
-        time.sleep(0.3)
+        proc.send_signal(signal.SIGUSR1)
+        wait_until(lambda: "in _loop" in log.read_text(), proc, log)  # the state writer's
+        assert proc.poll() is None
         code, took = signal_and_wait(proc, signal.SIGTERM)
     finally:
         if proc.poll() is None:
