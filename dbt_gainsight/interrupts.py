@@ -61,19 +61,13 @@ def _set_handlers() -> None:
     signal.signal(signal.SIGTERM, _on_signal)
 
 
-def install_hooks() -> None:
-    """For the console script, from its first import: a Ctrl-C while Python loads is exit 130.
+def exit_130_on_ctrl_c(kind, value, traceback) -> None:
+    """``sys.excepthook`` of the console script, from its first import (``__init__``).
 
-    Before :func:`install` runs (dbt, requests, click still loading) Python's own handler
-    raises the KeyboardInterrupt, and it can surface wrapped (a class body's ``__set_name__``
-    turns it into a RuntimeError) or inside a weakref callback of the import machinery, where
-    Python prints "Exception ignored" with a traceback and drops it.
+    A Ctrl-C while Python loads dbt, requests and click comes before :func:`install`, and can
+    surface wrapped (a class body's ``__set_name__`` turns it into a RuntimeError): either
+    way it is one line and exit 130, not a traceback.
     """
-    sys.excepthook = _exit_130_on_ctrl_c
-    sys.unraisablehook = _note_dropped_ctrl_c
-
-
-def _exit_130_on_ctrl_c(kind, value, traceback) -> None:
     if _caused_by_ctrl_c(value):
         for stream, text in ((sys.stdout, ""), (sys.stderr, "Interrupted.\n")):
             try:
@@ -85,8 +79,12 @@ def _exit_130_on_ctrl_c(kind, value, traceback) -> None:
     sys.__excepthook__(kind, value, traceback)
 
 
-def _note_dropped_ctrl_c(unraisable) -> None:
-    """A Ctrl-C raised where Python cannot propagate it: noted (the run stops), not printed."""
+def note_dropped_ctrl_c(unraisable) -> None:
+    """``sys.unraisablehook`` of the console script: a dropped Ctrl-C is noted, not printed.
+
+    Raised where Python cannot propagate it (a weakref callback of the import machinery), it
+    would be printed as "Exception ignored" with a traceback, and lost; noted, the run stops.
+    """
     if _caused_by_ctrl_c(unraisable.exc_value):
         trip()
         return

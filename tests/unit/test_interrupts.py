@@ -10,7 +10,11 @@ import subprocess
 import sys
 import textwrap
 
-HOOKS = "from dbt_gainsight import interrupts\ninterrupts.install_hooks()\n"
+HOOKS = """
+import sys
+sys.argv[0] = "/venv/bin/dbt-gainsight"  # what makes dbt_gainsight install its hooks
+from dbt_gainsight import interrupts
+"""
 
 
 def run(code: str) -> subprocess.CompletedProcess:
