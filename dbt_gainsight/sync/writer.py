@@ -185,6 +185,8 @@ class StateWriter:
                     self.flushed_rejected += len(rejected)
                     accepted, rejected = {}, {}
                 deadline = time.monotonic() + self.flush_seconds
+        if self.flushed_accepted or self.flushed_rejected:
+            self.store.refresh_statistics()  # the next run's diff plans with the real counts
 
     def _flush(self, accepted: dict[str, Accepted], rejected: dict[str, Reject]) -> None:
         store = self.store
