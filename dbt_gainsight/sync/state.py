@@ -91,9 +91,8 @@ class StateStore:
         (25 million md5 comparisons: 35 s for 50 changed rows). ANALYZE samples at most
         30,000 rows, so it costs about the same at 1,000,000.
         """
-        if self.wh.adapter_type in ANALYZE_ADAPTERS:
-            for table in (self.state, self.rejects):
-                self.wh.execute(f"analyze {table}")
+        if self.wh.adapter_type in ANALYZE_ADAPTERS:  # committed: the statistics are shared
+            self.wh.run_in_transaction([(f"analyze {t}", None) for t in (self.state, self.rejects)])
 
     def ensure(self) -> None:
         """Create the schema and tables when absent; refuse a newer state version."""
