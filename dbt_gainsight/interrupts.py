@@ -18,6 +18,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from dbt_gainsight.errors import SyncInterrupted
+
 _tripped = False
 _cancels: set[threading.Event] = set()  # the cancel events of the runs in progress
 
@@ -41,8 +43,14 @@ def trip() -> None:
 
 
 def tripped() -> bool:
-    """Whether a Ctrl-C or SIGTERM arrived since the handler was installed."""
+    """Whether a Ctrl-C or SIGTERM arrived (in this process, or this ``handling_signals``)."""
     return _tripped
+
+
+def stop_if_cancelled(cancel: threading.Event | None, why: str = "Interrupted.") -> None:
+    """Raise SyncInterrupted once ``cancel`` is set: the check each step of a run makes."""
+    if cancel is not None and cancel.is_set():
+        raise SyncInterrupted(why)
 
 
 def install() -> None:

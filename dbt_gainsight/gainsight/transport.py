@@ -39,6 +39,7 @@ try:
 except ImportError:  # urllib3 < 2: DNS failures are plain NewConnectionErrors
     NameResolutionError = ()  # type: ignore[assignment,misc]
 
+from dbt_gainsight import interrupts
 from dbt_gainsight.errors import (
     ConnectionFailed,
     GainsightAPIError,
@@ -47,7 +48,6 @@ from dbt_gainsight.errors import (
     RateLimited,
     RetryableError,
     ServerError,
-    SyncInterrupted,
     redact,
 )
 from dbt_gainsight.gainsight.events import CallRecord, ClientEvent, ClientStats
@@ -143,8 +143,9 @@ class Transport:
 
     def check_cancel(self) -> None:
         """Raise SyncInterrupted once the cancel event is set: no new call, no more waiting."""
-        if self.cancel is not None and self.cancel.is_set():
-            raise SyncInterrupted("interrupted: no further call to Gainsight was started")
+        interrupts.stop_if_cancelled(
+            self.cancel, "interrupted: no further call to Gainsight was started"
+        )
 
     # --- sessions ----------------------------------------------------------------------
 

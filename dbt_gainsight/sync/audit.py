@@ -158,8 +158,7 @@ def audit(
             budget = max_calls
             describes = DescribeCache(store)
             for plan, model in work:
-                if cancel.is_set():
-                    raise SyncInterrupted("Interrupted.")
+                interrupts.stop_if_cancelled(cancel)
                 conn = plan.connection
                 if conn.name not in clients:
                     clients[conn.name] = client_for(conn, cancel=cancel)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from dbt_gainsight import interrupts
 from dbt_gainsight.errors import (
     AuthError,
     GainsightSyncError,
@@ -369,8 +370,7 @@ class ModelSync:
         runs its handler only once the main thread runs again (interrupts.py).
         """
         while True:
-            if self.cancel.is_set():  # set by a Ctrl-C even when the exception was lost
-                raise SyncInterrupted("Interrupted.")
+            interrupts.stop_if_cancelled(self.cancel)  # set even when the exception was lost
             if len(self.pending) <= until:
                 return
             done, _ = wait(

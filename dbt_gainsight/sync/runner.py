@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from dbt_gainsight import interrupts
 from dbt_gainsight.errors import (
     AuthError,
     ConfigError,
@@ -159,8 +160,7 @@ class Runner:
         The KeyboardInterrupt may never have reached this code: a library can drop it
         (interrupts.py), but not the event the signal handler set.
         """
-        if self.cancel.is_set():
-            raise SyncInterrupted("Interrupted.")
+        interrupts.stop_if_cancelled(self.cancel)
 
     def _abandon(self, why: str) -> None:
         """The run ends early: models it did not get to say so (never "success")."""
