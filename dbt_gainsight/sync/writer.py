@@ -8,6 +8,7 @@ is ever marked synced.
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import time
@@ -24,6 +25,8 @@ from dbt_gainsight.sync.state import (
     chunks,
     utc_now,
 )
+
+_log = logging.getLogger(__name__)
 
 # Messages waiting to be written (a message is one call's answers: up to 50 records, so about
 # 50,000 records); beyond it the sender waits (flat memory).
@@ -186,7 +189,10 @@ class StateWriter:
                     accepted, rejected = {}, {}
                 deadline = time.monotonic() + self.flush_seconds
         if self.flushed_accepted or self.flushed_rejected:
-            self.store.refresh_statistics()  # the next run's diff plans with the real counts
+            try:  # the next run's diff plans with the real counts
+                self.store.refresh_statistics()
+            except Exception as exc:  # noqa: BLE001 - the state is written; autovacuum catches up
+                _log.debug("could not refresh the state's statistics: %s", exc)
 
     def _flush(self, accepted: dict[str, Accepted], rejected: dict[str, Reject]) -> None:
         store = self.store

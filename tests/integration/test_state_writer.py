@@ -63,3 +63,17 @@ def test_a_failing_writer_raises_instead_of_blocking(store, monkeypatch):
     assert "warehouse went away" in str(outcome["error"])
     with pytest.raises(StateWriteError, match="warehouse went away"):
         writer.close()
+
+
+def test_statistics_that_cannot_be_refreshed_do_not_fail_a_written_state(store, monkeypatch):
+    """ANALYZE (Postgres) after the last flush only helps the next plan: its failure must not
+    report the state, which is written, as lost ("sent again next run")."""
+
+    def refused(self):
+        raise RuntimeError("must be owner of table gainsight_sync_state")
+
+    monkeypatch.setattr(StateStore, "refresh_statistics", refused)
+    writer = StateWriter(store, sync_id="s1", run_id="r1", model_name="m")
+    writer.accepted_batch([Accepted(f"k{i}", f"h{i}", f"g{i}") for i in range(10)])
+    writer.close()
+    assert store.wh.execute(f"select count(*) from {store.state}", fetch=True) == [(10,)]
