@@ -135,10 +135,6 @@ class Warehouse:
             )
         return relation
 
-    def columns_of(self, relation) -> list[str]:
-        """The relation's column names, as the warehouse reports them."""
-        return [c.name for c in self.adapter.get_columns_in_relation(relation)]
-
     def column_types(self, relation) -> list[tuple[str, str]]:
         """The relation's (column name, warehouse data type) pairs, in table order."""
         return [(c.name, c.data_type) for c in self.adapter.get_columns_in_relation(relation)]

@@ -34,6 +34,7 @@ from dbt_gainsight.gainsight.objects import ObjectKind
 from dbt_gainsight.sync import compare, diff
 from dbt_gainsight.sync.budget import OverBudget
 from dbt_gainsight.sync.describes import DescribeCache
+from dbt_gainsight.sync.fetch import double_columns
 from dbt_gainsight.sync.records import RecordBuilder
 from dbt_gainsight.sync.state import StateStore, tenant_of, utc_now
 
@@ -247,6 +248,7 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
         rejects_relation=store.rejects,
         sync_id=plan.sync_id,
         folded_keys=_email_keys(plan, schemas[config.object]),  # hashed as the sync hashes
+        fetch_as=double_columns(plan, wh.adapter_type, schemas),
     )
     rows: list[Drift] = []
     matched: set[str] = set()

@@ -10,7 +10,7 @@ so ``('a,b', 'c')`` and ``('a', 'b,c')`` and ``NULL`` vs ``''`` never collide.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dbt_gainsight.warehouse import Warehouse
@@ -55,11 +55,14 @@ def build_diff_query(
     rejects_relation,
     sync_id: str,
     folded_keys: Sequence[str] = (),
+    fetch_as: Mapping[str, str] | None = None,
 ) -> DiffQuery:
     """Render the diff for one model; ``columns`` are the relation's real column names.
 
     ``folded_keys`` (key columns of EMAIL fields) are hashed lower-cased, because Gainsight
     matches them so: ``Bob@x.com`` and ``bob@x.com`` are one record, hence a duplicate key.
+    ``fetch_as`` (column -> SQL type, fetch.py) casts columns where rows leave the warehouse;
+    the hashes are always of the values as stored.
     """
     text = wh.macro("type_string")
     quoted = [wh.quote(c) for c in columns]
@@ -97,11 +100,23 @@ def build_diff_query(
     key_names = [f"gs_k{i}" for i in range(len(key_quoted))]
     key_select = ", ".join(f"{k} as {n}" for k, n in zip(key_quoted, key_names, strict=True))
     key_join = " and ".join(f"dups.{n} = src.{n}" for n in key_names)
-    base = f"""
+
+    def classified(lazy_row_hash: bool = False) -> str:
+        """The CTEs up to ``classified``; ``lazy_row_hash``: hash a row only to compare it.
+
+        The counts need a row's hash only where the state has its key (a first sync: nowhere),
+        and a CASE computes a branch only for the rows that reach it: 0.5 s instead of 1.3 s
+        of DuckDB's CPU to count 1,000,000 new rows. The stream returns every hash it sends.
+        """
+        if lazy_row_hash:
+            row_hash, changed = "null", digest([f"src.{q}" for q in quoted])
+        else:
+            row_hash, changed = digest(quoted), f"src.{ROW_HASH}"
+        return f"""
 with src as (
     select {select_cols},
         {key_hash} as {KEY_HASH},
-        {digest(quoted)} as {ROW_HASH},
+        {row_hash} as {ROW_HASH},
         case when {null_key} then 1 else 0 end as gs_null_key,
         {key_select}
     from {relation}
@@ -130,7 +145,7 @@ classified as (
             when dups.n is not null then '{DUPLICATE}'
             when rj.key_hash is not null then '{RETRY}'
             when st.key_hash is null then '{NEW}'
-            when st.row_hash <> src.{ROW_HASH} then '{CHANGED}'
+            when st.row_hash <> {changed} then '{CHANGED}'
             else '{UNCHANGED}'
         end as {ACTION}
     from src
@@ -138,16 +153,24 @@ classified as (
     left join st on st.key_hash = src.{KEY_HASH}
     left join rj on rj.key_hash = src.{KEY_HASH}
 )"""
+
+    base = classified()
     # "Gone" rows are found against model_keys (the key hash alone), never against src: a
     # CTE read twice is materialised by DuckDB, every column of every row (+120 MB at 1M).
-    counts_sql = f"""{base}
+    counts_sql = f"""{classified(lazy_row_hash=True)}
 select {ACTION}, count(*) from classified group by {ACTION}
 union all
 select '{GONE}', count(*) from st
 where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
 """
+    fetch_as = fetch_as or {}
+    fetched = ", ".join(
+        f"cast({q} as {fetch_as[c]}) as {q}" if c in fetch_as else q
+        for c, q in zip(columns, quoted, strict=True)
+    )
+    fetched += f", {KEY_HASH}, {ROW_HASH}, {GSID}, {ACTION}, {KEY_ROWS}"
     stream_sql = f"""{base}
-select * from classified where {ACTION} <> '{UNCHANGED}'
+select {fetched} from classified where {ACTION} <> '{UNCHANGED}'
 """
     gone_sql = f"""{base}
 select st.key_hash, st.gsid from st
@@ -160,6 +183,6 @@ and not exists (
     return DiffQuery(
         counts_sql=counts_sql,
         stream_sql=stream_sql,
-        rows_sql=f"{base}\nselect * from classified\n",
+        rows_sql=f"{base}\nselect {fetched} from classified\n",
         gone_sql=gone_sql,
     )

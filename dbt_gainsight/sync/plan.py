@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbt_gainsight.config.connections import Connection
@@ -43,6 +43,7 @@ class ModelPlan:
     relation: Any = None
     columns: tuple[str, ...] = ()  # real column names, in config.columns order
     key_columns: tuple[str, ...] = ()
+    column_types: Mapping[str, str] = field(default_factory=dict)  # real name -> adapter type
     folded_keys: tuple[str, ...] = ()  # key columns of EMAIL fields: hashed lower-cased
     schemas: Mapping[str, ObjectSchema] | None = None
     skip_reason: str | None = None  # set when the model is not synced this run
@@ -69,7 +70,8 @@ def resolve_plans(
         except ModelNotBuiltError as exc:
             plan.error = str(exc)
             continue
-        actual = wh.columns_of(plan.relation)
+        typed = dict(wh.column_types(plan.relation))
+        actual = list(typed)
         found = check_columns(config, actual)
         if found:
             problems += found
@@ -77,6 +79,7 @@ def resolve_plans(
         by_fold = {c.casefold(): c for c in actual}
         plan.columns = tuple(by_fold[c.casefold()] for c in config.columns)
         plan.key_columns = tuple(by_fold[c.casefold()] for c in config.key_columns)
+        plan.column_types = {c: typed[c] for c in plan.columns}
     return plans, problems
 
 

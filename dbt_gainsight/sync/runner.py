@@ -28,6 +28,7 @@ from dbt_gainsight.sync.budget import check_max_calls, daily_budgets, preflight
 from dbt_gainsight.sync.deletes import count_deletes, mirror_deletes
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.engine import ModelSync
+from dbt_gainsight.sync.fetch import double_columns
 from dbt_gainsight.sync.lock import LOCK_HELP, Leases
 from dbt_gainsight.sync.online import online_problems
 from dbt_gainsight.sync.plan import ModelPlan, count_plan, estimate_calls
@@ -281,6 +282,7 @@ class Runner:
             rejects_relation=self.store.rejects,
             sync_id=sync_id,
             folded_keys=plan.folded_keys,
+            fetch_as=double_columns(plan, self.wh.adapter_type),
         )
 
     def _email_keys(self, plan: ModelPlan, model: ModelResult) -> tuple[str, ...]:

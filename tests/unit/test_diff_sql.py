@@ -7,15 +7,22 @@ hashes come from the query itself (as in a sync), so only the classification is 
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dbt_gainsight.config.model import parse_sync_config
+from dbt_gainsight.gainsight.numbers import number_converter
+from dbt_gainsight.gainsight.objects import FieldSchema, ObjectSchema
 from dbt_gainsight.project import DbtArgs, DbtProject
 from dbt_gainsight.sync import diff
+from dbt_gainsight.sync.fetch import double_columns
+from dbt_gainsight.sync.plan import ModelPlan
 from dbt_gainsight.sync.state import StateStore
 from dbt_gainsight.sync.writer import Accepted, StateWriter
 from dbt_gainsight.warehouse import Warehouse
@@ -373,3 +380,135 @@ def test_the_cli_and_only_the_cli_lets_a_ctrl_c_cancel_postgres_queries():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["True", "wait_select"], done.stdout
+
+
+# Decimal columns fetched as doubles (fetch.py) --------------------------------------------
+
+DECIMALS = {  # column -> (type, precision, scale); all but the last two fit 15 digits
+    "d15_0": ("decimal(15, 0)", 15, 0),
+    "d15_2": ("decimal(15, 2)", 15, 2),
+    "d15_7": ("decimal(15, 7)", 15, 7),
+    "d15_15": ("decimal(15, 15)", 15, 15),
+    "d9_4": ("decimal(9, 4)", 9, 4),
+    "d4_1": ("decimal(4, 1)", 4, 1),
+    "d16_2": ("decimal(16, 2)", 16, 2),  # 16 digits: not every one survives a double
+    "d_free": ("numeric", 15, 2),  # Postgres: no declared precision (DuckDB: 18, 3)
+}
+
+
+def _decimal_values(precision: int, scale: int, n: int, seed: int) -> list[Decimal]:
+    """The type's edges, then ``n`` random values of every length it holds."""
+    rng = random.Random(seed)
+    top = 10**precision - 1
+    units = [top, -top, 1, -1, 0, 5, 10 ** (precision - 1), 3 * 10 ** max(0, scale - 1)]
+    for _ in range(n):
+        units.append(rng.choice((1, -1)) * rng.randrange(10 ** rng.randint(1, precision)))
+    return [Decimal(u).scaleb(-scale) for u in units]
+
+
+def test_decimals_of_up_to_15_digits_are_fetched_as_the_doubles_they_convert_to(wh: Warehouse):
+    """A DECIMAL column of at most 15 digits mapped to a NUMBER field is cast to a double in
+    the warehouse (a Python Decimal a value costs about 1 us). Over each type's edges and
+    random values of every length, the warehouse's double is exactly ``float(Decimal)``, so
+    Gainsight gets the same number; wider, unconstrained, key, STRING-mapped and twice-mapped
+    columns are fetched as before; and the row hash is the stored value's either way."""
+    schema = wh.target_schema
+    wh.adapter.create_schema(wh.relation(schema, "x").without_identifier())
+    source = wh.relation(schema, "gs_amounts")
+    store = StateStore(wh, f"{schema}_gainsight")
+    store.ensure()
+    columns = ["id", *DECIMALS, "as_text", "twice"]
+    types = ["integer", *(t for t, _, _ in DECIMALS.values()), "decimal(15, 2)", "decimal(15, 2)"]
+    values = {
+        c: _decimal_values(p, s, 400, seed=i) for i, (c, (_, p, s)) in enumerate(DECIMALS.items())
+    }
+    rows = [
+        [Decimal(i), *(values[c][i] for c in DECIMALS), values["d15_2"][i], values["d15_2"][i]]
+        for i in range(len(values["d15_0"]))
+    ]
+    cols = ", ".join(f"{wh.quote(c)} {t}" for c, t in zip(columns, types, strict=True))
+    literals = ",\n".join("(" + ", ".join(f"'{v:f}'" for v in row) + ")" for row in rows)
+
+    wh.run_in_transaction(
+        [
+            (f"create table {source} ({cols})", None),
+            (f"insert into {source} values {literals}", None),
+        ]
+    )
+    fields = {c: f"{c.capitalize()}__gc" for c in columns if c != "twice"}
+    meta = {
+        "object": "Amount__gc",
+        "keys": ["Id__gc"],
+        "fields": {**fields, "twice": "Twice__gc"},
+    }
+    config = parse_sync_config(
+        meta, model="gs_amounts", unique_id="model.t.gs_amounts", yaml_path="m.yml"
+    )
+    number = {"Id__gc", "Twice__gc", *(f"{c.capitalize()}__gc" for c in DECIMALS)}
+    schemas = {
+        "Amount__gc": ObjectSchema(
+            "Amount__gc",
+            "Amount",
+            None,
+            {
+                name: FieldSchema(name, "NUMBER" if name in number else "STRING")
+                for name in [*fields.values(), "Twice__gc"]
+            },
+        )
+    }
+    plan = ModelPlan(
+        config, None, SYNC, relation=source, columns=tuple(columns), key_columns=("id",)
+    )
+    plan.column_types = dict(wh.column_types(source))
+    plan.schemas = schemas
+
+    cast = double_columns(plan, wh.adapter_type)
+
+    expected = {"d15_0", "d15_2", "d15_7", "d15_15", "d9_4", "d4_1", "twice"}
+    assert set(cast) == expected  # not the key, not 16 digits, not numeric, not as_text
+    typed = diff.build_diff_query(
+        wh,
+        relation=source,
+        columns=columns,
+        key_columns=["id"],
+        state_relation=store.state,
+        rejects_relation=store.rejects,
+        sync_id=SYNC,
+        fetch_as=cast,
+    )
+    plain = _plain_query(wh, store, source, columns)
+    fetched = {r["id"]: r for r in _rows(wh, typed.stream_sql)}
+    stored = {r["id"]: r for r in _rows(wh, plain.stream_sql)}
+    assert len(fetched) == len(rows)
+    convert = number_converter(FieldSchema("X__gc", "NUMBER"))
+    for key, row in fetched.items():
+        before = stored[key]
+        assert row[diff.ROW_HASH] == before[diff.ROW_HASH]  # the state is unchanged
+        for column in columns[1:]:
+            if column in expected:
+                assert type(row[column]) is float, (column, row[column])
+                assert row[column] == float(before[column]), (column, before[column])
+                assert convert(row[column]) == convert(before[column])
+                assert type(convert(row[column])) is type(convert(before[column]))
+            else:
+                assert isinstance(row[column], Decimal), (column, row[column])
+                assert row[column] == before[column]
+
+
+def _plain_query(wh: Warehouse, store: StateStore, relation, columns) -> diff.DiffQuery:
+    return diff.build_diff_query(
+        wh,
+        relation=relation,
+        columns=columns,
+        key_columns=["id"],
+        state_relation=store.state,
+        rejects_relation=store.rejects,
+        sync_id=SYNC,
+    )
+
+
+def _rows(wh: Warehouse, sql: str) -> list[dict[str, Any]]:
+    out = []
+    for names, chunk in wh.stream(sql):
+        out += [dict(zip([n.lower() for n in names], row, strict=True)) for row in chunk]
+    return out
