@@ -285,7 +285,7 @@ class GainsightClient:
         *,
         keys: Sequence[str],
         lookups: dict[str, Any] | None = None,
-    ) -> list[RecordResult]:
+    ) -> Sequence[RecordResult]:
         """Create records (POST); one result per record, in order.
 
         ``keys`` are only used when a reply is lost: the keys are queried first and only the
@@ -301,7 +301,7 @@ class GainsightClient:
         *,
         keys: Sequence[str],
         lookups: dict[str, Any] | None = None,
-    ) -> list[RecordResult]:
+    ) -> Sequence[RecordResult]:
         """Update existing records matched by ``keys`` (PUT); missing ones come back not_found."""
         types = self.field_types(object_name)
         return writes.write(self._transport, "PUT", object_name, records, keys, lookups, types)

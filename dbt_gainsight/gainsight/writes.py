@@ -27,6 +27,7 @@ from dbt_gainsight.gainsight.limits import MAX_BATCH, MAX_KEY_FIELDS
 from dbt_gainsight.gainsight.payloads import dumps
 from dbt_gainsight.gainsight.query import find_gsids
 from dbt_gainsight.gainsight.responses import (
+    AllAccepted,
     RecordResult,
     RecordStatus,
     rejected,
@@ -43,7 +44,7 @@ def write(
     keys: Sequence[str],
     lookups: dict[str, Any] | None,
     field_types: Mapping[str, str] | None = None,
-) -> list[RecordResult]:
+) -> Sequence[RecordResult]:
     """POST (insert) or PUT (update by ``keys``) up to MAX_BATCH records; one result each.
 
     Raises only AuthError and SyncInterrupted; every other failure is a FAILED result.
@@ -56,6 +57,8 @@ def write(
         return []
     job = WriteJob(transport, method, object_name, records, tuple(keys), lookups, field_types)
     job.send(list(range(len(records))))
+    if isinstance(job.results, AllAccepted):
+        return job.results
     return [r or RecordResult(RecordStatus.FAILED, None, None, "not sent") for r in job.results]
 
 
@@ -82,7 +85,7 @@ class WriteJob:
         self.path = f"/v1/data/objects/{quote(object_name, safe='')}"
         if method == "PUT":
             self.path += "?keys=" + ",".join(quote(k, safe="") for k in keys)
-        self.results: list[RecordResult | None] = [None] * len(records)
+        self.results: list[RecordResult | None] | AllAccepted = [None] * len(records)
 
     def send(self, idx: list[int]) -> None:
         """Send the records at ``idx``; fill their results."""
@@ -123,7 +126,11 @@ class WriteJob:
         except GainsightAPIError as exc:
             self._fail(idx, str(exc), exc.error_code)
             return
-        for i, result in zip(idx, write_results(envelope.get("data"), len(idx)), strict=True):
+        results = write_results(envelope.get("data"), len(idx))
+        if isinstance(results, AllAccepted) and len(idx) == len(self.records):
+            self.results = results  # the whole call, accepted at once: kept as it came
+            return
+        for i, result in zip(idx, results, strict=True):
             self.results[i] = result
 
     def _halves(self, idx: list[int], *, count: bool) -> None:

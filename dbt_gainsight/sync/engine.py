@@ -8,10 +8,11 @@ limit); the main thread collects answers and hands them to the ``StateWriter``. 
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from dbt_gainsight import interrupts
@@ -22,6 +23,7 @@ from dbt_gainsight.errors import (
     ValueConversionError,
 )
 from dbt_gainsight.gainsight.client import GainsightClient, RecordResult, RecordStatus
+from dbt_gainsight.gainsight.responses import AllAccepted
 from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.budget import DailyBudget
 from dbt_gainsight.sync.keyscan import ExistenceCheck
@@ -91,6 +93,9 @@ class ModelSync:
         self.max_pending = 2 * max(1, plan.connection.max_in_flight)
         self.executor: ThreadPoolExecutor | None = None
         self.pending: dict[Future, tuple[WriteKind, list[Item]]] = {}
+        # Calls in the order they finish: one cheap wait for the next, where ``wait()`` on
+        # every pending future took and released each one's lock twice per call.
+        self.finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self.consecutive_failures = 0  # calls failed as a whole, in a row
         self.systematic_batches = 0
         self.stopped: str | None = None
@@ -362,6 +367,7 @@ class ModelSync:
         self.result.sent += len(items)
         future = self.executor.submit(kind.send, self.client, self.target, records)
         self.pending[future] = (kind, items)
+        future.add_done_callback(self.finished.put)
 
     def _drain(self, until: int) -> None:
         """Collect answers until at most ``until`` calls are pending; stop on a Ctrl-C.
@@ -373,12 +379,13 @@ class ModelSync:
             interrupts.stop_if_cancelled(self.cancel)  # set even when the exception was lost
             if len(self.pending) <= until:
                 return
-            done, _ = wait(
-                list(self.pending), timeout=CANCEL_POLL_SECONDS, return_when=FIRST_COMPLETED
-            )
-            for future in done:
-                kind, items = self.pending.pop(future)
-                self._collect(future, kind, items)
+            try:
+                future = self.finished.get(timeout=CANCEL_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            entry = self.pending.pop(future, None)
+            if entry is not None:  # None: cancelled at shutdown and collected there
+                self._collect(future, *entry)
 
     def _collect(self, future: Future, kind: WriteKind, items: list[Item]) -> None:
         if future.cancelled():
@@ -394,9 +401,13 @@ class ModelSync:
             self._fail(items, str(exc))
             return
         results = future.result()
-        if all(r.status is ACCEPTED for r in results):  # the common case, per call
+        if isinstance(results, AllAccepted):  # the common case, per call
             self.consecutive_failures = self.systematic_batches = 0
-            self._accept(items, results)
+            self._accept(items, results.gsids)
+            return
+        if all(r.status is ACCEPTED for r in results):
+            self.consecutive_failures = self.systematic_batches = 0
+            self._accept(items, [r.gsid for r in results])
             return
         failed = [r for r in results if r.status is RecordStatus.FAILED]
         if failed:  # not known to be applied: not saved, counted failed, sent again next run
@@ -422,14 +433,14 @@ class ModelSync:
             else:
                 self._reject(item.key_hash, item.row, res.error_code, res.error_message)
         if accepted:
-            self._accept(*zip(*accepted, strict=True))
+            self._accept([item for item, _ in accepted], [res.gsid for _, res in accepted])
 
-    def _accept(self, items: Sequence[Item], results: Sequence[RecordResult]) -> None:
-        """Gainsight accepted these records: one message to the state writer."""
+    def _accept(self, items: Sequence[Item], gsids: Sequence[str | None]) -> None:
+        """Gainsight accepted these records (Gsids as answered): one message to the writer."""
         at, new = self.action_at, diff.NEW
         accepted = [
-            Accepted(item.key_hash, item.row_hash, res.gsid or item.gsid, item.row[at] != new)
-            for item, res in zip(items, results, strict=True)
+            Accepted(item.key_hash, item.row_hash, gsid or item.gsid, item.row[at] != new)
+            for item, gsid in zip(items, gsids, strict=True)
         ]
         self.writer.accepted_batch(accepted)
         self.result.accepted += len(accepted)

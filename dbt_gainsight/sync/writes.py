@@ -56,7 +56,7 @@ class WriteKind(Enum):
 
     def send(
         self, client: GainsightClient, target: Target, records: list[dict[str, Any]]
-    ) -> list[RecordResult]:
+    ) -> Sequence[RecordResult]:
         """Write ``records`` (a PERSON call takes exactly one) and return Gainsight's answers."""
         if self is WriteKind.INSERT:
             return client.insert(target.object, records, keys=target.keys, lookups=target.lookups)
