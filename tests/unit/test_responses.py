@@ -153,6 +153,13 @@ def test_write_results_by_index():
     assert write_results(None, 2) == [RecordResult(ACCEPTED), RecordResult(ACCEPTED)]
     ok, missing = write_results(data, 3)[0], write_results(data, 3)[1]
     assert ok.ok and not ok.not_found and missing.not_found and not missing.ok
+    # Every record accepted (the common answer): the Gsids, read as results the same way.
+    every = write_results({"records": [{"Gsid": "a"}, "b", {"gsid": "c"}]}, 3)
+    assert every.gsids == ["a", "b", "c"]
+    assert every == [RecordResult(ACCEPTED, g) for g in "abc"]
+    assert (len(every), every[-1], every[1:]) == (3, RecordResult(ACCEPTED, "c"), every[1:])
+    assert every[1:] == [RecordResult(ACCEPTED, "b"), RecordResult(ACCEPTED, "c")]
+    assert all(r.ok for r in every) and every != [RecordResult(ACCEPTED, "a")]
 
 
 def test_query_rows_shapes():
