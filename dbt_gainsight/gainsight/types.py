@@ -247,7 +247,12 @@ def _picklist(field: FieldSchema) -> Converter:
     lookup = _picklist_lookup(field)
     to_text = _text_maker(field.name, field.data_type)
 
+    active = {o.label: o.label for o in field.picklist if o.active}
+
     def convert(value: Any) -> Any:
+        label = active.get(value) if value.__class__ is str else None
+        if label is not None:  # an active label as written: the common case, one look-up
+            return label
         if value is None:
             return None
         text = value if value.__class__ is str and value.isascii() else to_text(value)

@@ -256,6 +256,9 @@ class ModelSync:
         if self.config.is_people:
             self._resolve_people(items)
             return
+        if self.exists.none_exist():  # a first sync into an empty object: all are inserts
+            self._add_all(WriteKind.INSERT, items)
+            return
         keys = self.config.keys
         tuples = [tuple(map(item.record.get, keys)) for item in items]
         found = self._read(lambda: self.exists.find(tuples, self.key_types))

@@ -81,6 +81,13 @@ class ExistenceCheck:
         self.fresh_rows = fresh_rows
         self.index: KeyIndex | None | bool = False  # False: not decided yet
 
+    def none_exist(self) -> bool:
+        """The object held no key when its keys were read: every fresh row is an insert.
+
+        Known only after the first ``find``; a first sync then skips building key tuples.
+        """
+        return isinstance(self.index, KeyIndex) and not self.index.gsids
+
     def find(self, key_values, field_types) -> dict[tuple[Any, ...], str]:
         """Which of these key tuples exist in Gainsight, and their Gsids."""
         if self.index is False:

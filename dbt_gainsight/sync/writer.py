@@ -36,6 +36,23 @@ QUEUE_LIMIT = 1_000
 # which the next run sends again (5 s is about 8 calls at Gainsight's 100 calls a minute).
 FLUSH_SECONDS = 5.0
 FLUSH_ROWS = 20_000
+SEPARATOR = ","  # never in a hash (hex) nor, so far, in a Gsid; checked each flush
+
+
+def _packed(values: Sequence[str | None]) -> str | list[str | None]:
+    """One text of the values joined by SEPARATOR, or the list when that would be ambiguous.
+
+    A bound list costs the driver a conversion per element while holding the GIL (DuckDB: a
+    third of the state writer's CPU); one text is one value, split by the warehouse. A None
+    (no Gsid), an empty text or one holding the separator keeps the list: never misread.
+    """
+    try:
+        text = SEPARATOR.join(values)  # a None raises TypeError
+    except TypeError:
+        return list(values)
+    if text.count(SEPARATOR) != len(values) - 1 or "" in values:  # '' would split away
+        return list(values)
+    return text
 
 
 class Accepted(NamedTuple):
@@ -236,12 +253,12 @@ class StateWriter:
             return []
         b, table, now = self.binding, self.store.state, utc_now()
         if self.arrays:
-            unnest = f"unnest(cast({b} as {self.text}[]))"
-            key_hashes, row_hashes, gsids, _ = map(list, zip(*accepted, strict=True))
-            columns = [key_hashes, row_hashes, gsids]
+            key_hashes, row_hashes, gsids, _ = zip(*accepted, strict=True)
+            columns = [_packed(key_hashes), _packed(row_hashes), _packed(gsids)]
+            a, r, g = (self._unnest(c) for c in columns)
             return [
                 (
-                    f"insert into {table} select {b}, {unnest}, {unnest}, {unnest}, {b}, {b}",
+                    f"insert into {table} select {b}, {a}, {r}, {g}, {b}, {b}",
                     [self.sync_id, *columns, self.run_id, now],
                 )
             ]
@@ -256,6 +273,12 @@ class StateWriter:
                 (f"insert into {table} values {', '.join([row] * len(chunk))}", params)
             )
         return statements
+
+    def _unnest(self, values: str | list) -> str:
+        """The rows of one bound column: split in the warehouse when packed (``_packed``)."""
+        if isinstance(values, str):
+            return f"unnest(string_to_array({self.binding}, '{SEPARATOR}'))"
+        return f"unnest(cast({self.binding} as {self.text}[]))"
 
     def _reject_inserts(self, rejects: list[Reject]) -> list[tuple[str, list]]:
         b, now = self.binding, utc_now()

@@ -512,3 +512,30 @@ def _rows(wh: Warehouse, sql: str) -> list[dict[str, Any]]:
     for names, chunk in wh.stream(sql):
         out += [dict(zip([n.lower() for n in names], row, strict=True)) for row in chunk]
     return out
+
+
+def test_the_state_writer_stores_every_gsid_exactly_as_answered(wh: Warehouse):
+    """A flush binds each column as one separated text where that is unambiguous (the
+    driver's per-element conversion was a third of the writer's CPU); a flush holding a
+    missing Gsid, an empty one or one with the separator falls back to lists. Either way
+    the state holds exactly what Gainsight answered."""
+    schema = wh.target_schema
+    wh.adapter.create_schema(wh.relation(schema, "x").without_identifier())
+    store = StateStore(wh, f"{schema}_gainsight")
+    store.ensure()
+    plain = {f"{i:032x}": (f"{i + 1:032x}", f"1P02{i:016d}") for i in range(300)}
+    cases = {"plain": plain}
+    for name, gsid in (("none", None), ("comma", "1P,02"), ("empty", "")):
+        cases[name] = {"a" * 32: ("b" * 32, gsid), "c" * 32: ("d" * 32, "1P0299")}
+    cases["alone"] = {"e" * 32: ("f" * 32, "")}
+    for sync_id, records in cases.items():
+        writer = StateWriter(store, sync_id=sync_id, run_id="r1", model_name="m")
+        writer.accepted_batch([Accepted(k, r, g, False) for k, (r, g) in records.items()])
+        writer.close()
+        stored = wh.execute(
+            f"select key_hash, row_hash, gsid from {store.state} "
+            f"where sync_id = {wh.literal(sync_id)}",
+            fetch=True,
+        )
+        assert {k: (r, g) for k, r, g in stored} == records
+        assert len(stored) == len(records)
