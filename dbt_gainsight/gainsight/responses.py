@@ -297,7 +297,7 @@ def write_results(data: Any, n: int) -> Sequence[RecordResult]:
         if isinstance(err, Mapping) and isinstance(err.get("index"), int):
             errors[err["index"]] = err
     if not errors and len(entries) == n:  # every record written: the common case, per call
-        return AllAccepted([gsid_of(e) for e in entries])
+        return AllAccepted(_gsids(entries))
     ok_positions = [p for p in range(n) if p not in errors]
     if len(entries) == n:
         gsids = {p: gsid_of(entries[p]) for p in ok_positions}
@@ -313,6 +313,17 @@ def write_results(data: Any, n: int) -> Sequence[RecordResult]:
         else:
             out.append(_error_result(err))
     return out
+
+
+def _gsids(entries: list[Any]) -> list[str | None]:
+    """Each entry's Gsid: read directly when every entry is ``{"Gsid": "<text>"}``."""
+    try:
+        gsids = [e["Gsid"] for e in entries]
+    except (KeyError, TypeError, IndexError):
+        gsids = None
+    if gsids is None or set(map(type, gsids)) - {str} or "" in gsids:
+        return [gsid_of(e) for e in entries]  # other shapes, or a Gsid that is not text
+    return gsids
 
 
 def _error_result(err: Mapping[str, Any]) -> RecordResult:

@@ -160,6 +160,10 @@ def test_write_results_by_index():
     assert (len(every), every[-1], every[1:]) == (3, RecordResult(ACCEPTED, "c"), every[1:])
     assert every[1:] == [RecordResult(ACCEPTED, "b"), RecordResult(ACCEPTED, "c")]
     assert all(r.ok for r in every) and every != [RecordResult(ACCEPTED, "a")]
+    plain = write_results({"records": [{"Gsid": "a", "Name": "x"}, {"Gsid": "b"}]}, 2)
+    assert plain.gsids == ["a", "b"]
+    odd = write_results({"records": [{"Gsid": 7}, {"Gsid": ""}, {"Gsid": None}]}, 3)
+    assert odd.gsids == ["7", None, None]  # text, as the state stores it; empty is none
 
 
 def test_query_rows_shapes():
