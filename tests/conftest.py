@@ -25,6 +25,12 @@ SAMPLE_PROJECT = REPO / "sample_dbt_project"
 BIN = Path(sys.executable).parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# A test run started in the background by a shell without job control (`make test &`, some CI
+# runners) inherits SIGINT ignored, and so would every process it starts: the Ctrl-C tests
+# would then test nothing. Ctrl-C means KeyboardInterrupt here, as in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def _pg_params() -> dict[str, str]:
     dsn = os.environ.get("DBT_GAINSIGHT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
