@@ -466,17 +466,8 @@ def test_decimals_of_up_to_15_digits_are_fetched_as_the_doubles_they_convert_to(
 
     expected = {"d15_0", "d15_2", "d15_7", "d15_15", "d9_4", "d4_1", "twice"}
     assert set(cast) == expected  # not the key, not 16 digits, not numeric, not as_text
-    typed = diff.build_diff_query(
-        wh,
-        relation=source,
-        columns=columns,
-        key_columns=["id"],
-        state_relation=store.state,
-        rejects_relation=store.rejects,
-        sync_id=SYNC,
-        fetch_as=cast,
-    )
-    plain = _plain_query(wh, store, source, columns)
+    typed = _by_id_query(wh, store, source, columns, fetch_as=cast)
+    plain = _by_id_query(wh, store, source, columns)
     fetched = {r["id"]: r for r in _rows(wh, typed.stream_sql)}
     stored = {r["id"]: r for r in _rows(wh, plain.stream_sql)}
     assert len(fetched) == len(rows)
@@ -495,7 +486,9 @@ def test_decimals_of_up_to_15_digits_are_fetched_as_the_doubles_they_convert_to(
                 assert row[column] == before[column]
 
 
-def _plain_query(wh: Warehouse, store: StateStore, relation, columns) -> diff.DiffQuery:
+def _by_id_query(
+    wh: Warehouse, store: StateStore, relation, columns, fetch_as=None
+) -> diff.DiffQuery:
     return diff.build_diff_query(
         wh,
         relation=relation,
@@ -504,6 +497,7 @@ def _plain_query(wh: Warehouse, store: StateStore, relation, columns) -> diff.Di
         state_relation=store.state,
         rejects_relation=store.rejects,
         sync_id=SYNC,
+        fetch_as=fetch_as,
     )
 
 
