@@ -214,12 +214,17 @@ def _boolean(field: FieldSchema) -> Converter:
 # --- picklists -------------------------------------------------------------------------
 
 
+def _active_labels(field: FieldSchema) -> dict[str, str]:
+    """Each active label, as written, to itself: the one look-up most values need."""
+    return {o.label: o.label for o in field.picklist if o.active}
+
+
 def _picklist_lookup(field: FieldSchema) -> Callable[[str], str] | None:
     """Map a written label (any case) or item Gsid to the canonical active label."""
     options = field.picklist
     if not options:
         return None
-    active = {o.label: o.label for o in options if o.active}
+    active = _active_labels(field)
     folded = {o.label.casefold(): o.label for o in options if o.active}
     by_value = {o.value: o.label for o in options if o.active}
     inactive = {o.label.casefold() for o in options if not o.active}
@@ -247,7 +252,7 @@ def _picklist(field: FieldSchema) -> Converter:
     lookup = _picklist_lookup(field)
     to_text = _text_maker(field.name, field.data_type)
 
-    active = {o.label: o.label for o in field.picklist if o.active}
+    active = _active_labels(field)
 
     def convert(value: Any) -> Any:
         label = active.get(value) if value.__class__ is str else None
