@@ -35,6 +35,7 @@ from dbt_gainsight.sync import compare, diff
 from dbt_gainsight.sync.budget import OverBudget
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.fetch import double_columns
+from dbt_gainsight.sync.readback import ReadBack
 from dbt_gainsight.sync.records import RecordBuilder
 from dbt_gainsight.sync.state import StateStore, tenant_of, utc_now
 
@@ -233,58 +234,35 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
     keys = compare.KeyMaker(tuple(config.keys), by_name)
     field_names = [f.name for f in fields]
     before = client.stats.snapshot()["calls"]
-    try:
-        by_gsid, by_key = _read_gainsight(plan, model, client, fields, keys, budget, before)
-    finally:
-        model.calls = client.stats.snapshot()["calls"] - before
-    if model.status == "incomplete":
-        return
-    query = diff.build_diff_query(
-        wh,
-        relation=plan.relation,
-        columns=plan.columns,
-        key_columns=plan.key_columns,
-        state_relation=store.state,
-        rejects_relation=store.rejects,
-        sync_id=plan.sync_id,
-        folded_keys=_email_keys(plan, schemas[config.object]),  # hashed as the sync hashes
-        fetch_as=double_columns(plan, wh.adapter_type, schemas),
-    )
-    rows: list[Drift] = []
-    matched: set[str] = set()
-    for names, chunk in wh.stream(query.rows_sql):
-        at = {n: i for i, n in enumerate(names)}
-        builder = RecordBuilder(config, at, schemas)
-        ix_key, ix_gsid, ix_action = at[diff.KEY_HASH], at[diff.GSID], at[diff.ACTION]
-        for row in chunk:
-            if row[ix_action] in (diff.DUPLICATE, diff.NULL_KEY):
-                model.unsendable += 1
-                continue
-            try:
-                record = builder.build(row)
-            except ValueConversionError:
-                model.unsendable += 1
-                continue
-            gsid = row[ix_gsid] if row[ix_gsid] in by_gsid else by_key.get(keys.of_record(record))
-            key = builder.key_values(row)
-            if gsid is None:
-                model.missing += 1
-                _found(model, rows, Drift(MISSING, key, row[ix_gsid], key_hash=row[ix_key]))
-                continue
-            matched.add(gsid)
-            theirs = dict(zip(field_names, by_gsid[gsid], strict=True))
-            found = compare.differences(record, theirs, fields)
-            if found:
-                model.differs += 1
-                model.differing_values += len(found)
-            for name, mine, theirs in found:
-                _found(model, rows, Drift(DIFFERS, key, gsid, name, mine, theirs, row[ix_key]))
-    for key_hash, gsid in wh.execute(query.gone_sql, fetch=True):
-        if gsid in by_gsid and gsid not in matched:
-            model.orphans += 1
-            theirs = dict(zip(field_names, by_gsid[gsid], strict=True))
-            key = {k: theirs.get(k) for k in config.keys}
-            _found(model, rows, Drift(ORPHAN, key, gsid, key_hash=key_hash))
+    with ReadBack() as gainsight:
+        try:
+            _read_gainsight(plan, model, client, fields, keys, budget, before, gainsight)
+        finally:
+            model.calls = client.stats.snapshot()["calls"] - before
+        if model.status == "incomplete":
+            return
+        query = diff.build_diff_query(
+            wh,
+            relation=plan.relation,
+            columns=plan.columns,
+            key_columns=plan.key_columns,
+            state_relation=store.state,
+            rejects_relation=store.rejects,
+            sync_id=plan.sync_id,
+            folded_keys=_email_keys(plan, schemas[config.object]),  # hashed as the sync hashes
+            fetch_as=double_columns(plan, wh.adapter_type, schemas),
+        )
+        rows: list[Drift] = []
+        for names, chunk in wh.stream(query.rows_sql):
+            _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gainsight)
+        for _, chunk in wh.stream(query.gone_sql):
+            orphans = gainsight.values_of((gsid for _, gsid in chunk), unmatched=True)
+            for key_hash, gsid in chunk:
+                if gsid in orphans:
+                    model.orphans += 1
+                    theirs = dict(zip(field_names, orphans[gsid], strict=True))
+                    key = {k: theirs.get(k) for k in config.keys}
+                    _found(model, rows, Drift(ORPHAN, key, gsid, key_hash=key_hash))
     if model.missing or model.differs or model.orphans:
         model.status = "drift"
     _save(store, plan, model, rows, result.audit_id)
@@ -292,43 +270,86 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
         model.repaired = _repair(store, plan.sync_id, rows)
 
 
+def _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gainsight) -> None:
+    """Match model rows with the records read back and note what is missing or differs.
+
+    A row is matched by the Gsid its state holds, else by its key: a few look-ups a chunk.
+    """
+    at = {n: i for i, n in enumerate(names)}
+    builder = RecordBuilder(config, at, schemas)
+    ix_key, ix_gsid, ix_action = at[diff.KEY_HASH], at[diff.GSID], at[diff.ACTION]
+    built = []
+    for row in chunk:
+        if row[ix_action] in (diff.DUPLICATE, diff.NULL_KEY):
+            model.unsendable += 1
+            continue
+        try:
+            record = builder.build(row)
+        except ValueConversionError:
+            model.unsendable += 1
+            continue
+        built.append((row, record, keys.of_record(record)))
+    held = gainsight.values_of(row[ix_gsid] for row, _, _ in built)
+    by_key = gainsight.gsids_of(
+        key for row, _, key in built if key is not None and row[ix_gsid] not in held
+    )
+    held.update(gainsight.values_of(set(by_key.values()) - held.keys()))
+    matched = []
+    field_names = [f.name for f in fields]
+    for row, record, record_key in built:
+        gsid = row[ix_gsid] if row[ix_gsid] in held else by_key.get(record_key)
+        key = builder.key_values(row)
+        if gsid is None:
+            model.missing += 1
+            _found(model, rows, Drift(MISSING, key, row[ix_gsid], key_hash=row[ix_key]))
+            continue
+        matched.append(gsid)
+        theirs = dict(zip(field_names, held[gsid], strict=True))
+        found = compare.differences(record, theirs, fields)
+        if found:
+            model.differs += 1
+            model.differing_values += len(found)
+        for name, mine, theirs in found:
+            _found(model, rows, Drift(DIFFERS, key, gsid, name, mine, theirs, row[ix_key]))
+    gainsight.mark_matched(matched)
+
+
 def _email_keys(plan, schema) -> tuple[str, ...]:
     pairs = zip(plan.key_columns, plan.config.keys, strict=True)
     return tuple(c for c, k in pairs if (f := schema.field(k)) and f.data_type == "EMAIL")
 
 
-def _read_gainsight(plan, model, client, fields, keys, budget, calls_before):
-    """Every record of the object, by Gsid (values in the sync's form) and by key."""
+def _read_gainsight(plan, model, client, fields, keys, budget, calls_before, gainsight) -> None:
+    """Every record of the object into ``gainsight``, values in the sync's form, by page."""
     select = ["Gsid", *dict.fromkeys(f.path for f in fields)]
-    by_gsid: dict[str, tuple] = {}
     names = [f.name for f in fields]
-    by_key: dict[tuple, str] = {}
+    page: list[tuple[str, tuple | None, tuple]] = []
     # Offset pages in Gainsight's own order: an orderBy makes the server sort the whole
     # object for every page. A record moved between pages by a concurrent write can only be
     # reported missing (then --repair resends it: harmless); one seen twice is counted once.
     pages = client.query(plan.config.object, select)
     while True:
-        if model.read % MAX_PAGE == 0 and budget is not None:
+        if model.read % MAX_PAGE == 0:
+            gainsight.add(page)
+            page = []
             used = client.stats.snapshot()["calls"] - calls_before
-            if used + 1 > budget:
+            if budget is not None and used + 1 > budget:
                 model.status = "incomplete"
                 model.message = (
                     f"{model.model}: stopped reading after {used} calls (--max-calls); "
                     f"{model.read} records read, nothing compared"
                 )
-                return by_gsid, by_key
+                return
         row = next(pages, None)
         if row is None:
-            return by_gsid, by_key
+            gainsight.add(page)
+            return
         model.read += 1
         gsid = row.get("Gsid")
         if not gsid:
             continue
-        values = tuple(f.read(row.get(f.path)) for f in fields)  # a tuple: 1/3 of a dict
-        by_gsid[gsid] = values
-        key = keys.of_values(dict(zip(names, values, strict=True)))
-        if key is not None:
-            by_key.setdefault(key, gsid)
+        values = tuple(f.read(row.get(f.path)) for f in fields)
+        page.append((gsid, keys.of_values(dict(zip(names, values, strict=True))), values))
 
 
 def _found(model: AuditModel, rows: list[Drift], drift: Drift) -> None:

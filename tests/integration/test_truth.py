@@ -82,6 +82,9 @@ def test_audit_finds_drift_and_repair_then_one_sync_makes_it_clean(project: IncP
         {"Name": "Company 00020", "Employees": 7777, "Industry": "Retail"},
     ]
     gainsight_call(project, "PUT", "/v1/data/objects/Company?keys=Name", {"records": edits})
+    scratch = project.dir.parent / "tmp"  # where the audit keeps what it reads back (readback.py)
+    scratch.mkdir()
+    project.env["TMPDIR"] = str(scratch)
     gsid_30 = by_name["Company 00030"]["Gsid"]
     gainsight_call(project, "DELETE", f"/v1/data/objects/Company/{gsid_30}")
     gs.seed_records("Company", [{"Name": "Made elsewhere", "Arr": 5}])
@@ -135,6 +138,7 @@ def test_audit_finds_drift_and_repair_then_one_sync_makes_it_clean(project: IncP
     assert project.sql(f"select count(*) from {project.state_schema}.gainsight_audit") == [(0,)]
     stored = assert_emulator_matches(gs, rows, extra_ok=True)
     assert "Made elsewhere" in stored and len(stored) == 301
+    assert scratch.is_dir() and not list(scratch.glob("dbt-gainsight-audit-*"))  # removed
 
 
 DELETES = """          deletes: {enabled: true, max_per_run: 10, max_fraction: 0.2}

@@ -1,0 +1,50 @@
+"""The audit's read-back store: what a dictionary held, kept on disk, and never left behind."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from dbt_gainsight.sync import readback
+from dbt_gainsight.sync.readback import ReadBack
+
+
+def _folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("dbt-gainsight-audit-*"))
+
+
+def test_the_read_back_keeps_what_a_dictionary_kept_and_every_value_exactly():
+    odd = ['Zoë; "quoted"\n', 2**63 + 1, 0.1 + 0.2, -0.0, 1e300, True, False, None, ["a", 1]]
+    before = _folders()
+    with ReadBack() as store:
+        assert len(_folders() - before) == 1
+        store.add([("G1", ("k1",), ["old"]), ("G2", ("k1",), odd), ("G3", None, [1])])
+        store.add([("G1", ("k9",), ["new"])])  # read again (a concurrent write moved it)
+        pages = [(f"P{i}", (f"p{i}", "x"), [i]) for i in range(3 * readback.LOOKUP_CHUNK + 7)]
+        store.add(pages)
+
+        held = store.values_of(["G1", "G2", "G3", "nope", None])
+        assert held == {"G1": ["new"], "G2": odd, "G3": [1]}  # the last read wins
+        got = held["G2"]
+        assert [type(v) for v in got] == [type(v) for v in odd]  # bool stays bool, int stays int
+        assert got[2] == 0.1 + 0.2 and str(got[3]) == "-0.0" and got[1] == 2**63 + 1
+        assert store.gsids_of([("k1",), ("k9",), ("none",)]) == {("k1",): "G1", ("k9",): "G1"}
+
+        many = [f"P{i}" for i in range(len(pages))]  # more than one IN list
+        assert store.values_of(many) == {f"P{i}": [i] for i in range(len(pages))}
+        keys = [(f"p{i}", "x") for i in range(len(pages))]
+        assert store.gsids_of(keys) == {k: f"P{i}" for i, k in enumerate(keys)}
+
+        store.mark_matched(["G1", "P5"])
+        assert store.values_of(["G1", "G2", "P5", "P6"], unmatched=True).keys() == {"G2", "P6"}
+    assert _folders() == before  # removed on the way out
+
+
+def test_the_read_back_is_removed_when_the_audit_fails_midway():
+    before = _folders()
+    with pytest.raises(KeyboardInterrupt), ReadBack() as store:
+        store.add([("G1", ("k",), [1])])
+        raise KeyboardInterrupt
+    assert _folders() == before
