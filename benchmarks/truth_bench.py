@@ -78,7 +78,7 @@ def measured(project, emu, env, command: str, *args: str) -> dict[str, Any]:
 def scale_run(
     work: Path, n: int, target: str, mif: int, full: bool, audit: bool = True, cpu_runs: int = 1
 ) -> dict[str, Any]:
-    """First sync, unchanged re-sync, audit of the unchanged model, 1% changed: one size.
+    """First sync, unchanged re-sync, audits (unchanged; emptied tenant), 1% changed: one size.
 
     ``cpu_runs`` > 1 (DuckDB): that many first syncs and naive runs in all, alternating in
     pairs whose order flips (ours-naive, naive-ours, ours-naive ...), each sync from a copy of
@@ -104,6 +104,9 @@ def scale_run(
         if full:
             project.build(env, {"rows": n, "bump": 1})
             out["one"] = measured(project, emu, env, "sync")
+        if full and audit:  # every row missing: the drift path at full size
+            emu.reset()
+            out["audit_emptied"] = measured(project, emu, env, "audit", "--repair")
     if full and target == "duckdb":
         out["naive"] = baseline_run(project, n)
     out["cpu_ours"] = [out["first"]["cpu"] / max(1, out["first"]["totals"]["sent"]) * 1e6]
@@ -165,6 +168,15 @@ def rows_for(n: int, duck: dict, pg: dict | None) -> list[Row]:
                 "calls / seconds",
                 "",
                 _cs(duck["audit"]) + f" (peak RSS {duck['audit']['rss']:.0f} MB)",
+            )
+        )
+    if "audit_emptied" in duck:
+        out.append(
+            Row(
+                f"audit --repair after the tenant was emptied (every row missing), {size}",
+                "calls / seconds",
+                "",
+                _cs(duck["audit_emptied"]) + f" (peak RSS {duck['audit_emptied']['rss']:.0f} MB)",
             )
         )
     first = duck["first"]

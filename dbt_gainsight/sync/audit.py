@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,7 +37,7 @@ from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.fetch import double_columns
 from dbt_gainsight.sync.readback import ReadBack
 from dbt_gainsight.sync.records import RecordBuilder
-from dbt_gainsight.sync.state import StateStore, tenant_of, utc_now
+from dbt_gainsight.sync.state import StateStore, chunks, tenant_of, utc_now
 
 AUDIT_TABLE = "gainsight_audit"
 REPAIR_HASH = "audit-repair"  # a row hash no row has: the diff sees the row as changed
@@ -263,11 +263,11 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
                     theirs = dict(zip(field_names, orphans[gsid], strict=True))
                     key = {k: theirs.get(k) for k in config.keys}
                     _found(model, rows, Drift(ORPHAN, key, gsid, key_hash=key_hash))
-    if model.missing or model.differs or model.orphans:
-        model.status = "drift"
-    _save(store, plan, model, rows, result.audit_id)
-    if result.repair:
-        model.repaired = _repair(store, plan.sync_id, rows)
+        if model.missing or model.differs or model.orphans:
+            model.status = "drift"
+        _save(store, plan, model, rows, result.audit_id)
+        if result.repair:
+            model.repaired = _repair(store, plan.sync_id, gainsight)
 
 
 def _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gainsight) -> None:
@@ -294,7 +294,7 @@ def _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gai
         key for row, _, key in built if key is not None and row[ix_gsid] not in held
     )
     held.update(gainsight.values_of(set(by_key.values()) - held.keys()))
-    matched = []
+    matched, drifted = [], []
     field_names = [f.name for f in fields]
     for row, record, record_key in built:
         gsid = row[ix_gsid] if row[ix_gsid] in held else by_key.get(record_key)
@@ -302,6 +302,8 @@ def _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gai
         if gsid is None:
             model.missing += 1
             _found(model, rows, Drift(MISSING, key, row[ix_gsid], key_hash=row[ix_key]))
+            if row[ix_gsid]:  # the state says it was written: --repair makes it new again
+                drifted.append((MISSING, row[ix_key]))
             continue
         matched.append(gsid)
         theirs = dict(zip(field_names, held[gsid], strict=True))
@@ -309,9 +311,11 @@ def _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gai
         if found:
             model.differs += 1
             model.differing_values += len(found)
+            drifted.append((DIFFERS, row[ix_key]))
         for name, mine, theirs in found:
             _found(model, rows, Drift(DIFFERS, key, gsid, name, mine, theirs, row[ix_key]))
     gainsight.mark_matched(matched)
+    gainsight.note_drifted(drifted)
 
 
 def _email_keys(plan, schema) -> tuple[str, ...]:
@@ -353,8 +357,10 @@ def _read_gainsight(plan, model, client, fields, keys, budget, calls_before, gai
 
 
 def _found(model: AuditModel, rows: list[Drift], drift: Drift) -> None:
+    """Count it in the report; keep it for the audit table up to MAX_AUDIT_ROWS."""
     model.add(drift)
-    rows.append(drift)
+    if len(rows) < MAX_AUDIT_ROWS:
+        rows.append(drift)
 
 
 # The audit table and repair ---------------------------------------------------------------
@@ -427,39 +433,30 @@ def _save(store: StateStore, plan, model: AuditModel, rows: list[Drift], audit_i
     wh.run_in_transaction(statements)
 
 
-def _repair(store: StateStore, sync_id: str, rows: list[Drift]) -> int:
+def _repair(store: StateStore, sync_id: str, gainsight: ReadBack) -> int:
     """Mark drifted rows in the state so the next sync resends them.
 
     A row whose record differs gets a row hash no row has (the diff sees it as changed: an
     update); a row whose record is gone from Gainsight loses its state row (the diff sees
     it as new: the existence check, then an insert). Orphans are left alone.
     """
-    differs = sorted({d.key_hash for d in rows if d.kind == DIFFERS and d.key_hash})
-    missing = sorted({d.key_hash for d in rows if d.kind == MISSING and d.gsid and d.key_hash})
     wh = store.wh
-    sid = wh.literal(sync_id)
-    statements: list[tuple[str, Any]] = []
-    for where, params in _key_filters(wh, differs):
-        statements.append(
-            (
-                f"update {store.state} set row_hash = {wh.literal(REPAIR_HASH)} "
-                f"where sync_id = {sid} and {where}",
-                params,
-            )
-        )
-    for where, params in _key_filters(wh, missing):
-        statements.append((f"delete from {store.state} where sync_id = {sid} and {where}", params))
-    if statements:
-        wh.run_in_transaction(statements)
-    return len(differs) + len(missing)
+    sid, b = wh.literal(sync_id), wh.binding_char()
+    marked = 0
 
+    def statements() -> Iterator[tuple[str, list[str]]]:
+        nonlocal marked
+        for kind, change in (
+            (DIFFERS, f"update {store.state} set row_hash = {wh.literal(REPAIR_HASH)}"),
+            (MISSING, f"delete from {store.state}"),
+        ):
+            for keys in chunks(gainsight.drifted(kind), 1000):
+                marked += len(keys)
+                in_list = ", ".join([b] * len(keys))
+                yield f"{change} where sync_id = {sid} and key_hash in ({in_list})", keys
 
-def _key_filters(wh, keys: list[str], chunk: int = 1000) -> list[tuple[str, list]]:
-    b = wh.binding_char()
-    return [
-        (f"key_hash in ({', '.join([b] * len(part))})", part)
-        for part in (keys[i : i + chunk] for i in range(0, len(keys), chunk))
-    ]
+    wh.run_in_transaction(statements())
+    return marked
 
 
 def _write_results(target_path: Path, result: AuditResult) -> None:

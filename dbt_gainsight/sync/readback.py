@@ -1,10 +1,11 @@
-"""The records an audit reads back from Gainsight, kept in a temporary SQLite file.
+"""What an audit holds while it runs: the records read back and the keys that drifted.
 
 An audit matches every row of a model with every record of its object. Held in Python
-dictionaries, the records of a 1,000,000-record object took 868 MB; in a file behind
-SQLite's page cache the audit's memory stays flat in records, and a chunk of model rows is
-matched with a few indexed look-ups. The file lives in a private temporary folder (mode
-0700) that ``close`` removes, however the audit ends.
+dictionaries, the records of a 1,000,000-record object took 868 MB; in a temporary SQLite
+file behind its page cache the audit's memory stays flat in records, and a chunk of model
+rows is matched with a few indexed look-ups. The keys ``--repair`` marks (every drifted
+row, which after a tenant was emptied is every row) wait there too. The file lives in a
+private temporary folder (mode 0700) that ``close`` removes, however the audit ends.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import json
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from dbt_gainsight.sync.state import chunks
 
 LOOKUP_CHUNK = 500  # values bound in one IN list (SQLite allows 32,766)
 CACHE_KIB = 8192  # SQLite's page cache: the memory the records may take
@@ -39,6 +42,10 @@ class ReadBack:
         )
         self._db.execute(
             "create table record_keys (record_key text primary key, gsid text not null) "
+            "without rowid"
+        )
+        self._db.execute(
+            "create table drifted (kind text, key_hash text, primary key (kind, key_hash)) "
             "without rowid"
         )
 
@@ -96,12 +103,16 @@ class ReadBack:
                 "update records set matched = 1 where gsid = ?", [(g,) for g in gsids]
             )
 
-    def _select(self, sql: str, values: Iterable[str]) -> Iterable[tuple]:
-        chunk: list[str] = []
-        for value in values:
-            chunk.append(value)
-            if len(chunk) == LOOKUP_CHUNK:
-                yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), chunk)
-                chunk = []
-        if chunk:
+    def note_drifted(self, found: Iterable[tuple[str, str]]) -> None:
+        """(kind, key hash) of rows that drifted, for ``--repair``; each kept once."""
+        with self._db:
+            self._db.executemany("insert or ignore into drifted values (?, ?)", found)
+
+    def drifted(self, kind: str) -> Iterator[str]:
+        """The key hashes noted with ``kind``, in order."""
+        sql = "select key_hash from drifted where kind = ? order by key_hash"
+        return (key_hash for (key_hash,) in self._db.execute(sql, [kind]))
+
+    def _select(self, sql: str, values: Iterable[str]) -> Iterator[tuple]:
+        for chunk in chunks(values, LOOKUP_CHUNK):
             yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), chunk)

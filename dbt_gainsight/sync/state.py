@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from itertools import islice
 from urllib.parse import urlsplit
 
 from dbt_gainsight.errors import StateVersionError, StateWriteError
@@ -261,10 +262,11 @@ class StateStore:
         wh.run_in_transaction(statements)
 
 
-def chunks(items: list, size: int):
-    """Consecutive slices of at most ``size`` items (bound-parameter lists stay small)."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of at most ``size`` items (bound-parameter lists stay small)."""
+    remaining = iter(items)
+    while chunk := list(islice(remaining, size)):
+        yield chunk
 
 
 def as_datetime(value) -> datetime:

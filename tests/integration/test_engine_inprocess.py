@@ -25,6 +25,7 @@ from dbt_gainsight.errors import SyncInterrupted
 from dbt_gainsight.events import RunObserver
 from dbt_gainsight.gainsight import RecordResult, RecordStatus, client_for
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
+from dbt_gainsight.sync import audit as audit_module
 from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.audit import audit
 from dbt_gainsight.sync.describes import DescribeCache
@@ -271,6 +272,24 @@ def test_a_ctrl_c_that_a_library_swallows_still_stops_the_sync(ws: Workspace):
     assert list(ws.gs.counters()["by_route"]) == ["GET /v1/meta/services/objects/{name}/describe"]
     assert ws.sync().exit_code == 0  # a later run in the same process is not cancelled
     assert ws.state_rows() == ROWS
+
+
+def test_an_audit_of_an_emptied_tenant_counts_keeps_and_repairs_every_row(ws, monkeypatch):
+    """Every row is missing (the tenant was emptied): the count and --repair cover them all,
+    the audit table keeps MAX_AUDIT_ROWS of them, and the next sync sends them again."""
+    assert ws.sync().exit_code == 0
+    ws.gs.reset()  # the tenant emptied behind the tool's back
+    monkeypatch.setattr(audit_module, "MAX_AUDIT_ROWS", 7)
+    result = audit(project_dir=ws.built.dir, profiles_dir=ws.built.dir, repair=True)
+    [model] = result.models
+    assert (model.status, model.missing, model.differs, model.orphans) == ("drift", ROWS, 0, 0)
+    assert model.repaired == ROWS and ws.state_rows() == 0
+    assert ws.sql(f"select count(*), min(kind), max(kind) from {STATE}.gainsight_audit") == [
+        (7, "missing", "missing")
+    ]
+    resent = ws.sync()
+    assert resent.exit_code == 0 and resent.models[0].accepted == ROWS
+    assert_emulator_matches(ws.gs, ws.built.rows)
 
 
 def test_an_audit_stops_at_a_ctrl_c_a_library_swallowed(ws: Workspace):

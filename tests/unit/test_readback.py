@@ -39,6 +39,11 @@ def test_the_read_back_keeps_what_a_dictionary_kept_and_every_value_exactly():
 
         store.mark_matched(["G1", "P5"])
         assert store.values_of(["G1", "G2", "P5", "P6"], unmatched=True).keys() == {"G2", "P6"}
+
+        store.note_drifted([("differs", "h2"), ("missing", "h1"), ("differs", "h1")])
+        store.note_drifted([("differs", "h2")])  # a second differing field of the same row
+        assert list(store.drifted("differs")) == ["h1", "h2"]
+        assert list(store.drifted("missing")) == ["h1"] and list(store.drifted("orphan")) == []
     assert _folders() == before  # removed on the way out
 
 
