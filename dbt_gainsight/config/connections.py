@@ -96,6 +96,7 @@ class Connection:
     calls_per_minute: int | None = 100
     max_in_flight: int = 4
     timeout_seconds: float = 60.0
+    max_retries: int = 7  # retries of a call that failed in a way worth retrying
     people_bulk: bool = False
     verify_tls: bool = True
     allow_insecure_http: bool = False  # plain http to a non-loopback host (key in clear text)
@@ -159,6 +160,7 @@ _CONNECTION_SCHEMA: dict[str, Any] = {
         "calls_per_minute": {"type": ["integer", "null"], "minimum": 0},
         "max_in_flight": {"type": "integer", "minimum": 1},
         "timeout_seconds": {"type": "number", "exclusiveMinimum": 0},
+        "max_retries": {"type": "integer", "minimum": 0, "maximum": 20},
         "people_bulk": {"type": "boolean"},
         "verify_tls": {"type": "boolean"},
         "allow_insecure_http": {"type": "boolean"},
@@ -199,6 +201,7 @@ _COERCED = (
     "calls_per_minute",
     "max_in_flight",
     "timeout_seconds",
+    "max_retries",
     "people_bulk",
     "verify_tls",
     "allow_insecure_http",
@@ -280,6 +283,7 @@ def _build_connection(name: str, raw: Any, jenv: jinja2.Environment, source: str
         calls_per_minute=options.get("calls_per_minute", 100) or None,
         max_in_flight=options.get("max_in_flight", 4),
         timeout_seconds=float(options.get("timeout_seconds", 60.0)),
+        max_retries=options.get("max_retries", 7),
         people_bulk=options.get("people_bulk", False),
         verify_tls=options.get("verify_tls", True),
         allow_insecure_http=options.get("allow_insecure_http", False),

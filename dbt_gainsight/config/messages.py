@@ -117,6 +117,8 @@ def settings_problem(error: ValidationError, prefix: tuple[str | int, ...]) -> t
         return _dotted(path), "invalid value"
     if v == "minimum":
         return _dotted(path), f"must be at least {error.validator_value}, got {error.instance!r}"
+    if v == "maximum":
+        return _dotted(path), f"must be at most {error.validator_value}, got {error.instance!r}"
     if v == "exclusiveMinimum":
         return _dotted(path), f"must be more than {error.validator_value}, got {error.instance!r}"
     if v == "minLength":

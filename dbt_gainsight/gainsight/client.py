@@ -363,6 +363,7 @@ def client_for(connection: Connection, **hooks: Any) -> GainsightClient:
         calls_per_minute=connection.calls_per_minute,
         max_in_flight=connection.max_in_flight,
         timeout=connection.timeout_seconds,
+        retry=RetryPolicy(max_attempts=connection.max_retries + 1),
         verify_tls=connection.verify_tls,
         allow_insecure_http=connection.allow_insecure_http,
         **hooks,

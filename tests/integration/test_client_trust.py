@@ -17,11 +17,13 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from random import Random
 
 import pytest
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
+from dbt_gainsight.config.connections import Connection
 from dbt_gainsight.emulator import Emulator
 from dbt_gainsight.errors import (
     ConnectionFailed,
@@ -30,7 +32,7 @@ from dbt_gainsight.errors import (
     SyncInterrupted,
 )
 from dbt_gainsight.gainsight import sessions
-from dbt_gainsight.gainsight.client import GainsightClient, RecordStatus
+from dbt_gainsight.gainsight.client import GainsightClient, RecordStatus, client_for
 from dbt_gainsight.gainsight.retry import RetryPolicy
 from tests.integration.test_client_emulator import KEY, SkipTime, batches, companies, make_client
 
@@ -601,6 +603,21 @@ def test_people_paths_fail_per_record_instead_of_raising(gs, t):
         gs.inject_fault("html", path_contains="/peoplemgmt/")
         (res,) = [client.put_person({"Email": "c@example.com"})]
         assert res.status is FAILED and "GAINSIGHT_URL" in res.error_message
+
+
+def test_max_retries_of_the_connection_bounds_the_attempts(gs, t):
+    """gainsight.yml's max_retries reaches the client: two retries ride out two 503s (three
+    calls, the record stored); with one, the third attempt is never made, nothing is stored."""
+    for retries, stored in ((1, 0), (2, 1)):
+        gs.reset()
+        gs.inject_fault("status", count=2, status=503, path_contains=COMPANY_WRITES)
+        conn = Connection("default", gs.url, KEY, calls_per_minute=None, max_retries=retries)
+        hooks = {"clock": t.clock, "wall_clock": t.wall, "sleep": t.sleep, "rng": Random(1)}
+        with client_for(conn, **hooks) as client:
+            [result] = client.insert("Company", companies(1), keys=["Name"])
+        assert gs.counters()["calls"] == retries + 1
+        assert len(gs.records("Company")) == stored
+        assert result.status is (ACCEPTED if stored else FAILED)
 
 
 def test_a_write_to_an_unknown_object_fails_the_call_without_splitting(gs, t):

@@ -43,6 +43,7 @@ connections:
     calls_per_minute: "{{ env_var('GS_CPM', '200') }}"
     max_in_flight: 8
     timeout_seconds: 30
+    max_retries: "{{ env_var('GS_RETRIES', '2') }}"
     people_bulk: true
   sandbox:
     url: https://acme-sandbox.gainsightcloud.com
@@ -89,7 +90,7 @@ def test_connection_repr_hides_key() -> None:
     assert "access_key=***" in repr(conn)
     assert conn.access_key.reveal() == KEY
     assert (conn.calls_per_minute, conn.max_in_flight, conn.timeout_seconds) == (100, 4, 60.0)
-    assert (conn.people_bulk, conn.verify_tls) == (False, True)
+    assert (conn.people_bulk, conn.verify_tls, conn.max_retries) == (False, True, 7)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -108,6 +109,7 @@ def test_env_var_rendering_and_defaults(dirs: dict[str, Path]) -> None:
     assert (default.calls_per_minute, default.max_in_flight) == (200, 8)
     assert (default.timeout_seconds, default.people_bulk, default.verify_tls) == (30.0, True, True)
     sandbox = settings.connection("sandbox")
+    assert (default.max_retries, sandbox.max_retries) == (2, 7)  # rendered and coerced; default
     assert sandbox.calls_per_minute is None
     assert sandbox.verify_tls is False
     assert sandbox.access_key == Secret("sb-key")
@@ -203,6 +205,8 @@ def test_invalid_url(dirs: dict[str, Path]) -> None:
     [
         ("timeout_seconds: 0", "timeout_seconds: must be more than 0, got 0"),
         ("max_in_flight: 0", "max_in_flight: must be at least 1, got 0"),
+        ("max_retries: -1", "max_retries: must be at least 0, got -1"),
+        ("max_retries: 50", "max_retries: must be at most 20, got 50"),
         ("people_bulk: maybe", "people_bulk: expected true or false, got the string 'maybe'"),
         ("calls_per_minute: lots", "expected an integer or null, got the string 'lots'"),
     ],
@@ -237,7 +241,7 @@ def test_unknown_keys_are_errors_at_load(dirs: dict[str, Path]) -> None:
         "  - connections.default: missing required key 'access_key'",
         "  - connections.default.acess_key: unknown key 'acess_key'; did you mean 'access_key'? "
         "(allowed: access_key, allow_insecure_http, calls_per_minute, daily_call_budget, "
-        "max_in_flight, people_bulk, timeout_seconds, url, verify_tls)",
+        "max_in_flight, max_retries, people_bulk, timeout_seconds, url, verify_tls)",
     ]
 
 
