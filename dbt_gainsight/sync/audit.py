@@ -37,12 +37,13 @@ from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.fetch import double_columns
 from dbt_gainsight.sync.readback import ReadBack
 from dbt_gainsight.sync.records import RecordBuilder
-from dbt_gainsight.sync.state import StateStore, chunks, tenant_of, utc_now
+from dbt_gainsight.sync.state import StateStore, chunks, key_filters, tenant_of, utc_now
 
 AUDIT_TABLE = "gainsight_audit"
 REPAIR_HASH = "audit-repair"  # a row hash no row has: the diff sees the row as changed
 MAX_SAMPLES = 20
 MAX_AUDIT_ROWS = 100_000  # drift rows written per model; the counts are always exact
+REPAIR_CHUNK = 50_000  # key hashes a repair statement marks (each one scans the state once)
 MISSING, DIFFERS, ORPHAN = "missing", "differs", "orphan"
 
 
@@ -404,33 +405,31 @@ def _save(store: StateStore, plan, model: AuditModel, rows: list[Drift], audit_i
     """Replace this sync's rows in the audit table with what this audit found."""
     wh = store.wh
     relation = wh.relation(store.schema, AUDIT_TABLE)
-    b = wh.binding_char()
-    statements: list[tuple[str, Any]] = [
-        (f"delete from {relation} where sync_id = {wh.literal(plan.sync_id)}", None)
-    ]
+    values = f"({', '.join([wh.binding_char()] * 12)})"
     now = utc_now()
-    values = f"({', '.join([b] * 12)})"
-    for start in range(0, min(len(rows), MAX_AUDIT_ROWS), 500):
-        chunk = rows[start : min(start + 500, MAX_AUDIT_ROWS)]
-        params: list[Any] = []
-        for d in chunk:
-            params += [
-                audit_id,
-                plan.sync_id,
-                model.model,
-                model.object,
-                d.kind,
-                d.key_hash,
-                json.dumps(d.key, default=str, sort_keys=True),
-                d.gsid,
-                d.field,
-                _text(d.model_value),
-                _text(d.gainsight_value),
-                now,
-            ]
-        sql = f"insert into {relation} values {', '.join([values] * len(chunk))}"
-        statements.append((sql, params))
-    wh.run_in_transaction(statements)
+
+    def statements() -> Iterator[tuple[str, list | None]]:  # one chunk's bindings at a time
+        yield f"delete from {relation} where sync_id = {wh.literal(plan.sync_id)}", None
+        for chunk in chunks(rows[:MAX_AUDIT_ROWS], 500):
+            params: list[Any] = []
+            for d in chunk:
+                params += [
+                    audit_id,
+                    plan.sync_id,
+                    model.model,
+                    model.object,
+                    d.kind,
+                    d.key_hash,
+                    json.dumps(d.key, default=str, sort_keys=True),
+                    d.gsid,
+                    d.field,
+                    _text(d.model_value),
+                    _text(d.gainsight_value),
+                    now,
+                ]
+            yield f"insert into {relation} values {', '.join([values] * len(chunk))}", params
+
+    wh.run_in_transaction(statements())
 
 
 def _repair(store: StateStore, sync_id: str, gainsight: ReadBack) -> int:
@@ -441,19 +440,19 @@ def _repair(store: StateStore, sync_id: str, gainsight: ReadBack) -> int:
     it as new: the existence check, then an insert). Orphans are left alone.
     """
     wh = store.wh
-    sid, b = wh.literal(sync_id), wh.binding_char()
+    sid = wh.literal(sync_id)
     marked = 0
 
-    def statements() -> Iterator[tuple[str, list[str]]]:
+    def statements() -> Iterator[tuple[str, list]]:
         nonlocal marked
         for kind, change in (
             (DIFFERS, f"update {store.state} set row_hash = {wh.literal(REPAIR_HASH)}"),
             (MISSING, f"delete from {store.state}"),
         ):
-            for keys in chunks(gainsight.drifted(kind), 1000):
+            for keys in chunks(gainsight.drifted(kind), REPAIR_CHUNK):
                 marked += len(keys)
-                in_list = ", ".join([b] * len(keys))
-                yield f"{change} where sync_id = {sid} and key_hash in ({in_list})", keys
+                for where, params in key_filters(wh, keys):
+                    yield f"{change} where sync_id = {sid} and {where}", params
 
     wh.run_in_transaction(statements())
     return marked

@@ -262,6 +262,23 @@ class StateStore:
         wh.run_in_transaction(statements)
 
 
+def key_filters(wh: Warehouse, keys: list[str]) -> list[tuple[str, list]]:
+    """``key_hash in (...)`` conditions covering ``keys``, with their bindings.
+
+    One bound array where the driver binds lists as arrays (one scan of the table, however
+    many keys), else lists of IN_CHUNK.
+    """
+    if not keys:
+        return []
+    b = wh.binding_char()
+    if wh.adapter_type in ARRAY_BINDING_ADAPTERS:
+        array = f"cast({b} as {wh.macro('type_string')}[])"
+        return [(f"key_hash in (select unnest({array}))", [keys])]
+    return [
+        (f"key_hash in ({', '.join([b] * len(chunk))})", chunk) for chunk in chunks(keys, IN_CHUNK)
+    ]
+
+
 def chunks(items: Iterable, size: int) -> Iterator[list]:
     """Consecutive lists of at most ``size`` items (bound-parameter lists stay small)."""
     remaining = iter(items)

@@ -23,6 +23,7 @@ from dbt_gainsight.sync.state import (
     Reject,
     StateStore,
     chunks,
+    key_filters,
     utc_now,
 )
 
@@ -216,11 +217,11 @@ class StateWriter:
         sid = store.wh.literal(self.sync_id)
         statements: list[tuple[str, Sequence | None]] = []
         replaced = [key for key, a in accepted.items() if a.replaces]
-        for where, params in self._key_filters(replaced + list(rejected)):
+        for where, params in key_filters(self.store.wh, replaced + list(rejected)):
             statements.append(
                 (f"delete from {store.rejects} where sync_id = {sid} and {where}", params)
             )
-        for where, params in self._key_filters(replaced):
+        for where, params in key_filters(self.store.wh, replaced):
             statements.append(
                 (f"delete from {store.state} where sync_id = {sid} and {where}", params)
             )
@@ -234,18 +235,6 @@ class StateWriter:
             )
         )
         store.wh.run_in_transaction(statements)
-
-    def _key_filters(self, keys: list[str]) -> list[tuple[str, list]]:
-        """``key_hash in (...)`` conditions covering ``keys``: one array or chunked lists."""
-        b = self.binding
-        if not keys:
-            return []
-        if self.arrays:
-            return [(f"key_hash in (select unnest(cast({b} as {self.text}[])))", [keys])]
-        return [
-            (f"key_hash in ({', '.join([b] * len(chunk))})", chunk)
-            for chunk in chunks(keys, IN_CHUNK)
-        ]
 
     def _state_inserts(self, accepted: list[Accepted]) -> list[tuple[str, list]]:
         """Insert accepted records: bound arrays where the driver has them (10x faster)."""
