@@ -11,15 +11,17 @@ an emulator of its own, as the CLI (a subprocess over HTTP).
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from dbt_gainsight.emulator import Emulator
-from tests.conftest import run, signal_and_wait, wait_until
+from tests.conftest import BIN, run, signal_and_wait, wait_until
 from tests.integration.incremental_helpers import (
     QUERY_ROUTE,
     IncProject,
@@ -252,3 +254,30 @@ def test_a_refused_key_is_one_message_and_exit_1_everywhere(project: IncProject)
         if command[0] == "sync":
             assert "connection 'default'" in refused[0]
     assert project.gs.records("Company") == []
+
+
+def test_ctrl_c_while_an_audit_reads_leaves_no_read_back_file(project: IncProject, tmp_path):
+    """The audit's read-back file exists while it reads Gainsight (checked, so the test is not
+    vacuous); a Ctrl-C then ends the audit with exit 130, at once, and removes the file."""
+    project.sync()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    project.gs.set_limits(latency_ms=20_000)  # the read's reply would take 20 s
+    log = tmp_path / "audit.log"
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **project.env}
+    env["TMPDIR"] = str(scratch)
+    with open(log, "w") as out:
+        command = [str(BIN / "dbt-gainsight"), "audit", *project.args()]
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        reads = project.gs.counters
+        wait_until(lambda: list(scratch.glob("dbt-gainsight-audit-*")), proc, log)
+        wait_until(lambda: reads()["by_route"].get(QUERY_ROUTE, 0) >= 1, proc, log)
+        code, took = signal_and_wait(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = log.read_text()
+    assert code == 130 and took < EXIT_WITHIN and "Traceback" not in out, out
+    assert list(scratch.glob("dbt-gainsight-audit-*")) == []
