@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The sample project, end to end: start the Gainsight emulator, `dbt build` on DuckDB,
-# `dbt-gainsight sync`, print the summary, stop the emulator.
+# `dbt-gainsight sync`, print the summary, sync again, audit (read Gainsight back), stop the
+# emulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${VENV:-.venv}/bin"
@@ -60,3 +61,5 @@ echo "Gainsight emulator on $GAINSIGHT_URL (pid $EMULATOR_PID, access key: $GAIN
 "$BIN/dbt-gainsight" sync "${PROJECT[@]}" --select tag:gainsight
 echo "Second run (nothing changed, so no API call):"
 "$BIN/dbt-gainsight" sync "${PROJECT[@]}" --select tag:gainsight
+echo "Gainsight read back and compared with the models:"
+"$BIN/dbt-gainsight" audit "${PROJECT[@]}" --select tag:gainsight
