@@ -89,6 +89,7 @@ def test_demo_uses_a_free_port_and_its_own_emulator(tmp_path, impostor):
         ["dbt-gainsight", "check"],
         ["dbt-gainsight", "sync"],
         ["dbt-gainsight", "sync"],
+        ["dbt-gainsight", "audit"],
     ]
     urls = {c.split()[2] for c in calls}
     assert len(urls) == 1
