@@ -73,6 +73,10 @@ class StateWriteError(StateError):
     """Writing Gainsight's answers to the state failed; the model stops (exit 1)."""
 
 
+class ReadBackError(GainsightSyncError):
+    """The audit's temporary file of records read back failed (a full or unwritable TMPDIR)."""
+
+
 class LockHeld(ConfigError):
     """Another sync holds some selected model (exit 2, nothing sent)."""
 

@@ -15,9 +15,11 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dbt_gainsight.errors import ReadBackError
 from dbt_gainsight.sync.state import chunks
 
 LOOKUP_CHUNK = 500  # values bound in one IN list (SQLite allows 32,766)
@@ -32,24 +34,36 @@ class ReadBack:
     """
 
     def __init__(self) -> None:
-        self._folder = Path(tempfile.mkdtemp(prefix="dbt-gainsight-audit-"))
-        # Python's default transaction handling: a write opens one and ``with self._db``
-        # commits it, so a page is one transaction (per-row autocommit cost 10x the CPU).
-        self._db = sqlite3.connect(self._folder / "records.sqlite")
-        for pragma in ("journal_mode = off", "synchronous = off", f"cache_size = -{CACHE_KIB}"):
-            self._db.execute(f"pragma {pragma}")
-        self._db.execute(
-            "create table records (gsid text primary key, record_values text not null, "
-            "matched integer not null default 0) without rowid"
-        )
-        self._db.execute(
-            "create table record_keys (record_key text primary key, gsid text not null) "
-            "without rowid"
-        )
-        self._db.execute(
-            "create table drifted (kind text, key_hash text, primary key (kind, key_hash)) "
-            "without rowid"
-        )
+        try:
+            self._folder = Path(tempfile.mkdtemp(prefix="dbt-gainsight-audit-"))
+        except OSError as exc:
+            raise _failure(exc, tempfile.gettempdir()) from exc
+        try:
+            with self._failures():
+                # Python's default transaction handling: a write opens one and ``with
+                # self._db`` commits it, so a page is one transaction (autocommit, one per
+                # row, cost 10x the CPU).
+                self._db = sqlite3.connect(self._folder / "records.sqlite")
+                pragmas = ("journal_mode = off", "synchronous = off", f"cache_size = -{CACHE_KIB}")
+                for pragma in pragmas:
+                    self._db.execute(f"pragma {pragma}")
+                self._db.execute(
+                    "create table records (gsid text primary key, record_values text not null, "
+                    "matched integer not null default 0) without rowid"
+                )
+                self._db.execute(
+                    "create table record_keys (record_key text primary key, gsid text not null) "
+                    "without rowid"
+                )
+                self._db.execute(
+                    "create table drifted (kind text, key_hash text, "
+                    "primary key (kind, key_hash)) without rowid"
+                )
+        except BaseException:
+            if hasattr(self, "_db"):
+                self._db.close()
+            shutil.rmtree(self._folder, ignore_errors=True)
+            raise
 
     def __enter__(self) -> ReadBack:
         return self
@@ -59,12 +73,21 @@ class ReadBack:
 
     def close(self) -> None:
         """Remove the file and its folder."""
-        self._db.close()
-        shutil.rmtree(self._folder, ignore_errors=True)
+        try:
+            self._db.close()
+        finally:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _failure(exc, self._folder) from exc
 
     def add(self, page: Sequence[tuple[str, tuple | None, Sequence[Any]]]) -> None:
         """Store a page of records: (Gsid, comparable key or None, values)."""
-        with self._db:  # one transaction a page
+        with self._failures(), self._db:  # one transaction a page
             self._db.executemany(
                 "insert or replace into records (gsid, record_values) values (?, ?)",
                 [(gsid, json.dumps(values)) for gsid, _, values in page],
@@ -80,41 +103,47 @@ class ReadBack:
         ``unmatched``: only records no model row matched (``mark_matched``): orphans.
         """
         extra = " and matched = 0" if unmatched else ""
-        return {
-            gsid: json.loads(values)
-            for gsid, values in self._select(
-                "select gsid, record_values from records where gsid in ({}) " + extra,
-                {g for g in gsids if g is not None},
-            )
-        }
+        sql = "select gsid, record_values from records where gsid in ({}) " + extra
+        found = self._select(sql, {g for g in gsids if g is not None})
+        return {gsid: json.loads(values) for gsid, values in found}
 
     def gsids_of(self, keys: Iterable[tuple]) -> dict[tuple, str]:
         """Comparable key -> the Gsid of the first record read with it."""
         texts = {json.dumps(key): key for key in keys}
-        return {
-            texts[text]: gsid
-            for text, gsid in self._select(
-                "select record_key, gsid from record_keys where record_key in ({})", texts
-            )
-        }
+        sql = "select record_key, gsid from record_keys where record_key in ({})"
+        return {texts[text]: gsid for text, gsid in self._select(sql, texts)}
 
     def mark_matched(self, gsids: Iterable[str]) -> None:
         """These records were matched by a model row: they are not orphans."""
-        with self._db:
+        with self._failures(), self._db:
             self._db.executemany(
                 "update records set matched = 1 where gsid = ?", [(g,) for g in gsids]
             )
 
     def note_drifted(self, found: Iterable[tuple[str, str]]) -> None:
         """(kind, key hash) of rows that drifted, for ``--repair``; each kept once."""
-        with self._db:
+        with self._failures(), self._db:
             self._db.executemany("insert or ignore into drifted values (?, ?)", found)
 
     def drifted(self, kind: str) -> Iterator[str]:
         """The key hashes noted with ``kind``, in order."""
-        sql = "select key_hash from drifted where kind = ? order by key_hash"
-        return (key_hash for (key_hash,) in self._db.execute(sql, [kind]))
+        with self._failures():  # read as consumed: a million keys stay on disk
+            sql = "select key_hash from drifted where kind = ? order by key_hash"
+            for (key_hash,) in self._db.execute(sql, [kind]):
+                yield key_hash
 
-    def _select(self, sql: str, values: Iterable[str]) -> Iterator[tuple]:
-        for chunk in chunks(values, LOOKUP_CHUNK):
-            yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), chunk)
+    def _select(self, sql: str, values: Iterable[str]) -> list[tuple]:
+        with self._failures():
+            return [
+                row
+                for chunk in chunks(values, LOOKUP_CHUNK)
+                for row in self._db.execute(sql.format(", ".join("?" * len(chunk))), chunk)
+            ]
+
+
+def _failure(exc: BaseException, where: str | Path) -> ReadBackError:
+    return ReadBackError(
+        f"the audit could not keep what it read back in a temporary file in {where} ({exc}); "
+        "free some space there or point TMPDIR at a folder with room (about 175 bytes a "
+        "record), then run the audit again"
+    )

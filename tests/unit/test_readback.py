@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dbt_gainsight.errors import ReadBackError
 from dbt_gainsight.sync import readback
 from dbt_gainsight.sync.readback import ReadBack
 
@@ -53,3 +54,15 @@ def test_the_read_back_is_removed_when_the_audit_fails_midway():
         store.add([("G1", ("k",), [1])])
         raise KeyboardInterrupt
     assert _folders() == before
+
+
+def test_a_missing_or_full_temporary_folder_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    with pytest.raises(ReadBackError, match=r"gone .*point TMPDIR at a folder with room"):
+        ReadBack()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with ReadBack() as store:
+        store._db.execute("pragma max_page_count = 8")  # a disk that fills up
+        with pytest.raises(ReadBackError, match="database or disk is full"):
+            store.add([(f"G{i}", (f"k{i}",), ["x" * 100]) for i in range(5000)])
+    assert list(tmp_path.iterdir()) == []  # and nothing left behind
