@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -130,6 +131,17 @@ def wait_until(condition, proc: subprocess.Popen, log: Path, timeout: float = 12
         assert proc.poll() is None, f"the sync ended early:\n{log.read_text()}"
         assert time.monotonic() < deadline, f"timed out:\n{log.read_text()}"
         time.sleep(0.02)
+
+
+@contextmanager
+def reaped(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """Kill ``proc`` on the way out if it still runs: a failed test leaves no process behind."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def signal_and_wait(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import reaped
 from tests.integration.incremental_helpers import (
     BACKENDS,
     SYNC_TIMEOUT,
@@ -120,14 +121,10 @@ def test_ctrl_c_flushes_state_and_rerun_completes(project: IncProject):
     rows = companies(ROWS)
     log = project.dir / "sync-interrupted.log"
     proc = start_sync(project, log)
-    try:
+    with reaped(proc):
         wait_for_writes(project, proc, 20, log)
         proc.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends
         code = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     output = log.read_text()
     assert code == 130, output
     assert "gs_companies: interrupted" in output

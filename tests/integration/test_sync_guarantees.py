@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from dbt_gainsight.emulator import Emulator
-from tests.conftest import BIN, run, signal_and_wait, wait_until
+from tests.conftest import BIN, reaped, run, signal_and_wait, wait_until
 from tests.integration.incremental_helpers import (
     QUERY_ROUTE,
     IncProject,
@@ -75,17 +75,13 @@ def interrupt(project: IncProject, when, tmp_path: Path) -> tuple[int, tuple[flo
     """
     log = tmp_path / "sync.log"
     proc = start_sync(project, log)
-    try:
+    with reaped(proc):
         wait_until(when, proc, log)
         time.sleep(0.3)  # well inside the phase
         wall = time.time()
         code, took = signal_and_wait(proc)
         written = (project.dir / "target" / "gainsight_run_results.json").stat().st_mtime - wall
         return code, (written, took), log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def assert_interrupted_and_consistent(project: IncProject, code: int, took, out: str):
@@ -129,17 +125,13 @@ def test_a_second_ctrl_c_exits_at_once(project: IncProject, tmp_path):
     project.gs.set_limits(latency_ms=20_000)
     log = tmp_path / "sync.log"
     proc = start_sync(project, log)
-    try:
+    with reaped(proc):
         inserts = project.gs.counters
         wait_until(lambda: inserts()["by_route"].get(INSERT_ROUTE, 0) >= 1, proc, log)
         proc.send_signal(signal.SIGINT)
         time.sleep(1.0)
         assert proc.poll() is None  # still waiting for the calls in flight
         code, took = signal_and_wait(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert code == 130, log.read_text()
     assert took < EXIT_WITHIN, f"exit {took:.1f}s after the second SIGINT"
     assert "Traceback" not in log.read_text()
@@ -269,15 +261,11 @@ def test_ctrl_c_while_an_audit_reads_leaves_no_read_back_file(project: IncProjec
     with open(log, "w") as out:
         command = [str(BIN / "dbt-gainsight"), "audit", *project.args()]
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
+    with reaped(proc):
         reads = project.gs.counters
         wait_until(lambda: list(scratch.glob("dbt-gainsight-audit-*")), proc, log)
         wait_until(lambda: reads()["by_route"].get(QUERY_ROUTE, 0) >= 1, proc, log)
         code, took = signal_and_wait(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     out = log.read_text()
     assert code == 130 and took < EXIT_WITHIN and "Traceback" not in out, out
     assert list(scratch.glob("dbt-gainsight-audit-*")) == []

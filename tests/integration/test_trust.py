@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.conftest import BIN, REPO, copy_project, run, signal_and_wait, wait_until
+from tests.conftest import BIN, REPO, copy_project, reaped, run, signal_and_wait, wait_until
 
 PROJECT = REPO / "tests" / "projects" / "trust"
 COMPANIES, PEOPLE = 120, 60
@@ -267,14 +267,10 @@ def test_ctrl_c_while_people_bulk_polling(trust: Trust):
     trust.env["GAINSIGHT_PEOPLE_BULK"] = "true"
     gs.inject_fault("people_pending", seconds=600)
     proc, log = trust.start("-s", "gs_people")
-    try:
+    with reaped(proc):
         wait_until(lambda: any("async" in r for r in trust.routes()), proc, log)
         time.sleep(0.5)  # polling
         code, took = signal_and_wait(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     out = log.read_text()
     assert code == 130 and took < FAST_EXIT, (code, took, out)
     assert "Traceback" not in out
@@ -359,16 +355,12 @@ def test_sigterm_stops_a_sync_as_ctrl_c_does(trust: Trust):
     gs = trust.gs
     gs.set_limits(latency_ms=1000)
     proc, log = trust.start("-s", "gs_companies")
-    try:
+    with reaped(proc):
         wait_until(lambda: trust.routes()["POST /v1/data/objects/{object}"] >= 1, proc, log)
         proc.send_signal(signal.SIGUSR1)
         wait_until(lambda: "in _loop" in log.read_text(), proc, log)  # the state writer's
         assert proc.poll() is None
         code, took = signal_and_wait(proc, signal.SIGTERM)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     out = log.read_text()
     assert code == 130 and took < FAST_EXIT and "Traceback" not in out, (code, took, out)
     assert trust.report()["metadata"]["interrupted"] is True
