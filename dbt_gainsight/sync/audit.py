@@ -26,6 +26,7 @@ from dbt_gainsight import interrupts
 from dbt_gainsight.errors import (
     ConfigError,
     GainsightSyncError,
+    LockHeld,
     SyncInterrupted,
     ValueConversionError,
 )
@@ -34,7 +35,7 @@ from dbt_gainsight.gainsight.objects import ObjectKind
 from dbt_gainsight.sync import compare, diff
 from dbt_gainsight.sync.budget import OverBudget
 from dbt_gainsight.sync.describes import DescribeCache
-from dbt_gainsight.sync.fetch import double_columns
+from dbt_gainsight.sync.lock import Leases
 from dbt_gainsight.sync.readback import ReadBack
 from dbt_gainsight.sync.records import RecordBuilder
 from dbt_gainsight.sync.state import StateStore, chunks, key_filters, tenant_of, utc_now
@@ -43,7 +44,7 @@ AUDIT_TABLE = "gainsight_audit"
 REPAIR_HASH = "audit-repair"  # a row hash no row has: the diff sees the row as changed
 MAX_SAMPLES = 20
 MAX_AUDIT_ROWS = 100_000  # drift rows written per model; the counts are always exact
-REPAIR_CHUNK = 50_000  # key hashes a repair statement marks (each one scans the state once)
+REPAIR_CHUNK = 50_000  # key hashes a repair marks at once (one bound array on DuckDB, Postgres)
 MISSING, DIFFERS, ORPHAN = "missing", "differs", "orphan"
 
 
@@ -242,17 +243,8 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
             model.calls = client.stats.snapshot()["calls"] - before
         if model.status == "incomplete":
             return
-        query = diff.build_diff_query(
-            wh,
-            relation=plan.relation,
-            columns=plan.columns,
-            key_columns=plan.key_columns,
-            state_relation=store.state,
-            rejects_relation=store.rejects,
-            sync_id=plan.sync_id,
-            folded_keys=_email_keys(plan, schemas[config.object]),  # hashed as the sync hashes
-            fetch_as=double_columns(plan, wh.adapter_type, schemas),
-        )
+        plan.folded_keys = _email_keys(plan, schemas[config.object])  # as the sync hashes
+        query = plan.diff_query(wh, store, schemas=schemas)
         rows: list[Drift] = []
         for names, chunk in wh.stream(query.rows_sql):
             _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gainsight)
@@ -268,7 +260,7 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
             model.status = "drift"
         _save(store, plan, model, rows, result.audit_id)
         if result.repair:
-            model.repaired = _repair(store, plan.sync_id, gainsight)
+            model.repaired = _repair(store, plan, result.audit_id, gainsight)
 
 
 def _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gainsight) -> None:
@@ -432,15 +424,16 @@ def _save(store: StateStore, plan, model: AuditModel, rows: list[Drift], audit_i
     wh.run_in_transaction(statements())
 
 
-def _repair(store: StateStore, sync_id: str, gainsight: ReadBack) -> int:
+def _repair(store: StateStore, plan, audit_id: str, gainsight: ReadBack) -> int:
     """Mark drifted rows in the state so the next sync resends them.
 
     A row whose record differs gets a row hash no row has (the diff sees it as changed: an
     update); a row whose record is gone from Gainsight loses its state row (the diff sees
-    it as new: the existence check, then an insert). Orphans are left alone.
+    it as new: the existence check, then an insert). Orphans are left alone. It takes the
+    model's lease, as a sync does: a sync running now would write the same state rows.
     """
     wh = store.wh
-    sid = wh.literal(sync_id)
+    sid = wh.literal(plan.sync_id)
     marked = 0
 
     def statements() -> Iterator[tuple[str, list]]:
@@ -454,7 +447,15 @@ def _repair(store: StateStore, sync_id: str, gainsight: ReadBack) -> int:
                 for where, params in key_filters(wh, keys):
                     yield f"{change} where sync_id = {sid} and {where}", params
 
-    wh.run_in_transaction(statements())
+    leases = Leases(store, audit_id)
+    try:
+        leases.acquire([(plan.sync_id, plan.config.model)])
+    except LockHeld as exc:
+        raise LockHeld(f"--repair marked nothing: {exc}") from None
+    try:
+        wh.run_in_transaction(statements())
+    finally:
+        leases.release()
     return marked
 
 

@@ -145,7 +145,7 @@ def preflight(runner, plans) -> dict[str, int]:
             )
         )
         model = ModelResult(config.model, config.unique_id, config.object, config.behavior, "")
-        query = runner._diff(plan, runner._counting_sync_id(plan))
+        query = plan.diff_query(runner.wh, runner.store, runner._counting_sync_id(plan))
         count_plan(runner.wh, query.counts_sql, model)
         model.planned_calls = estimate_calls(plan, model)
         count_deletes(runner.wh, runner.store, plan, model, query.gone_sql, False)

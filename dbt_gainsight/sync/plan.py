@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbt_gainsight.config.connections import Connection
 from dbt_gainsight.config.model import SyncConfig, check_columns
@@ -17,9 +17,13 @@ from dbt_gainsight.errors import ConfigProblem, ModelNotBuiltError
 from dbt_gainsight.gainsight.limits import MAX_IN_VALUES
 from dbt_gainsight.gainsight.objects import ObjectKind, ObjectSchema
 from dbt_gainsight.sync import diff
+from dbt_gainsight.sync.fetch import double_columns
 from dbt_gainsight.sync.records import PARENT_ID_FIELD
 from dbt_gainsight.sync.report import ModelResult
 from dbt_gainsight.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from dbt_gainsight.sync.state import StateStore
 
 EXISTENCE_CHUNK = MAX_IN_VALUES  # new rows whose keys are looked up in one query
 
@@ -49,6 +53,29 @@ class ModelPlan:
     skip_reason: str | None = None  # set when the model is not synced this run
     not_built: bool = False  # skipped because its last dbt run failed or skipped it
     error: str | None = None  # set when the model cannot be synced (not built, ...)
+
+    def diff_query(
+        self,
+        wh: Warehouse,
+        store: StateStore,
+        sync_id: str | None = None,
+        schemas: Mapping[str, ObjectSchema] | None = None,
+    ) -> diff.DiffQuery:
+        """The model's diff against its state (``sync_id``: another sync's, when counting).
+
+        One home for sync and audit, so both hash, fold and fetch the rows alike.
+        """
+        return diff.build_diff_query(
+            wh,
+            relation=self.relation,
+            columns=self.columns,
+            key_columns=self.key_columns,
+            state_relation=store.state,
+            rejects_relation=store.rejects,
+            sync_id=sync_id or self.sync_id,
+            folded_keys=self.folded_keys,
+            fetch_as=double_columns(self, wh.adapter_type, schemas),
+        )
 
 
 def resolve_plans(

@@ -23,12 +23,10 @@ from dbt_gainsight.errors import (
     SyncInterrupted,
 )
 from dbt_gainsight.gainsight.client import GainsightClient
-from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.budget import check_max_calls, daily_budgets, preflight
 from dbt_gainsight.sync.deletes import count_deletes, mirror_deletes
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.engine import ModelSync
-from dbt_gainsight.sync.fetch import double_columns
 from dbt_gainsight.sync.lock import LOCK_HELP, Leases
 from dbt_gainsight.sync.online import online_problems
 from dbt_gainsight.sync.plan import ModelPlan, count_plan, estimate_calls
@@ -193,7 +191,7 @@ class Runner:
             self.finished.add(id(model))
             return plan, None
         plan.folded_keys = self._email_keys(plan, model)
-        query = self._diff(plan, self._counting_sync_id(plan))
+        query = plan.diff_query(self.wh, self.store, self._counting_sync_id(plan))
         count_plan(self.wh, query.counts_sql, model)
         model.planned_calls = estimate_calls(plan, model)
         count_deletes(self.wh, self.store, plan, model, query.gone_sql, self.options.dry_run)
@@ -236,7 +234,7 @@ class Runner:
         )
         if model.state_reset:
             self.emit("info", f"{config.model}: state reset ({model.state_reset}); all rows resent")
-        query = self._diff(plan, plan.sync_id)
+        query = plan.diff_query(self.wh, self.store)
         client, budget = self.clients[plan.connection.name], self.budgets.get(plan.connection.name)
         ModelSync(
             plan,
@@ -271,19 +269,6 @@ class Runner:
             model.status, model.message = ERROR, plan.error
             self.emit("error", f"{config.model}: {plan.error}")
         return model
-
-    def _diff(self, plan: ModelPlan, sync_id: str) -> diff.DiffQuery:
-        return diff.build_diff_query(
-            self.wh,
-            relation=plan.relation,
-            columns=plan.columns,
-            key_columns=plan.key_columns,
-            state_relation=self.store.state,
-            rejects_relation=self.store.rejects,
-            sync_id=sync_id,
-            folded_keys=plan.folded_keys,
-            fetch_as=double_columns(plan, self.wh.adapter_type),
-        )
 
     def _email_keys(self, plan: ModelPlan, model: ModelResult) -> tuple[str, ...]:
         """Key columns whose Gainsight field is EMAIL (Gainsight matches them ignoring case).

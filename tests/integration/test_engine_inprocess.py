@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import gc
+import os
 import shutil
 import signal
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +28,12 @@ from dbt_gainsight.events import RunObserver
 from dbt_gainsight.gainsight import RecordResult, RecordStatus, client_for
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
 from dbt_gainsight.sync import audit as audit_module
-from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.audit import audit
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.engine import ModelSync
 from dbt_gainsight.sync.plan import ModelPlan, count_plan, resolve_plans
 from dbt_gainsight.sync.report import ModelResult
-from dbt_gainsight.sync.state import StateStore, sync_id_for, tenant_of
+from dbt_gainsight.sync.state import StateStore, sync_id_for, tenant_of, utc_now
 from dbt_gainsight.warehouse import Warehouse
 from tests.conftest import copy_project
 from tests.integration.incremental_helpers import (
@@ -155,15 +156,7 @@ def model_syncs(ws: Workspace, runs: int, wrap=lambda client: client) -> list[Mo
             plan.schemas = DescribeCache(store).schemas_for(config, tenant, client)
             for _ in range(runs):
                 result = ModelResult(MODEL, config.unique_id, "Company", "upsert", "default")
-                query = diff.build_diff_query(
-                    wh,
-                    relation=plan.relation,
-                    columns=plan.columns,
-                    key_columns=plan.key_columns,
-                    state_relation=store.state,
-                    rejects_relation=store.rejects,
-                    sync_id=sync_id,
-                )
+                query = plan.diff_query(wh, store, sync_id)  # as the runner builds it
                 count_plan(wh, query.counts_sql, result)
                 engine = ModelSync(
                     plan, wh=wh, store=store, client=wrap(client), run_id="r", result=result
@@ -290,6 +283,27 @@ def test_an_audit_of_an_emptied_tenant_counts_keeps_and_repairs_every_row(ws, mo
     resent = ws.sync()
     assert resent.exit_code == 0 and resent.models[0].accepted == ROWS
     assert_emulator_matches(ws.gs, ws.built.rows)
+
+
+def test_an_audit_repair_leaves_the_state_of_a_model_a_sync_holds_alone(ws):
+    """A sync of the model is running (its lease, a live pid): --repair marks nothing and says
+    why; the findings are still counted. Once the lease is gone, the repair goes through."""
+    assert ws.sync().exit_code == 0
+    ws.gs.reset()
+    [(sync_id,)] = ws.sql(f"select sync_id from {STATE}.gainsight_syncs")
+    now = f"'{utc_now().isoformat(sep=' ')}'"
+    ws.sql(
+        f"insert into {STATE}.gainsight_locks values ('{sync_id}', '{MODEL}', 'another-run', "
+        f"'{socket.gethostname()}', '{os.getpid()}', {now}, {now})"
+    )
+    [model] = audit(project_dir=ws.built.dir, profiles_dir=ws.built.dir, repair=True).models
+    assert (model.status, model.missing, model.repaired) == ("error", ROWS, 0)
+    assert model.message.startswith("--repair marked nothing: ") and "another-run" in model.message
+    assert ws.state_rows() == ROWS
+    ws.sql(f"delete from {STATE}.gainsight_locks")
+    [model] = audit(project_dir=ws.built.dir, profiles_dir=ws.built.dir, repair=True).models
+    assert model.repaired == ROWS and ws.state_rows() == 0
+    assert ws.sql(f"select count(*) from {STATE}.gainsight_locks") == [(0,)]  # released
 
 
 def test_an_audit_stops_at_a_ctrl_c_a_library_swallowed(ws: Workspace):
