@@ -100,6 +100,11 @@ class SyncConfig:
         return self.kind in PEOPLE_KINDS
 
     @property
+    def fields_object(self) -> str:
+        """The object whose describe types the unprefixed targets: Person for people objects."""
+        return "Person" if self.is_people else self.object
+
+    @property
     def columns(self) -> tuple[str, ...]:
         """Every model column read: fields, then lookup match columns; first spelling wins."""
         seen: set[str] = set()

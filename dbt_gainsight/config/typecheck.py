@@ -70,7 +70,7 @@ def type_problems(
     by_fold = {name.casefold(): kind for name, kind in column_types.items()}
     problems: list[ConfigProblem] = []
     schemas: dict[str, object | None] = {}
-    main = "Person" if config.is_people else config.object
+    main = config.fields_object
     for mapping in config.fields:
         prefix, _, name = mapping.target.rpartition(".")
         obj = prefix or main

@@ -1,9 +1,10 @@
 """``dbt-gainsight audit``: read Gainsight back and say where it differs from the models.
 
-For each synced data-object model: read its object (key, mapped fields and lookup match
-values only, 5,000 records a query call), compare with every row of the model through the
-sync's own converters (``compare.py``), and report rows missing in Gainsight, values that
-differ, and records this tool wrote whose rows have left the model. Drift goes to
+For each synced model: read its object (key, mapped fields and lookup match values only,
+5,000 records a query call; for a people model, the link records with their person's and
+parent's fields), compare with every row of the model through the sync's own converters
+(``compare.py``), and report rows missing in Gainsight, values that differ, and records
+this tool wrote whose rows have left the model. Drift goes to
 ``<state schema>.gainsight_audit`` (the latest audit of each sync). ``repair`` marks the
 drifted rows in the sync state so the next ``sync`` resends them the ordinary way.
 """
@@ -31,11 +32,11 @@ from dbt_gainsight.errors import (
     ValueConversionError,
 )
 from dbt_gainsight.gainsight.limits import MAX_PAGE
-from dbt_gainsight.gainsight.objects import ObjectKind
 from dbt_gainsight.sync import compare, diff
 from dbt_gainsight.sync.budget import OverBudget
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.lock import Leases
+from dbt_gainsight.sync.online import objects_to_describe
 from dbt_gainsight.sync.readback import ReadBack
 from dbt_gainsight.sync.records import RecordBuilder
 from dbt_gainsight.sync.state import StateStore, chunks, key_filters, tenant_of, utc_now
@@ -46,6 +47,7 @@ MAX_SAMPLES = 20
 MAX_AUDIT_ROWS = 100_000  # drift rows written per model; the counts are always exact
 REPAIR_CHUNK = 50_000  # key hashes a repair marks at once (one bound array on DuckDB, Postgres)
 MISSING, DIFFERS, ORPHAN = "missing", "differs", "orphan"
+IN_STATE = (diff.UNCHANGED, diff.CHANGED)  # actions of rows the sync state holds
 
 
 @dataclass
@@ -200,10 +202,6 @@ def _estimate(plans, store: StateStore, result: AuditResult) -> list[tuple[Any, 
         if plan.skip_reason or plan.error:
             model.status, model.message = "skipped", plan.skip_reason or plan.error
             continue
-        if config.kind is not ObjectKind.DATA:
-            model.status = "skipped"
-            model.message = f"{config.model}: people objects are not audited yet"
-            continue
         rows = wh.execute(f"select count(*) from {plan.relation}", fetch=True)[0][0]
         synced = wh.execute(
             f"select count(*) from {store.state} where sync_id = {wh.literal(plan.sync_id)}",
@@ -214,7 +212,7 @@ def _estimate(plans, store: StateStore, result: AuditResult) -> list[tuple[Any, 
         name = tenant_of(plan.connection.url)  # the describe cache is per tenant
         if name not in cached:
             cached[name] = set(store.cached_describes(name))
-        objects = {config.object, *(lk.object for lk in config.lookups)}
+        objects = set(objects_to_describe(config))
         model.estimated_calls += len(objects - cached[name])  # describes to ask
         cached[name] |= objects
         work.append((plan, model))
@@ -228,10 +226,8 @@ def _estimate_line(work, total: int) -> str:
 
 def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, budget) -> None:
     config = plan.config
-    schemas = {config.object: describe(config.object)}
-    for lk in config.lookups:
-        schemas.setdefault(lk.object, describe(lk.object))
-    fields = compare.compared_fields(config, schemas[config.object])
+    schemas = {name: describe(name) for name in objects_to_describe(config)}
+    fields = compare.compared_fields(config, schemas)
     by_name = {f.name: f for f in fields}
     keys = compare.KeyMaker(tuple(config.keys), by_name)
     field_names = [f.name for f in fields]
@@ -243,7 +239,7 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
             model.calls = client.stats.snapshot()["calls"] - before
         if model.status == "incomplete":
             return
-        plan.folded_keys = _email_keys(plan, schemas[config.object])  # as the sync hashes
+        plan.folded_keys = plan.email_key_columns(schemas[config.fields_object])  # as synced
         query = plan.diff_query(wh, store, schemas=schemas)
         rows: list[Drift] = []
         for names, chunk in wh.stream(query.rows_sql):
@@ -277,7 +273,7 @@ def _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gai
             model.unsendable += 1
             continue
         try:
-            record = builder.build(row)
+            record = builder.flat(row)
         except ValueConversionError:
             model.unsendable += 1
             continue
@@ -295,7 +291,7 @@ def _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gai
         if gsid is None:
             model.missing += 1
             _found(model, rows, Drift(MISSING, key, row[ix_gsid], key_hash=row[ix_key]))
-            if row[ix_gsid]:  # the state says it was written: --repair makes it new again
+            if row[ix_action] in IN_STATE:  # it was written: --repair makes it new again
                 drifted.append((MISSING, row[ix_key]))
             continue
         matched.append(gsid)
@@ -311,11 +307,6 @@ def _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gai
     gainsight.note_drifted(drifted)
 
 
-def _email_keys(plan, schema) -> tuple[str, ...]:
-    pairs = zip(plan.key_columns, plan.config.keys, strict=True)
-    return tuple(c for c, k in pairs if (f := schema.field(k)) and f.data_type == "EMAIL")
-
-
 def _read_gainsight(plan, model, client, fields, keys, budget, calls_before, gainsight) -> None:
     """Every record of the object into ``gainsight``, values in the sync's form, by page."""
     select = ["Gsid", *dict.fromkeys(f.path for f in fields)]
@@ -324,7 +315,7 @@ def _read_gainsight(plan, model, client, fields, keys, budget, calls_before, gai
     # Offset pages in Gainsight's own order: an orderBy makes the server sort the whole
     # object for every page. A record moved between pages by a concurrent write can only be
     # reported missing (then --repair resends it: harmless); one seen twice is counted once.
-    pages = client.query(plan.config.object, select)
+    pages = client.query(compare.read_object(plan.config), select)
     while True:
         if model.read % MAX_PAGE == 0:
             gainsight.add(page)

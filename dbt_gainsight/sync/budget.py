@@ -133,17 +133,8 @@ def preflight(runner, plans) -> dict[str, int]:
         if plan.skip_reason or plan.error:
             continue
         config = plan.config
-        name = "Person" if config.is_people else config.object
-        schema = runner.describes.peek(tenant_of(plan.connection.url), name)
-        plan.folded_keys = tuple(
-            column
-            for column, key in zip(plan.key_columns, config.keys, strict=True)
-            if (
-                schema.field(key).data_type == "EMAIL"
-                if schema is not None and schema.field(key) is not None
-                else key.lower().endswith("email")
-            )
-        )
+        schema = runner.describes.peek(tenant_of(plan.connection.url), config.fields_object)
+        plan.folded_keys = plan.email_key_columns(schema)
         model = ModelResult(config.model, config.unique_id, config.object, config.behavior, "")
         query = plan.diff_query(runner.wh, runner.store, runner._counting_sync_id(plan))
         count_plan(runner.wh, query.counts_sql, model)

@@ -19,6 +19,9 @@ from dbt_gainsight.config.model import SyncConfig
 from dbt_gainsight.errors import ValueConversionError
 from dbt_gainsight.gainsight.objects import FieldSchema, ObjectSchema
 from dbt_gainsight.gainsight.types import converter_for, format_datetime
+from dbt_gainsight.sync.records import LINK_PREFIX, PARENT_ID_FIELD
+
+PERSON_PATH = "Person_ID__gr."  # a link record's person, in a query's select
 
 MISSING = object()  # a field the record does not carry (a null under ``nulls: skip``)
 
@@ -40,26 +43,43 @@ def lookup_path(field: str, match_field: str) -> str:
     return f"{base}__gr.{match_field}"
 
 
-def compared_fields(config: SyncConfig, schema: ObjectSchema) -> list[Compared]:
-    """Every mapped field and lookup match of a data-object model, compiled once."""
+def read_object(config: SyncConfig) -> str:
+    """The object an audit reads: the model's, or for people the link record each row makes.
+
+    A Company Person row is one Company_Person record (its person's fields through
+    ``Person_ID__gr``, its company's through ``Company_ID__gr``); a Person row is a Person.
+    """
+    return LINK_PREFIX.get(config.kind, config.fields_object)
+
+
+def compared_fields(config: SyncConfig, schemas: Mapping[str, ObjectSchema]) -> list[Compared]:
+    """Every mapped field and lookup match of a model, compiled once.
+
+    ``schemas``: the describes of every object the mapping names (``objects_to_describe``).
+    Names are the mapping's targets (``Email``, ``Company.Name``, ``Company_Person.Title``),
+    as ``RecordBuilder.flat`` keys a row's values; paths are relative to ``read_object``.
+    """
+    link = LINK_PREFIX.get(config.kind)
+    via = PERSON_PATH if link else ""  # people fields, seen from the link record
     out: list[Compared] = []
     for mapping in config.fields:
-        field = schema.field(mapping.target)
+        prefix, _, name = mapping.target.rpartition(".")
+        if prefix in PARENT_ID_FIELD:  # matched by this field of the parent: read as text
+            field = schemas[prefix].field(name)
+            path = f"{PARENT_ID_FIELD[prefix]}__gr.{name}"
+            folded = field is not None and field.data_type == "EMAIL"
+            out.append(Compared(mapping.target, path, mapping.target, _lookup_text, folded))
+            continue
+        field = schemas[prefix or config.fields_object].field(name)
         if field is None:
             continue
-        out.append(
-            Compared(
-                name=mapping.target,
-                path=mapping.target,
-                source=mapping.target,
-                read=read_converter(field),
-                folded=field.data_type == "EMAIL",
-            )
-        )
+        path = name if prefix else via + name
+        read, folded = read_converter(field), field.data_type == "EMAIL"
+        out.append(Compared(mapping.target, path, mapping.target, read, folded))
     for lk in config.lookups:
         for column, match_field in lk.match:
             path = lookup_path(lk.field, match_field)
-            out.append(Compared(path, path, column, _lookup_text, folded=True))
+            out.append(Compared(path, via + path, column, _lookup_text, folded=True))
     return out
 
 

@@ -39,7 +39,7 @@ def double_columns(
     """
     double = DOUBLE.get(adapter_type)
     config, schemas = plan.config, schemas or plan.schemas or {}
-    schema = schemas.get("Person" if config.is_people else config.object)
+    schema = schemas.get(config.fields_object)
     if double is None or schema is None:
         return {}
     uses: dict[str, list[str | None]] = {}  # folded column -> the field type of each use

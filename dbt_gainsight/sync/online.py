@@ -82,7 +82,7 @@ def online_problems(
                 except GainsightAPIError:
                     hint = ""
             problems.append(problem(_key_path_of(config, name), f"{exc}{hint}"))
-    main = schemas.get("Person" if config.is_people else config.object)
+    main = schemas.get(config.fields_object)
     if main is None:
         return problems  # nothing else can be checked without the object itself
     creating = config.behavior == "upsert"

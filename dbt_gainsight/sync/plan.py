@@ -54,6 +54,19 @@ class ModelPlan:
     not_built: bool = False  # skipped because its last dbt run failed or skipped it
     error: str | None = None  # set when the model cannot be synced (not built, ...)
 
+    def email_key_columns(self, schema: ObjectSchema | None) -> tuple[str, ...]:
+        """Key columns whose Gainsight field is EMAIL, which the diff hashes lower-cased.
+
+        Gainsight matches EMAIL values ignoring case (``folded_keys``). Without a describe
+        (a dry run with nothing cached) the key's name decides.
+        """
+        out = []
+        for column, key in zip(self.key_columns, self.config.keys, strict=True):
+            found = schema.field(key) if schema is not None else None
+            if found.data_type == "EMAIL" if found else key.lower().endswith("email"):
+                out.append(column)
+        return tuple(out)
+
     def diff_query(
         self,
         wh: Warehouse,

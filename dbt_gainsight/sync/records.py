@@ -60,7 +60,7 @@ class RecordBuilder:
         self.link_slots: list[_Slot] = []
         self.parents: list[ParentRef] = []
         link_prefix = LINK_PREFIX.get(config.kind)
-        main_schema = schemas["Person" if config.is_people else config.object]
+        main_schema = schemas[config.fields_object]
         for mapping in config.fields:
             i = index[mapping.column.casefold()]
             prefix, _, name = mapping.target.rpartition(".")
@@ -106,6 +106,20 @@ class RecordBuilder:
                     record.update(_convert([(i, column, convert)], row))
         for parent in self.parents:  # checked here, so a bad one is this record's reject
             self.parent_value(row, parent)
+        return record
+
+    def flat(self, row: Sequence[Any]) -> dict[str, Any]:
+        """The record as one mapping under the config's targets (what an audit compares).
+
+        A people record's link fields and parents are keyed as mapped (``Company_Person.Title``,
+        ``Company.Name``); a data-object record is ``build``'s.
+        """
+        record = self.build(row)
+        link = LINK_PREFIX.get(self.config.kind)
+        if link:
+            record.update({f"{link}.{k}": v for k, v in self.build_link(row).items()})
+        for parent in self.parents:
+            record[f"{parent.object}.{parent.field}"] = self.parent_value(row, parent)
         return record
 
     def parent_value(self, row: Sequence[Any], parent: ParentRef) -> str | None:

@@ -276,8 +276,7 @@ class Runner:
         The type comes from describe: the cached one, else asked now (a real run describes
         before sending anyway); a dry run never calls, so without a cache it goes by name.
         """
-        config = plan.config
-        name = "Person" if config.is_people else config.object
+        name = plan.config.fields_object
         tenant = tenant_of(plan.connection.url)
         schema = self.describes.peek(tenant, name)
         if schema is None and not self.options.dry_run:
@@ -292,13 +291,7 @@ class Runner:
                 schema = None  # an unknown object: validation reports it before any write
             finally:  # counted even when interrupted
                 model.metadata_calls += client.stats.snapshot()["calls"] - before
-        emails = []
-        for column, key in zip(plan.key_columns, config.keys, strict=True):
-            field = schema.field(key) if schema is not None else None
-            is_email = field.data_type == "EMAIL" if field else key.lower().endswith("email")
-            if is_email:
-                emails.append(column)
-        return tuple(emails)
+        return plan.email_key_columns(schema)
 
     def _counting_sync_id(self, plan: ModelPlan) -> str:
         """The sync id to count against: none when the state is about to be reset.

@@ -8,12 +8,14 @@ Run with ``-s`` to see the sync summaries.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from dbt_gainsight.emulator import Emulator
 from tests.e2e.support import (
@@ -296,3 +298,75 @@ def test_sample_project_syncs_every_row_field_by_field(
         n = len(rows[model])
         assert (r["status"], r["rows"], r["unchanged"], r["sent"]) == ("success", n, n, 0), r
         assert r["api_calls"] == 0, r
+
+    # Read back: every model, people included, matches Gainsight.
+    audited = _audit(sample_project, env, target, expect=0)
+    for model in MODELS:
+        n = len(rows[model])
+        a = audited[model]
+        assert (a["status"], a["rows"], a["read"], a["unsendable"]) == ("clean", n, n, 0), a
+
+    # Edited by another integration: one person's first name, one link's title, and one
+    # company link deleted (three different people).
+    person_rows = rows["gs_company_people"]
+    edited = person_rows[0]
+    retitled, unlinked = [r for r in person_rows if r["email"] != edited["email"] and r["title"]][
+        :2
+    ]
+    body = {"Email": edited["email"], "FirstName": "Edited by hand"}
+    _gainsight_call(gs, "PUT", "/v1/peoplemgmt/v1.0/people", body)
+    person_gsid = {p["Email"].lower(): p["Gsid"] for p in gs.records("Person")}
+    links = {r["Person_ID"]: r["Gsid"] for r in gs.records("Company_Person")}
+    title = {"records": [{"Gsid": links[person_gsid[retitled["email"].lower()]], "Title": "CEO?"}]}
+    _gainsight_call(gs, "PUT", "/v1/data/objects/Company_Person?keys=Gsid", title)
+    gone = links[person_gsid[unlinked["email"].lower()]]
+    _gainsight_call(gs, "DELETE", f"/v1/data/objects/Company_Person/{gone}")
+    # The first name differs in every link row of that person, in both people models.
+    per_model = {
+        m: sum(r["email"] == edited["email"] for r in rows[m])
+        for m in ("gs_company_people", "gs_relationship_people")
+    }
+    expected = {  # missing, differing records
+        "gs_company_people": (1, per_model["gs_company_people"] + 1),
+        "gs_relationship_people": (0, per_model["gs_relationship_people"]),
+    }
+    drift = _audit(sample_project, env, target, "--repair", expect=1)
+    for model, (missing, differs) in expected.items():
+        a = drift[model]
+        assert (a["missing"], a["differs"], a["differing_values"]) == (missing, differs, differs)
+        assert a["repaired"] == missing + differs and a["orphans"] == 0, a
+        samples = {(s["kind"], s["key"]["Email"], s["field"]) for s in a["samples"]}
+        if missing:
+            assert ("missing", unlinked["email"], None) in samples, samples
+        if differs:
+            assert ("differs", edited["email"], "FirstName") in samples, samples
+        if model == "gs_company_people":
+            assert ("differs", retitled["email"], "Company_Person.Title") in samples, samples
+    assert {m for m, a in drift.items() if a["status"] != "clean"} == {
+        m for m, (missing, differs) in expected.items() if missing or differs
+    }
+
+    # One sync puts both back; the next audit is clean and Gainsight holds the model again.
+    resent = gainsight("sync", sample_project, env, target=target, label="sync after --repair")
+    assert resent.returncode == 0, resent.stdout + resent.stderr
+    for model, r in results_by_model(sample_project).items():
+        missing, differs = expected.get(model, (0, 0))
+        assert (r["new"], r["changed"], r["accepted"]) == (missing, differs, missing + differs), r
+    assert _audit(sample_project, env, target, expect=0).keys() == set(MODELS)
+    mismatches = compare_sample(gs, rows)
+    assert not mismatches.items, mismatches.report()
+
+
+def _audit(project: Path, env: dict[str, str], target: str | None, *args: str, expect: int):
+    """``dbt-gainsight audit --output json``: each model's entry, by name."""
+    proc = gainsight("audit", project, env, "--output", "json", *args, target=target)
+    assert proc.returncode == expect, proc.stdout + proc.stderr
+    return {m["model"]: m for m in json.loads(proc.stdout)["models"]}
+
+
+def _gainsight_call(gs: Emulator, method: str, path: str, body: Any = None) -> None:
+    """A call to the emulator's public API, as another integration would make it."""
+    reply = requests.request(
+        method, gs.url + path, json=body, headers={"accesskey": gs.access_key}, timeout=10
+    )
+    assert reply.status_code == 200 and reply.json().get("result"), reply.text

@@ -28,14 +28,14 @@ def test_the_audit_summary_says_why_a_model_was_skipped_and_counts_the_others():
     from dbt_gainsight.sync.audit import AuditModel, AuditResult
 
     people = AuditModel("gs_people", "CompanyPerson", status="skipped")
-    people.message = "gs_people: people objects are not audited yet"
+    people.message = "gs_people: disabled (enabled: false)"
     stale = AuditModel("gs_stale", "Company", status="skipped", message="its last dbt run failed")
     clean = AuditModel("gs_companies", "Company", rows=3, read=3, calls=1)
     with audit_cli.console.capture() as shown:
         audit_cli.print_audit(AuditResult("a1", models=[people, stale, clean]))
     lines = shown.get().splitlines()
     assert lines[:2] == [
-        "gs_people (CompanyPerson): skipped: people objects are not audited yet",
+        "gs_people (CompanyPerson): skipped: disabled (enabled: false)",
         "gs_stale (Company): skipped: its last dbt run failed",
     ]
     assert lines[2].startswith("gs_companies (Company): clean; 3 rows, 3 records read in 1 calls")
