@@ -9,6 +9,10 @@ paths alternate twice so a change in the machine's speed shows as a spread:
 - ``sessions.send``: the client's HTTP path (urllib3, the deadline watchdog, the size cap)
   and ``json.loads`` of the reply;
 - ``client.insert``: all of it (JSON encoding, the transport, per-record results).
+
+``--threads N`` (N > 1) also sends ``requests`` and ``client.insert`` calls from N threads at
+once, as a sync does, and takes the whole process's CPU: the difference from one thread is
+what handing the GIL between threads costs a call.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -47,6 +53,7 @@ def batch(k: int) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1500, help="Calls per path and round.")
+    parser.add_argument("--threads", type=int, default=1, help="Also send from N threads.")
     args = parser.parse_args(argv)
     with EmulatorProcess() as emu:
         http = requests.Session()
@@ -79,12 +86,47 @@ def main(argv: list[str] | None = None) -> int:
                 for records in batches[1:]:
                     call(records)
                 us[name].append((time.thread_time() - started) / (args.calls - 1) * 1e6)
+        if args.threads > 1:
+            us.update(_threaded(emu, args.calls, args.threads, k))
         client.close()
         session.close()
     for name, samples in us.items():
         shown = " / ".join(f"{s:.0f}" for s in samples)
-        print(f"{name:<14} CPU per 50-record call: {shown} us (two rounds)")
+        print(f"{name:<24} CPU per 50-record call: {shown} us (two rounds)")
     return 0
+
+
+def _threaded(emu: EmulatorProcess, calls: int, threads: int, k: int) -> dict[str, list[float]]:
+    """CPU a call (the whole process) when ``threads`` threads send at once."""
+    local = threading.local()
+    client = GainsightClient(emu.url, ACCESS_KEY, calls_per_minute=None, max_in_flight=threads)
+
+    def via_requests(records: list[dict[str, Any]]) -> None:
+        if not hasattr(local, "http"):
+            local.http = requests.Session()
+            local.http.headers.update({"accesskey": ACCESS_KEY, "Content-Type": "application/json"})
+        reply = local.http.post(emu.url + PATH, data=json.dumps({"records": records}), timeout=60)
+        assert reply.json()["result"], reply.text[:300]
+
+    def via_client(records: list[dict[str, Any]]) -> None:
+        assert all(r.ok for r in client.insert("Company", records, keys=["Name"]))
+
+    paths = {"requests": via_requests, "client.insert": via_client}
+    us: dict[str, list[float]] = {f"{name}, {threads} threads": [] for name in paths}
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(2):
+            for name, call in paths.items():
+                batches = [batch(k + i) for i in range(calls + threads)]
+                k += len(batches)
+                emu.reset()
+                list(pool.map(call, batches[:threads]))  # connect outside the measurement
+                started = time.process_time()
+                list(pool.map(call, batches[threads:]))
+                us[f"{name}, {threads} threads"].append(
+                    (time.process_time() - started) / calls * 1e6
+                )
+    client.close()
+    return us
 
 
 if __name__ == "__main__":
