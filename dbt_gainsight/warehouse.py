@@ -147,6 +147,12 @@ class Warehouse:
             return None
         return [tuple(row.values()) for row in table.rows]
 
+    def fetch(self, sql: str, bindings: Sequence[Any]) -> list[tuple]:
+        """The rows of a statement with bound values, as tuples (small results only)."""
+        with self._failures():
+            _, cursor = self.adapter.connections.add_query(sql, bindings=bindings)
+            return [tuple(row) for row in cursor.fetchall()]
+
     def stream(self, sql: str, fetch_size: int = FETCH_SIZE) -> Iterator[tuple[list[str], list]]:
         """Yield (column names, chunk of rows) with the driver's cursor, never the whole result.
 

@@ -38,13 +38,14 @@ from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.lock import Leases
 from dbt_gainsight.sync.online import objects_to_describe
 from dbt_gainsight.sync.readback import ReadBack
-from dbt_gainsight.sync.records import RecordBuilder
+from dbt_gainsight.sync.records import LINK_PREFIX, RecordBuilder
 from dbt_gainsight.sync.state import StateStore, chunks, key_filters, tenant_of, utc_now
 
 AUDIT_TABLE = "gainsight_audit"
 REPAIR_HASH = "audit-repair"  # a row hash no row has: the diff sees the row as changed
 MAX_SAMPLES = 20
 MAX_AUDIT_ROWS = 100_000  # drift rows written per model; the counts are always exact
+KEY_HASH_CHUNK = 500  # keys of unmatched link records hashed in one statement
 REPAIR_CHUNK = 50_000  # key hashes a repair marks at once (one bound array on DuckDB, Postgres)
 MISSING, DIFFERS, ORPHAN = "missing", "differs", "orphan"
 IN_STATE = (diff.UNCHANGED, diff.CHANGED)  # actions of rows the sync state holds
@@ -244,14 +245,14 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
         rows: list[Drift] = []
         for names, chunk in wh.stream(query.rows_sql):
             _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gainsight)
-        for _, chunk in wh.stream(query.gone_sql):
-            orphans = gainsight.values_of((gsid for _, gsid in chunk), unmatched=True)
-            for key_hash, gsid in chunk:
-                if gsid in orphans:
-                    model.orphans += 1
-                    theirs = dict(zip(field_names, orphans[gsid], strict=True))
-                    key = {k: theirs.get(k) for k in config.keys}
-                    _found(model, rows, Drift(ORPHAN, key, gsid, key_hash=key_hash))
+        if config.kind in LINK_PREFIX:
+            found = _link_orphans(wh, query, gainsight, keys, field_names)
+        else:
+            found = _orphans(wh, query, gainsight, field_names)
+        for key_hash, gsid, theirs in found:
+            model.orphans += 1
+            key = {k: theirs.get(k) for k in config.keys}
+            _found(model, rows, Drift(ORPHAN, key, gsid, key_hash=key_hash))
         if model.missing or model.differs or model.orphans:
             model.status = "drift"
         _save(store, plan, model, rows, result.audit_id)
@@ -305,6 +306,37 @@ def _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gai
             _found(model, rows, Drift(DIFFERS, key, gsid, name, mine, theirs, row[ix_key]))
     gainsight.mark_matched(matched)
     gainsight.note_drifted(drifted)
+
+
+def _orphans(wh, query, gainsight: ReadBack, field_names) -> Iterator[tuple[str, str, dict]]:
+    """(key hash, Gsid, values) of records the state says the sync wrote, rows since gone."""
+    for _, chunk in wh.stream(query.gone_sql):
+        orphans = gainsight.values_of((gsid for _, gsid in chunk), unmatched=True)
+        for key_hash, gsid in chunk:
+            if gsid in orphans:
+                yield key_hash, gsid, dict(zip(field_names, orphans[gsid], strict=True))
+
+
+def _link_orphans(wh, query, gainsight: ReadBack, keys, field_names) -> Iterator[tuple]:
+    """``_orphans`` of a Company or Relationship Person model, found by key.
+
+    Its state keeps the person's Gsid, shared by the person's other links, not the link's:
+    a link no row matched is an orphan when the hash of its key, computed by the warehouse
+    as the diff computes it, is a state row's whose row has gone.
+    """
+    for _, chunk in wh.stream(query.gone_keys_sql):
+        gainsight.note_gone(key_hash for (key_hash,) in chunk)
+    folded = [f.folded for f in keys.fields]
+    for batch in chunks(gainsight.unmatched_keys(), KEY_HASH_CHUNK):
+        sql = diff.key_hashes_sql(wh, folded, len(batch))
+        hashed = wh.fetch(sql, [value for _, key in batch for value in key])
+        by_hash = {key_hash: gsid for (key_hash,), (gsid, _) in zip(hashed, batch, strict=True)}
+        gone = gainsight.gone_of(by_hash)
+        if gone:
+            values = gainsight.values_of(by_hash[h] for h in gone)
+            for key_hash in sorted(gone):
+                gsid = by_hash[key_hash]
+                yield key_hash, gsid, dict(zip(field_names, values[gsid], strict=True))
 
 
 def _read_gainsight(plan, model, client, fields, keys, budget, calls_before, gainsight) -> None:

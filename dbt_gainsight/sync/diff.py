@@ -43,6 +43,7 @@ class DiffQuery:
     stream_sql: str  # -> model columns + KEY_HASH, ROW_HASH, GSID, ACTION, KEY_ROWS
     rows_sql: str = ""  # like stream_sql, unchanged rows included (audit)
     gone_sql: str = ""  # -> (key_hash, gsid) of state rows whose row left the model
+    gone_keys_sql: str = ""  # -> key_hash of those rows, a Gsid shared with a live row or not
 
 
 def build_diff_query(
@@ -64,27 +65,12 @@ def build_diff_query(
     ``fetch_as`` (column -> SQL type, fetch.py) casts columns where rows leave the warehouse;
     the hashes are always of the values as stored.
     """
-    text = wh.macro("type_string")
     quoted = [wh.quote(c) for c in columns]
     folded = set(folded_keys)
-    key_quoted = [
-        f"lower(cast({wh.quote(c)} as {text}))" if c in folded else wh.quote(c) for c in key_columns
-    ]
-
-    def encode(expr: str) -> str:
-        as_text = f"cast({expr} as {text})"
-        length = wh.macro("length", expression=as_text)
-        body = wh.macro("concat", fields=[f"cast({length} as {text})", "':'", as_text])
-        return f"coalesce({body}, '~')"
+    key_quoted = [_key_expr(wh, wh.quote(c), c in folded) for c in key_columns]
 
     def digest(exprs: Sequence[str]) -> str:
-        parts: list[str] = []
-        for i, expr in enumerate(exprs):
-            if i:
-                parts.append("','")
-            parts.append(encode(expr))
-        joined = wh.macro("concat", fields=parts) if len(parts) > 1 else parts[0]
-        return wh.macro("hash", field=joined)
+        return _digest(wh, exprs)
 
     null_key = " or ".join(f"{k} is null" for k in key_quoted)
     sync = wh.literal(sync_id)
@@ -180,9 +166,51 @@ and not exists (
     where live.gsid = st.gsid
 )
 """
+    gone_keys_sql = f"""{base}
+select st.key_hash from st
+where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
+"""
     return DiffQuery(
         counts_sql=counts_sql,
         stream_sql=stream_sql,
         rows_sql=f"{base}\nselect {fetched} from classified\n",
         gone_sql=gone_sql,
+        gone_keys_sql=gone_keys_sql,
     )
+
+
+def key_hashes_sql(wh: Warehouse, folded: Sequence[bool], rows: int) -> str:
+    """A statement that hashes ``rows`` bound key tuples as the diff hashes key columns.
+
+    Bind each tuple's values as text, in key order; it returns one key hash a tuple, in
+    order. The audit uses it to recognise a record read back as one a state row names.
+    """
+    b, text = wh.binding_char(), wh.macro("type_string")
+    values = ", ".join(f"cast({b} as {text}) as k{i}" for i in range(len(folded)))
+    exprs = [_key_expr(wh, f"k{i}", fold) for i, fold in enumerate(folded)]
+    rows_sql = " union all ".join(f"select {i} as n, {values}" for i in range(rows))
+    return f"select {_digest(wh, exprs)} from ({rows_sql}) keyed order by n"
+
+
+def _key_expr(wh: Warehouse, expr: str, folded: bool) -> str:
+    """A key column as hashed: an EMAIL key lower-cased (Gainsight matches it so)."""
+    return f"lower(cast({expr} as {wh.macro('type_string')}))" if folded else expr
+
+
+def _digest(wh: Warehouse, exprs: Sequence[str]) -> str:
+    """The hash of values encoded netstring-style (module docstring): one home for both."""
+    text = wh.macro("type_string")
+
+    def encode(expr: str) -> str:
+        as_text = f"cast({expr} as {text})"
+        length = wh.macro("length", expression=as_text)
+        body = wh.macro("concat", fields=[f"cast({length} as {text})", "':'", as_text])
+        return f"coalesce({body}, '~')"
+
+    parts: list[str] = []
+    for i, expr in enumerate(exprs):
+        if i:
+            parts.append("','")
+        parts.append(encode(expr))
+    joined = wh.macro("concat", fields=parts) if len(parts) > 1 else parts[0]
+    return wh.macro("hash", field=joined)

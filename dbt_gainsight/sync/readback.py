@@ -59,6 +59,7 @@ class ReadBack:
                     "create table drifted (kind text, key_hash text, "
                     "primary key (kind, key_hash)) without rowid"
                 )
+                self._db.execute("create table gone (key_hash text primary key) without rowid")
         except BaseException:
             if hasattr(self, "_db"):
                 self._db.close()
@@ -131,6 +132,27 @@ class ReadBack:
             sql = "select key_hash from drifted where kind = ? order by key_hash"
             for (key_hash,) in self._db.execute(sql, [kind]):
                 yield key_hash
+
+    def unmatched_keys(self) -> Iterator[tuple[str, list]]:
+        """(Gsid, comparable key) of every keyed record no model row matched, in Gsid order."""
+        sql = (
+            "select r.gsid, k.record_key from records r join record_keys k on k.gsid = r.gsid "
+            "where r.matched = 0 order by r.gsid"
+        )
+        with self._failures():  # read as consumed
+            for gsid, key in self._db.execute(sql):
+                yield gsid, json.loads(key)
+
+    def note_gone(self, key_hashes: Iterable[str]) -> None:
+        """Key hashes of state rows whose rows left the model."""
+        with self._failures(), self._db:
+            rows = ((key_hash,) for key_hash in key_hashes)
+            self._db.executemany("insert or ignore into gone values (?)", rows)
+
+    def gone_of(self, key_hashes: Iterable[str]) -> set[str]:
+        """Those of ``key_hashes`` noted gone."""
+        found = self._select("select key_hash from gone where key_hash in ({})", key_hashes)
+        return {key_hash for (key_hash,) in found}
 
     def _select(self, sql: str, values: Iterable[str]) -> list[tuple]:
         with self._failures():

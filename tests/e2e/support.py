@@ -108,16 +108,7 @@ def duckdb_execute(path: Path, *statements: str) -> None:
 
 
 def postgres_rows(pg: dict[str, str], sql: str) -> list[dict[str, Any]]:
-    import psycopg2
-
-    con = psycopg2.connect(
-        host=pg["PGHOST"],
-        port=int(pg["PGPORT"]),
-        user=pg["PGUSER"],
-        password=pg["PGPASSWORD"],
-        dbname=pg["PGDATABASE"],
-        connect_timeout=5,
-    )
+    con = _postgres(pg)
     try:
         with con.cursor() as cur:
             cur.execute(sql)
@@ -125,6 +116,29 @@ def postgres_rows(pg: dict[str, str], sql: str) -> list[dict[str, Any]]:
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     finally:
         con.close()
+
+
+def postgres_execute(pg: dict[str, str], *statements: str) -> None:
+    con = _postgres(pg)
+    try:
+        with con, con.cursor() as cur:  # committed
+            for sql in statements:
+                cur.execute(sql)
+    finally:
+        con.close()
+
+
+def _postgres(pg: dict[str, str]):
+    import psycopg2
+
+    return psycopg2.connect(
+        host=pg["PGHOST"],
+        port=int(pg["PGPORT"]),
+        user=pg["PGUSER"],
+        password=pg["PGPASSWORD"],
+        dbname=pg["PGDATABASE"],
+        connect_timeout=5,
+    )
 
 
 # --- comparing values ------------------------------------------------------------------

@@ -20,11 +20,13 @@ import requests
 from dbt_gainsight.emulator import Emulator
 from tests.e2e.support import (
     dbt,
+    duckdb_execute,
     duckdb_rows,
     gainsight,
     gainsight_env,
     norm_date,
     norm_instant,
+    postgres_execute,
     postgres_rows,
     results_by_model,
     same_number,
@@ -235,6 +237,7 @@ def warehouse(request, tmp_path: Path) -> dict[str, Any]:
             "env": {"DBT_DUCKDB_PATH": str(path)},
             "rows": lambda model: duckdb_rows(path, f"select * from main.{model}"),
             "sql": lambda sql: duckdb_rows(path, sql.format(state="main_gainsight")),
+            "execute": lambda sql: duckdb_execute(path, sql.format(schema="main")),
         }
     pg = request.getfixturevalue("pg_database")
     return {
@@ -243,6 +246,7 @@ def warehouse(request, tmp_path: Path) -> dict[str, Any]:
         "env": {**pg, "DBT_PG_SCHEMA": PG_SCHEMA},
         "rows": lambda model: postgres_rows(pg, f"select * from {PG_SCHEMA}.{model}"),
         "sql": lambda sql: postgres_rows(pg, sql.format(state=f"{PG_SCHEMA}_gainsight")),
+        "execute": lambda sql: postgres_execute(pg, sql.format(schema=PG_SCHEMA)),
     }
 
 
@@ -355,6 +359,22 @@ def test_sample_project_syncs_every_row_field_by_field(
     assert _audit(sample_project, env, target, expect=0).keys() == set(MODELS)
     mismatches = compare_sample(gs, rows)
     assert not mismatches.items, mismatches.report()
+
+    # A contact leaves one company: their link is an orphan (found by its key's hash, since
+    # the state keeps the person's Gsid), while their other links and the person stay.
+    moved = next(r for r in person_rows if r["email"] != edited["email"])
+    warehouse["execute"](
+        f"delete from {{schema}}.gs_company_people where email = '{moved['email']}' "
+        f"and company_name = '{moved['company_name']}'"
+    )
+    left = _audit(sample_project, env, target, "-s", "gs_company_people", expect=1)
+    a = left["gs_company_people"]
+    assert (a["status"], a["rows"], a["read"]) == ("drift", len(person_rows) - 1, len(person_rows))
+    assert (a["missing"], a["differs"], a["orphans"]) == (0, 0, 1), a
+    (orphan,) = a["samples"]
+    assert orphan["key"] == {"Email": moved["email"], "Company.Name": moved["company_name"]}
+    link = next(r for r in gs.records("Company_Person") if r["Gsid"] == orphan["gsid"])
+    assert link["Person_ID"] == person_gsid[moved["email"].lower()]
 
 
 def _audit(project: Path, env: dict[str, str], target: str | None, *args: str, expect: int):

@@ -39,7 +39,7 @@ def test_a_synced_record_reads_back_equal_and_an_edit_is_one_difference(gs):
     (res,) = client.insert("Company", [record], keys=["Name"], lookups=builder.lookups)
     assert res.ok
 
-    fields = compare.compared_fields(config, schemas["Company"])
+    fields = compare.compared_fields(config, schemas)
     assert [f.path for f in fields][-1] == "Csm__gr.Email"
     keys = compare.KeyMaker(("Name",), {f.name: f for f in fields})
 

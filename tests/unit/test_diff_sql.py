@@ -264,6 +264,36 @@ def test_email_keys_are_hashed_case_folded(wh: Warehouse):
     }
 
 
+def test_bound_key_tuples_hash_as_the_diff_hashes_the_same_key_columns(wh: Warehouse):
+    """The audit recognises a link record read back by its key's hash (audit._link_orphans):
+    ``key_hashes_sql`` over bound values must give the diff's own hash, folded or not, for
+    values with separators, quotes, an empty text and non-ASCII letters."""
+    schema = wh.target_schema
+    wh.adapter.create_schema(wh.relation(schema, "x").without_identifier())
+    source = wh.relation(schema, "gs_keys")
+    store = StateStore(wh, f"{schema}_gainsight")
+    store.ensure()
+    keys = [("Ann@X.com", "a,b"), ("o'neil@x.com", ""), ("zoë@x.com", "1:2,3"), ("b@x", "~")]
+    _load(wh, source, [(key, group, "c", i) for i, (key, group) in enumerate(keys)])
+    for folded in ((), ("Key",)):
+        query = diff.build_diff_query(
+            wh,
+            relation=source,
+            columns=COLUMNS,
+            key_columns=("Key", "group"),
+            state_relation=store.state,
+            rejects_relation=store.rejects,
+            sync_id=SYNC,
+            folded_keys=folded,
+        )
+        by_diff = {(r["Key"], r["group"]): r[diff.KEY_HASH] for r in _stream(wh, query)}
+        sql = diff.key_hashes_sql(wh, [bool(folded), False], len(keys))
+        bound = [v.lower() if folded and i % 2 == 0 else v for i, v in enumerate(sum(keys, ()))]
+        hashed = [key_hash for (key_hash,) in wh.fetch(sql, bound)]
+        assert hashed == [by_diff[key] for key in keys]
+        assert len(set(hashed)) == len(keys)
+
+
 def test_a_failed_query_is_one_warehouse_error_not_the_drivers_traceback(wh: Warehouse):
     """Out of memory, a lost connection, a dropped table: the sync's model ends with one line
     that says so, whichever way the query was read."""
