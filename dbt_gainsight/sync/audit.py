@@ -38,7 +38,7 @@ from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.lock import Leases
 from dbt_gainsight.sync.online import objects_to_describe
 from dbt_gainsight.sync.readback import ReadBack
-from dbt_gainsight.sync.records import LINK_PREFIX, RecordBuilder
+from dbt_gainsight.sync.records import RecordBuilder
 from dbt_gainsight.sync.state import StateStore, chunks, key_filters, tenant_of, utc_now
 
 AUDIT_TABLE = "gainsight_audit"
@@ -245,8 +245,8 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
         rows: list[Drift] = []
         for names, chunk in wh.stream(query.rows_sql):
             _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gainsight)
-        if config.kind in LINK_PREFIX:
-            found = _link_orphans(wh, query, gainsight, keys, field_names)
+        if config.is_people:
+            found = _orphans_by_key(wh, query, gainsight, keys, field_names)
         else:
             found = _orphans(wh, query, gainsight, field_names)
         for key_hash, gsid, theirs in found:
@@ -317,12 +317,12 @@ def _orphans(wh, query, gainsight: ReadBack, field_names) -> Iterator[tuple[str,
                 yield key_hash, gsid, dict(zip(field_names, orphans[gsid], strict=True))
 
 
-def _link_orphans(wh, query, gainsight: ReadBack, keys, field_names) -> Iterator[tuple]:
-    """``_orphans`` of a Company or Relationship Person model, found by key.
+def _orphans_by_key(wh, query, gainsight: ReadBack, keys, field_names) -> Iterator[tuple]:
+    """``_orphans`` of a people model, found by key.
 
-    Its state keeps the person's Gsid, shared by the person's other links, not the link's:
-    a link no row matched is an orphan when the hash of its key, computed by the warehouse
-    as the diff computes it, is a state row's whose row has gone.
+    Its state keeps the person's Gsid (none after a bulk sync), shared by the person's other
+    links, not the link's: a record no row matched is an orphan when the hash of its key,
+    computed by the warehouse as the diff computes it, is a state row's whose row has gone.
     """
     for _, chunk in wh.stream(query.gone_keys_sql):
         gainsight.note_gone(key_hash for (key_hash,) in chunk)

@@ -166,6 +166,19 @@ def test_a_reply_lost_on_a_people_call_duplicates_nothing(trust: Trust, bulk: bo
     models = trust.sync("-s", "gs_people")  # what failed is sent again; nothing twice
     assert_people(trust)
     assert len(trust.state_gsids()) == PEOPLE
+    # A person leaves the model: the audit names exactly that record, found by its key
+    # whether the state holds Gsids (single calls) or not (the async API answers none).
+    trust.sql("delete from main.people where email = 'p03@example.com'")
+    proc = trust.cli("audit", "-s", "gs_people", "--output", "json", expect=1)
+    [audited] = json.loads(proc.stdout)["models"]
+    assert (audited["rows"], audited["read"], audited["missing"], audited["differs"]) == (
+        PEOPLE - 1,
+        PEOPLE,
+        0,
+        0,
+    )
+    assert audited["orphans"] == 1 and audited["samples"][0]["key"] == {"Email": "p03@example.com"}
+    assert audited["samples"][0]["gsid"] == stored(gs, "Person", "Email")["p03@example.com"]["Gsid"]
 
 
 def test_an_insert_applied_after_the_timeout_is_not_posted_again(trust: Trust):
