@@ -249,4 +249,14 @@ def semantic_problems(
                 if kind == owner:
                     linked = [t for t in targets if _split_target(t)[0] == prefix]
                     keys = ("Email", *linked[:1])
+    deletes = meta.get("deletes")
+    if kind in PEOPLE_KINDS and isinstance(deletes, Mapping) and deletes.get("enabled") is True:
+        out.append(
+            (
+                ("deletes", "enabled"),
+                f"mirror deletes are for data objects; a {obj} is never deleted by "
+                "dbt-gainsight (a person may belong to other companies and integrations). "
+                "Remove the deletes block",
+            )
+        )
     return out, keys

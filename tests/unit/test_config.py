@@ -391,6 +391,18 @@ BAD: list[tuple[str, Any, list[tuple[str, str]]]] = [
         [("meta.gainsight.keys", "keys of Person must include 'Email'")],
     ),
     (
+        "person-deletes",
+        person(deletes={"enabled": True}),
+        [
+            (
+                "meta.gainsight.deletes.enabled",
+                "mirror deletes are for data objects; a Person is never deleted by "
+                "dbt-gainsight (a person may belong to other companies and integrations). "
+                "Remove the deletes block",
+            )
+        ],
+    ),
+    (
         "company-person-without-company",
         person("CompanyPerson", fields={"email": "Email", "title": "Company_Person.Title"}),
         [
