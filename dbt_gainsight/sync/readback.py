@@ -11,9 +11,12 @@ private temporary folder (mode 0700) that ``close`` removes, however the audit e
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +27,8 @@ from dbt_gainsight.sync.state import chunks
 
 LOOKUP_CHUNK = 500  # values bound in one IN list (SQLite allows 32,766)
 CACHE_KIB = 8192  # SQLite's page cache: the memory the records may take
+PREFIX = "dbt-gainsight-audit-"
+STALE_SECONDS = 3600  # a folder untouched this long whose audit is dead was left by a kill -9
 
 
 class ReadBack:
@@ -35,9 +40,10 @@ class ReadBack:
 
     def __init__(self) -> None:
         try:
-            self._folder = Path(tempfile.mkdtemp(prefix="dbt-gainsight-audit-"))
+            self._folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_owner()}-"))
         except OSError as exc:
             raise _failure(exc, tempfile.gettempdir()) from exc
+        remove_stale(self._folder.parent)
         try:
             with self._failures():
                 # Python's default transaction handling: a write opens one and ``with
@@ -161,6 +167,47 @@ class ReadBack:
                 for chunk in chunks(values, LOOKUP_CHUNK)
                 for row in self._db.execute(sql.format(", ".join("?" * len(chunk))), chunk)
             ]
+
+
+def _owner() -> str:
+    """Who owns a folder this process makes: ``<host>.<pid>``."""
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())
+    return f"{host}.{os.getpid()}"
+
+
+def remove_stale(folder: Path, now: float | None = None) -> list[Path]:
+    """Remove what audits killed on this host (``kill -9``, the OOM killer) left in ``folder``.
+
+    ``close`` removes an audit's folder however the audit ends, unless its process is killed
+    outright; then the folder (about 175 bytes a record read) would stay. One is removed when
+    its process is gone from this host and nothing in it changed for STALE_SECONDS; folders
+    of other hosts (a shared TMPDIR) and of running audits are left alone.
+    """
+    now = time.time() if now is None else now
+    host = _owner().rsplit(".", 1)[0]
+    removed = []
+    for path in folder.glob(f"{PREFIX}{host}.*-*"):
+        pid = path.name[len(PREFIX) + len(host) + 1 :].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            touched = max([path.stat().st_mtime] + [p.stat().st_mtime for p in path.iterdir()])
+        except OSError:
+            continue  # removed meanwhile, or not ours to read
+        if now - touched > STALE_SECONDS:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def _failure(exc: BaseException, where: str | Path) -> ReadBackError:

@@ -72,3 +72,37 @@ def test_a_missing_or_full_temporary_folder_is_one_clear_error(tmp_path, monkeyp
         with pytest.raises(ReadBackError, match="database or disk is full"):
             store.add([(f"G{i}", (f"k{i}",), ["x" * 100]) for i in range(5000)])
     assert list(tmp_path.iterdir()) == []  # and nothing left behind
+
+
+def test_only_folders_of_audits_killed_on_this_host_an_hour_ago_are_removed(tmp_path):
+    """A kill -9 leaves an audit's folder: the next audit removes it once nothing in it has
+    changed for an hour and its process is gone, and never a running audit's or another
+    host's (a shared TMPDIR)."""
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    host = readback._owner().rsplit(".", 1)[0]
+    now = 1_900_000_000.0
+
+    def left(owner: str, age: float) -> Path:
+        folder = tmp_path / f"{readback.PREFIX}{owner}-x1y2"
+        folder.mkdir()
+        (folder / "records.sqlite").write_bytes(b"records")
+        for path in (folder / "records.sqlite", folder):
+            os.utime(path, (now - age, now - age))
+        return folder
+
+    killed = left(f"{host}.{dead}", 2 * readback.STALE_SECONDS)
+    recent = left(f"{host}.{dead}9", readback.STALE_SECONDS / 2)  # its pid is gone too
+    running = left(f"{host}.{os.getpid()}", 2 * readback.STALE_SECONDS)
+    elsewhere = left(f"otherhost.{dead}", 2 * readback.STALE_SECONDS)
+    assert not readback._alive(int(dead)) and not readback._alive(int(dead + "9"))
+    assert readback.remove_stale(tmp_path, now=now) == [killed]
+    assert sorted(tmp_path.iterdir()) == sorted([recent, running, elsewhere])
