@@ -38,7 +38,7 @@ from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.lock import Leases
 from dbt_gainsight.sync.online import objects_to_describe
 from dbt_gainsight.sync.readback import ReadBack
-from dbt_gainsight.sync.records import RecordBuilder
+from dbt_gainsight.sync.records import LINK_PREFIX, RecordBuilder
 from dbt_gainsight.sync.state import StateStore, chunks, key_filters, tenant_of, utc_now
 
 AUDIT_TABLE = "gainsight_audit"
@@ -246,7 +246,7 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
         for names, chunk in wh.stream(query.rows_sql):
             _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gainsight)
         if config.is_people:
-            found = _orphans_by_key(wh, query, gainsight, keys, field_names)
+            found = _orphans_by_key(wh, plan, query, gainsight, keys, field_names)
         else:
             found = _orphans(wh, query, gainsight, field_names)
         for key_hash, gsid, theirs in found:
@@ -283,21 +283,32 @@ def _compare_chunk(model, rows, names, chunk, config, schemas, keys, fields, gai
     by_key = gainsight.gsids_of(
         key for row, _, key in built if key is not None and row[ix_gsid] not in held
     )
-    held.update(gainsight.values_of(set(by_key.values()) - held.keys()))
+    held.update(gainsight.values_of({g for gsids in by_key.values() for g in gsids} - held.keys()))
     matched, drifted = [], []
     field_names = [f.name for f in fields]
+    # A link's state row holds its person's Gsid, not the link's: never shown as the record's.
+    own_gsids = config.kind not in LINK_PREFIX
     for row, record, record_key in built:
-        gsid = row[ix_gsid] if row[ix_gsid] in held else by_key.get(record_key)
         key = builder.key_values(row)
-        if gsid is None:
+        candidates = [row[ix_gsid]] if row[ix_gsid] in held else by_key.get(record_key, [])
+        if not candidates:
             model.missing += 1
-            _found(model, rows, Drift(MISSING, key, row[ix_gsid], key_hash=row[ix_key]))
+            shown = row[ix_gsid] if own_gsids else None
+            _found(model, rows, Drift(MISSING, key, shown, key_hash=row[ix_key]))
             if row[ix_action] in IN_STATE:  # it was written: --repair makes it new again
                 drifted.append((MISSING, row[ix_key]))
             continue
+        # Several records of one key (two companies of one name, a person's links under
+        # keys: [Email]): the row is the one that matches it, if any does.
+        gsid, found = candidates[0], None
+        for candidate in candidates:
+            theirs = dict(zip(field_names, held[candidate], strict=True))
+            differences = compare.differences(record, theirs, fields)
+            if found is None or not differences:
+                gsid, found = candidate, differences
+            if not differences:
+                break
         matched.append(gsid)
-        theirs = dict(zip(field_names, held[gsid], strict=True))
-        found = compare.differences(record, theirs, fields)
         if found:
             model.differs += 1
             model.differing_values += len(found)
@@ -317,26 +328,28 @@ def _orphans(wh, query, gainsight: ReadBack, field_names) -> Iterator[tuple[str,
                 yield key_hash, gsid, dict(zip(field_names, orphans[gsid], strict=True))
 
 
-def _orphans_by_key(wh, query, gainsight: ReadBack, keys, field_names) -> Iterator[tuple]:
+def _orphans_by_key(wh, plan, query, gainsight: ReadBack, keys, field_names) -> Iterator[tuple]:
     """``_orphans`` of a people model, found by key.
 
     Its state keeps the person's Gsid (none after a bulk sync), shared by the person's other
     links, not the link's: a record no row matched is an orphan when the hash of its key,
     computed by the warehouse as the diff computes it, is a state row's whose row has gone.
+    A gone row is one orphan: if records of another integration share its key, the first
+    of them in Gsid order stands for it.
     """
     for _, chunk in wh.stream(query.gone_keys_sql):
         gainsight.note_gone(key_hash for (key_hash,) in chunk)
+    types = [plan.column_types.get(c) for c in plan.key_columns]
     folded = [f.folded for f in keys.fields]
-    for batch in chunks(gainsight.unmatched_keys(), KEY_HASH_CHUNK):
-        sql = diff.key_hashes_sql(wh, folded, len(batch))
-        hashed = wh.fetch(sql, [value for _, key in batch for value in key])
-        by_hash = {key_hash: gsid for (key_hash,), (gsid, _) in zip(hashed, batch, strict=True)}
-        gone = gainsight.gone_of(by_hash)
-        if gone:
-            values = gainsight.values_of(by_hash[h] for h in gone)
-            for key_hash in sorted(gone):
-                gsid = by_hash[key_hash]
-                yield key_hash, gsid, dict(zip(field_names, values[gsid], strict=True))
+    for batch in chunks(gainsight.unmatched(), KEY_HASH_CHUNK):
+        texts = [keys.texts_of(dict(zip(field_names, v, strict=True))) for _, v in batch]
+        keyed = [(g, v, t) for (g, v), t in zip(batch, texts, strict=True) if t is not None]
+        hashed = diff.key_hashes(wh, [t for _, _, t in keyed], types, folded)
+        gone = gainsight.take_gone(hashed)  # each gone row is one orphan, however many match
+        for key_hash, (gsid, values, _) in zip(hashed, keyed, strict=True):
+            if key_hash in gone:
+                gone.discard(key_hash)
+                yield key_hash, gsid, dict(zip(field_names, values, strict=True))
 
 
 def _read_gainsight(plan, model, client, fields, keys, budget, calls_before, gainsight) -> None:

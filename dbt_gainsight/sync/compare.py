@@ -154,6 +154,15 @@ class KeyMaker:
         out = tuple(key_text(values.get(f.name), f.folded) for f in self.fields)
         return None if None in out else out
 
+    def texts_of(self, values: Mapping[str, Any]) -> list[str] | None:
+        """A record's key values as texts, case kept, for the warehouse to hash.
+
+        ``diff.key_hashes`` lower-cases the folded ones the warehouse's way, as the diff does;
+        Python's ``casefold`` would differ (``Straße``).
+        """
+        out = [key_text(values.get(f.name), False) for f in self.fields]
+        return None if None in out else out
+
 
 def differences(
     record: Mapping[str, Any], gainsight: Mapping[str, Any], fields: list[Compared]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from dbt_gainsight.errors import WarehouseError
 from dbt_gainsight.warehouse import Warehouse
 
 # Actions, as the diff query spells them.
@@ -179,17 +180,49 @@ where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
     )
 
 
-def key_hashes_sql(wh: Warehouse, folded: Sequence[bool], rows: int) -> str:
-    """A statement that hashes ``rows`` bound key tuples as the diff hashes key columns.
+def key_hashes(
+    wh: Warehouse,
+    keys: Sequence[Sequence[str]],
+    column_types: Sequence[str | None],
+    folded: Sequence[bool],
+) -> list[str]:
+    """Hash key tuples as the diff hashes the model's key columns; one hash a tuple, in order.
 
-    Bind each tuple's values as text, in key order; it returns one key hash a tuple, in
-    order. The audit uses it to recognise a record read back as one a state row names.
+    The audit uses it to recognise a record read back as one a state row names. Each value
+    (a text) is cast to its column's type first where that is not a text type, so a number
+    is written out as the warehouse writes it (a DuckDB double 1001 is '1001.0', a
+    numeric(12,2) 42 is '42.00'); if the warehouse refuses such a cast, the values are hashed
+    as plain text, which can only fail to match.
     """
+    if not keys:
+        return []
+    bindings = [value for key in keys for value in key]
+    typed = [t if t and not _is_text(t) else None for t in column_types]
+    if any(typed):
+        try:
+            return [h for (h,) in wh.fetch(_key_hashes_sql(wh, typed, folded, len(keys)), bindings)]
+        except WarehouseError:
+            pass
+    plain = [None] * len(folded)
+    return [h for (h,) in wh.fetch(_key_hashes_sql(wh, plain, folded, len(keys)), bindings)]
+
+
+def _key_hashes_sql(
+    wh: Warehouse, types: Sequence[str | None], folded: Sequence[bool], rows: int
+) -> str:
     b, text = wh.binding_char(), wh.macro("type_string")
-    values = ", ".join(f"cast({b} as {text}) as k{i}" for i in range(len(folded)))
+    values = ", ".join(
+        f"cast(cast({b} as {text}) as {t}) as k{i}" if t else f"cast({b} as {text}) as k{i}"
+        for i, t in enumerate(types)
+    )
     exprs = [_key_expr(wh, f"k{i}", fold) for i, fold in enumerate(folded)]
     rows_sql = " union all ".join(f"select {i} as n, {values}" for i in range(rows))
     return f"select {_digest(wh, exprs)} from ({rows_sql}) keyed order by n"
+
+
+def _is_text(column_type: str) -> bool:
+    name = column_type.lower()
+    return any(word in name for word in ("char", "text", "string", "clob"))
 
 
 def _key_expr(wh: Warehouse, expr: str, folded: bool) -> str:

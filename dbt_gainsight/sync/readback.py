@@ -34,8 +34,8 @@ STALE_SECONDS = 3600  # a folder untouched this long whose audit is dead was lef
 class ReadBack:
     """Records by Gsid (their values in the sync's form) and Gsids by comparable key.
 
-    ``add`` keeps what dictionaries did: a Gsid read twice keeps its last values, a key
-    shared by two records keeps the first Gsid read.
+    A Gsid read twice keeps its last values; a key shared by several records (two companies
+    of one name, a person's links under ``keys: [Email]``) lists their Gsids in read order.
     """
 
     def __init__(self) -> None:
@@ -58,8 +58,8 @@ class ReadBack:
                     "matched integer not null default 0) without rowid"
                 )
                 self._db.execute(
-                    "create table record_keys (record_key text primary key, gsid text not null) "
-                    "without rowid"
+                    "create table record_keys (record_key text not null, gsid text not null, "
+                    "unique (record_key, gsid))"
                 )
                 self._db.execute(
                     "create table drifted (kind text, key_hash text, "
@@ -114,11 +114,14 @@ class ReadBack:
         found = self._select(sql, {g for g in gsids if g is not None})
         return {gsid: json.loads(values) for gsid, values in found}
 
-    def gsids_of(self, keys: Iterable[tuple]) -> dict[tuple, str]:
-        """Comparable key -> the Gsid of the first record read with it."""
+    def gsids_of(self, keys: Iterable[tuple]) -> dict[tuple, list[str]]:
+        """Comparable key -> the Gsids of the records read with it, in read order."""
         texts = {json.dumps(key): key for key in keys}
-        sql = "select record_key, gsid from record_keys where record_key in ({})"
-        return {texts[text]: gsid for text, gsid in self._select(sql, texts)}
+        sql = "select record_key, gsid from record_keys where record_key in ({}) order by rowid"
+        out: dict[tuple, list[str]] = {}
+        for text, gsid in self._select(sql, texts):
+            out.setdefault(texts[text], []).append(gsid)
+        return out
 
     def mark_matched(self, gsids: Iterable[str]) -> None:
         """These records were matched by a model row: they are not orphans."""
@@ -139,15 +142,12 @@ class ReadBack:
             for (key_hash,) in self._db.execute(sql, [kind]):
                 yield key_hash
 
-    def unmatched_keys(self) -> Iterator[tuple[str, list]]:
-        """(Gsid, comparable key) of every keyed record no model row matched, in Gsid order."""
-        sql = (
-            "select r.gsid, k.record_key from records r join record_keys k on k.gsid = r.gsid "
-            "where r.matched = 0 order by r.gsid"
-        )
+    def unmatched(self) -> Iterator[tuple[str, list]]:
+        """(Gsid, values) of every record no model row matched, in Gsid order."""
+        sql = "select gsid, record_values from records where matched = 0 order by gsid"
         with self._failures():  # read as consumed
-            for gsid, key in self._db.execute(sql):
-                yield gsid, json.loads(key)
+            for gsid, values in self._db.execute(sql):
+                yield gsid, json.loads(values)
 
     def note_gone(self, key_hashes: Iterable[str]) -> None:
         """Key hashes of state rows whose rows left the model."""
@@ -155,10 +155,15 @@ class ReadBack:
             rows = ((key_hash,) for key_hash in key_hashes)
             self._db.executemany("insert or ignore into gone values (?)", rows)
 
-    def gone_of(self, key_hashes: Iterable[str]) -> set[str]:
-        """Those of ``key_hashes`` noted gone."""
-        found = self._select("select key_hash from gone where key_hash in ({})", key_hashes)
-        return {key_hash for (key_hash,) in found}
+    def take_gone(self, key_hashes: Iterable[str]) -> set[str]:
+        """Those of ``key_hashes`` noted gone, each given once: no longer noted afterwards."""
+        found = {
+            h
+            for (h,) in self._select("select key_hash from gone where key_hash in ({})", key_hashes)
+        }
+        with self._failures(), self._db:
+            self._db.executemany("delete from gone where key_hash = ?", [(h,) for h in found])
+        return found
 
     def _select(self, sql: str, values: Iterable[str]) -> list[tuple]:
         with self._failures():

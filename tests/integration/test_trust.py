@@ -299,6 +299,30 @@ def test_ctrl_c_while_people_bulk_polling(trust: Trust):
     assert_people(trust)
 
 
+def test_an_audit_matches_a_row_with_the_one_of_several_records_of_its_key_that_fits(
+    trust: Trust,
+):
+    """Two records of one key: a CompanyPerson model keyed by Email whose person moved
+    company keeps the old link in Gainsight (the People API adds links). The row matches the
+    new link, not the first one read (which would be a false "differs Company.Name"); the old
+    one is no orphan, since its key is still in the model."""
+    gs = trust.gs
+    trust.sync("-s", "gs_companies", "gs_contacts")
+    trust.sql("update main.contacts set company = 'Co 050' where email = 'p03@example.com'")
+    moved = trust.sync("-s", "gs_contacts")["gs_contacts"]
+    assert (moved["changed"], moved["accepted"]) == (1, 1)
+    companies = {r["Gsid"]: r["Name"] for r in gs.records("Company")}
+    person = stored(gs, "Person", "Email")["p03@example.com"]["Gsid"]
+    links = [
+        companies[r["Company_ID"]] for r in gs.records("Company_Person") if r["Person_ID"] == person
+    ]
+    assert links == ["Co 003", "Co 050"]  # the old link first, as read back
+    proc = trust.cli("audit", "-s", "gs_contacts", "--output", "json", expect=0)
+    [audited] = json.loads(proc.stdout)["models"]
+    assert (audited["status"], audited["rows"], audited["read"]) == ("clean", 10, 11)
+    assert (audited["missing"], audited["differs"], audited["orphans"]) == (0, 0, 0)
+
+
 # --- leases ------------------------------------------------------------------------------------
 
 

@@ -264,34 +264,57 @@ def test_email_keys_are_hashed_case_folded(wh: Warehouse):
     }
 
 
-def test_bound_key_tuples_hash_as_the_diff_hashes_the_same_key_columns(wh: Warehouse):
-    """The audit recognises a link record read back by its key's hash (audit._link_orphans):
-    ``key_hashes_sql`` over bound values must give the diff's own hash, folded or not, for
-    values with separators, quotes, an empty text and non-ASCII letters."""
+def test_a_record_read_back_hashes_as_the_diff_hashes_its_row(wh: Warehouse):
+    """The audit recognises a people record read back by its key's hash (audit._orphans_by_key):
+    its values, in the sync's form, go through ``KeyMaker.texts_of`` and ``diff.key_hashes``
+    and must give the diff's own hash of the row: an email folded the warehouse's way
+    (``Straße``, where Python's casefold says ``strasse``), a double and a numeric(12,2) key
+    written out as the warehouse writes them, and text with separators and quotes."""
+    from dbt_gainsight.sync.compare import Compared, KeyMaker
+
     schema = wh.target_schema
     wh.adapter.create_schema(wh.relation(schema, "x").without_identifier())
     source = wh.relation(schema, "gs_keys")
     store = StateStore(wh, f"{schema}_gainsight")
     store.ensure()
-    keys = [("Ann@X.com", "a,b"), ("o'neil@x.com", ""), ("zoë@x.com", "1:2,3"), ("b@x", "~")]
-    _load(wh, source, [(key, group, "c", i) for i, (key, group) in enumerate(keys)])
-    for folded in ((), ("Key",)):
-        query = diff.build_diff_query(
-            wh,
-            relation=source,
-            columns=COLUMNS,
-            key_columns=("Key", "group"),
-            state_relation=store.state,
-            rejects_relation=store.rejects,
-            sync_id=SYNC,
-            folded_keys=folded,
-        )
-        by_diff = {(r["Key"], r["group"]): r[diff.KEY_HASH] for r in _stream(wh, query)}
-        sql = diff.key_hashes_sql(wh, [bool(folded), False], len(keys))
-        bound = [v.lower() if folded and i % 2 == 0 else v for i, v in enumerate(sum(keys, ()))]
-        hashed = [key_hash for (key_hash,) in wh.fetch(sql, bound)]
-        assert hashed == [by_diff[key] for key in keys]
-        assert len(set(hashed)) == len(keys)
+    text = wh.macro("type_string")
+    columns = {"email": text, "ext": "double precision", "amount": "numeric(12,2)", "tag": text}
+    rows = [
+        ("Straße@X.de", 1001.0, Decimal("42.00"), "a,b"),
+        ("o'Neil@x.com", 2.5, Decimal("0.10"), ""),
+        ("ZOË@x.com", -3.0, Decimal("7.05"), "1:2,3"),
+    ]
+    marks = ", ".join([wh.binding_char()] * len(columns))
+    wh.run_in_transaction(
+        [(f"create table {source} ({', '.join(f'{c} {t}' for c, t in columns.items())})", None)]
+        + [(f"insert into {source} values ({marks})", list(row)) for row in rows]
+    )
+    names = list(columns)
+    query = diff.build_diff_query(
+        wh,
+        relation=source,
+        columns=names,
+        key_columns=names,
+        state_relation=store.state,
+        rejects_relation=store.rejects,
+        sync_id=SYNC,
+        folded_keys=("email",),
+    )
+    by_tag = {}
+    for got, chunk in wh.stream(query.stream_sql):
+        at = {name.lower(): i for i, name in enumerate(got)}
+        by_tag.update({row[at["tag"]]: row[at[diff.KEY_HASH]] for row in chunk})
+    keys = KeyMaker(
+        tuple(names),
+        {n: Compared(n, n, n, lambda v: v, folded=n == "email") for n in names},
+    )
+    # As the audit reads them back: numbers as floats (42, not 42.00), emails as stored.
+    read_back = [dict(zip(names, (e, x, float(a), t), strict=True)) for e, x, a, t in rows]
+    texts = [keys.texts_of(values) for values in read_back]
+    types = [None, "double precision", "numeric(12,2)", None]
+    hashed = diff.key_hashes(wh, texts, types, [True, False, False, False])
+    assert hashed == [by_tag[row[3]] for row in rows]
+    assert len(set(hashed)) == len(rows)
 
 
 def test_a_failed_query_is_one_warehouse_error_not_the_drivers_traceback(wh: Warehouse):

@@ -37,15 +37,22 @@ def test_the_read_back_keeps_what_a_dictionary_kept_and_every_value_exactly():
         got = held["G2"]
         assert [type(v) for v in got] == [type(v) for v in odd]  # bool stays bool, int stays int
         assert got[2] == 0.1 + 0.2 and str(got[3]) == "-0.0" and got[1] == 2**63 + 1
-        assert store.gsids_of([("k1",), ("k9",), ("none",)]) == {("k1",): "G1", ("k9",): "G1"}
+        by_key = store.gsids_of([("k1",), ("k9",), ("none",)])
+        assert by_key == {("k1",): ["G1", "G2"], ("k9",): ["G1"]}  # in read order
 
         many = [f"P{i}" for i in range(len(pages))]  # more than one IN list
         assert store.values_of(many) == {f"P{i}": [i] for i in range(len(pages))}
         keys = [(f"p{i}", "x") for i in range(len(pages))]
-        assert store.gsids_of(keys) == {k: f"P{i}" for i, k in enumerate(keys)}
+        assert store.gsids_of(keys) == {k: [f"P{i}"] for i, k in enumerate(keys)}
 
         store.mark_matched(["G1", "P5"])
         assert store.values_of(["G1", "G2", "P5", "P6"], unmatched=True).keys() == {"G2", "P6"}
+        unmatched = dict(store.unmatched())
+        assert len(unmatched) == len(pages) - 1 + 2 and unmatched["G2"] == odd
+
+        store.note_gone(["h1", "h2", "h1"])
+        assert store.take_gone(["h2", "h3"]) == {"h2"}
+        assert store.take_gone(["h1", "h2"]) == {"h1"}  # each given once
 
         store.note_drifted([("differs", "h2"), ("missing", "h1"), ("differs", "h1")])
         store.note_drifted([("differs", "h2")])  # a second differing field of the same row

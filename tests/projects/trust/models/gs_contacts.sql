@@ -1,0 +1,1 @@
+select email, first_name, company from {{ ref('contacts') }}
