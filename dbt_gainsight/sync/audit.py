@@ -32,7 +32,7 @@ from dbt_gainsight.errors import (
     ValueConversionError,
 )
 from dbt_gainsight.gainsight.limits import MAX_PAGE
-from dbt_gainsight.sync import compare, diff
+from dbt_gainsight.sync import compare, diff, history
 from dbt_gainsight.sync.budget import OverBudget
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.lock import Leases
@@ -233,6 +233,7 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
     keys = compare.KeyMaker(tuple(config.keys), by_name)
     field_names = [f.name for f in fields]
     before = client.stats.snapshot()["calls"]
+    began = utc_now()
     with ReadBack() as gainsight:
         try:
             _read_gainsight(plan, model, client, fields, keys, budget, before, gainsight)
@@ -256,7 +257,15 @@ def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, b
         if model.missing or model.differs or model.orphans:
             model.status = "drift"
         _save(store, plan, model, rows, result.audit_id)
-        if result.repair:
+        raced = _racing_syncs(store, plan, began, result.audit_id)
+        if raced:
+            model.message = (
+                f"a sync of {config.model} ran while it was audited ({raced}): what it sent "
+                "may show here as missing, differing or orphaned; audit again once it is done"
+                + ("; --repair marked nothing" if result.repair else "")
+                + "."
+            )
+        elif result.repair:
             model.repaired = _repair(store, plan, result.audit_id, gainsight)
 
 
@@ -458,6 +467,26 @@ def _save(store: StateStore, plan, model: AuditModel, rows: list[Drift], audit_i
             yield f"insert into {relation} values {', '.join([values] * len(chunk))}", params
 
     wh.run_in_transaction(statements())
+
+
+def _racing_syncs(store: StateStore, plan, began, audit_id: str) -> str | None:
+    """The syncs that may have written the model while the audit read it, named; or None.
+
+    A plain audit takes no lease (it writes nothing a sync does), so a sync may run beside
+    it: one that holds the model's lease now, or one that sent records and ended since the
+    audit began (the run history).
+    """
+    running = Leases(store, audit_id).others([plan.sync_id])
+    ended = history.wrote_since(store, plan.config.unique_id, began)
+    if running:
+        lease = running[0]
+        return (
+            f"run {lease.run_id}, host {lease.host}, pid {lease.pid}, running since "
+            f"{lease.started_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+    if ended:
+        return f"run {ended[-1]}, which ended after the audit began"
+    return None
 
 
 def _repair(store: StateStore, plan, audit_id: str, gainsight: ReadBack) -> int:

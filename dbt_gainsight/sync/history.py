@@ -150,6 +150,24 @@ def _exists(wh, schema: str, name: str) -> bool:
     return name in {r.identifier.lower() for r in found}
 
 
+def wrote_since(store, model_unique_id: str, since: datetime) -> list[str]:
+    """Runs of the model that sent or deleted records and ended at or after ``since``.
+
+    What a reader that takes no lease (the audit) checks after it read: such a run may have
+    changed Gainsight under it.
+    """
+    wh = store.wh
+    if not _exists(wh, store.schema, RUNS):
+        return []
+    b = wh.binding_char()
+    rows = wh.fetch(
+        f"select run_id from {wh.relation(store.schema, RUNS)} where model_unique_id = {b} "
+        f"and ended_at >= {b} and (sent > 0 or deleted > 0) order by ended_at",
+        [model_unique_id, since],
+    )
+    return [run_id for (run_id,) in rows]
+
+
 def status(wh, schema: str, model_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Per model: its last runs, when it last synced successfully, and its open rejects.
 

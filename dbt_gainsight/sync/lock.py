@@ -92,6 +92,15 @@ class Leases:
         )
         self.held = []
 
+    def others(self, ids: Sequence[str]) -> list[Lease]:
+        """Live leases other runs hold on these syncs (what a run that takes none may race)."""
+        now = utc_now()
+        return [
+            lease
+            for lease in self._rows(ids)
+            if lease.run_id != self.run_id and not lease.dead(now)
+        ]
+
     def _rows(self, ids: Sequence[str]) -> list[Lease]:
         wh = self.store.wh
         listed = ", ".join(wh.literal(i) for i in ids)

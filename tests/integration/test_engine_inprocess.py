@@ -285,24 +285,47 @@ def test_an_audit_of_an_emptied_tenant_counts_keeps_and_repairs_every_row(ws, mo
     assert_emulator_matches(ws.gs, ws.built.rows)
 
 
-def test_an_audit_repair_leaves_the_state_of_a_model_a_sync_holds_alone(ws):
-    """A sync of the model is running (its lease, a live pid): --repair marks nothing and says
-    why; the findings are still counted. Once the lease is gone, the repair goes through."""
+def test_an_audit_says_when_a_sync_of_the_model_wrote_while_it_read(ws):
+    """An audit takes no lease: a sync running beside it (its lease, a live pid) or one that
+    ended while it read (the run history) may have sent what the audit saw missing. The audit
+    still counts what it saw, names the run, and --repair marks nothing (the state is that
+    run's); with no sync beside it, the audit says nothing of the kind and the repair goes
+    through, taking and releasing the model's lease."""
     assert ws.sync().exit_code == 0
     ws.gs.reset()
     [(sync_id,)] = ws.sql(f"select sync_id from {STATE}.gainsight_syncs")
+    [(run_id,)] = ws.sql(f"select run_id from {STATE}.gainsight_runs")
+
+    def audited(repair: bool = False):
+        [model] = audit(project_dir=ws.built.dir, profiles_dir=ws.built.dir, repair=repair).models
+        return model
+
+    quiet = audited()
+    assert (quiet.status, quiet.missing, quiet.message) == ("drift", ROWS, None)
+
     now = f"'{utc_now().isoformat(sep=' ')}'"
     ws.sql(
         f"insert into {STATE}.gainsight_locks values ('{sync_id}', '{MODEL}', 'another-run', "
         f"'{socket.gethostname()}', '{os.getpid()}', {now}, {now})"
     )
-    [model] = audit(project_dir=ws.built.dir, profiles_dir=ws.built.dir, repair=True).models
-    assert (model.status, model.missing, model.repaired) == ("error", ROWS, 0)
-    assert model.message.startswith("--repair marked nothing: ") and "another-run" in model.message
+    raced = audited()
+    assert (raced.status, raced.missing) == ("drift", ROWS)
+    assert "another-run" in raced.message and "audit again once it is done" in raced.message
+    raced = audited(repair=True)  # the state is the running sync's
+    assert (raced.status, raced.missing, raced.repaired) == ("drift", ROWS, 0)
+    assert "another-run" in raced.message and "--repair marked nothing" in raced.message
     assert ws.state_rows() == ROWS
     ws.sql(f"delete from {STATE}.gainsight_locks")
-    [model] = audit(project_dir=ws.built.dir, profiles_dir=ws.built.dir, repair=True).models
-    assert model.repaired == ROWS and ws.state_rows() == 0
+
+    # A run that ended after the audit began: its history row, moved into the future.
+    ws.sql(f"update {STATE}.gainsight_runs set ended_at = ended_at + interval 1 hour")
+    ended = audited(repair=True)
+    assert (ended.status, ended.missing, ended.repaired) == ("drift", ROWS, 0)
+    assert run_id in ended.message and "--repair marked nothing" in ended.message
+    assert ws.state_rows() == ROWS  # nothing marked
+    ws.sql(f"update {STATE}.gainsight_runs set sent = 0")  # a run that wrote nothing
+    alone = audited(repair=True)
+    assert (alone.message, alone.repaired) == (None, ROWS) and ws.state_rows() == 0
     assert ws.sql(f"select count(*) from {STATE}.gainsight_locks") == [(0,)]  # released
 
 
