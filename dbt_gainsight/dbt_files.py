@@ -6,12 +6,45 @@ it is when no file dbt parses is newer (a DuckDB file or logs beside the models 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 #: Files dbt reads when it parses (models, macros, yml, seeds, docs); a warehouse file is not.
 _PARSED_SUFFIXES = frozenset({".sql", ".py", ".yml", ".yaml", ".csv", ".md", ".jinja"})
+
+
+#: How much of manifest.json is read for its metadata (dbt writes that object first).
+MANIFEST_HEAD_BYTES = 64 * 1024
+_METADATA_FIRST = re.compile(r'\A\s*\{\s*"metadata"\s*:\s*')
+
+
+def manifest_metadata(path: Path) -> dict[str, Any]:
+    """The ``metadata`` object of a manifest.json (dbt version, invocation id, ...).
+
+    Read from the file's head: a large project's manifest is tens of MB, and loading all of
+    it to learn which dbt wrote it cost as much as dbt's own read that follows. A file that
+    does not start with the object is read whole. Raises OSError or ValueError as ``json``.
+    """
+    with path.open("rb") as f:
+        head = f.read(MANIFEST_HEAD_BYTES)
+    text = head.decode("utf-8", errors="ignore")  # a character cut at the end is not needed
+    first = _METADATA_FIRST.match(text)
+    if first:
+        try:
+            metadata, _ = json.JSONDecoder().raw_decode(text, first.end())
+        except ValueError:  # longer than the head: read it whole
+            pass
+        else:
+            if isinstance(metadata, dict):
+                return metadata
+    with path.open("rb") as f:
+        metadata = json.load(f)["metadata"]
+    if not isinstance(metadata, dict):
+        raise ValueError("manifest.json: metadata is not an object")
+    return metadata
 
 
 def _project_yml(project_dir: Path) -> dict[str, Any]:

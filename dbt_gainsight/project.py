@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbt_gainsight.dbt_files import newest_file_after, project_target_path
+from dbt_gainsight.dbt_files import manifest_metadata, newest_file_after, project_target_path
 from dbt_gainsight.errors import ProjectError, raise_if_interrupted
 
 META_KEY = "gainsight"
@@ -167,7 +167,7 @@ class DbtProject:
             shown = relative_to_project(newer, self.args.project_dir)
             return f"{shown} is newer than {self._manifest_path_text()}"
         try:
-            head = json.loads(path.read_text())["metadata"]
+            head = manifest_metadata(path)
         except (OSError, ValueError, KeyError, TypeError):
             return f"{self._manifest_path_text()} is unreadable"
         from dbt.version import __version__ as dbt_version
