@@ -93,15 +93,16 @@ def _load(wh: Warehouse, relation, rows: list[tuple]) -> None:
     wh.run_in_transaction(statements)
 
 
-def _query(wh: Warehouse, store: StateStore, relation, sync_id: str = SYNC) -> diff.DiffQuery:
+def _query(wh: Warehouse, store: StateStore, relation, **overrides: Any) -> diff.DiffQuery:
+    """The diff of ``relation`` against ``store``: COLUMNS keyed by KEYS unless overridden."""
+    arguments: dict[str, Any] = {"columns": COLUMNS, "key_columns": KEYS, "sync_id": SYNC}
+    arguments.update(overrides)
     return diff.build_diff_query(
         wh,
         relation=relation,
-        columns=COLUMNS,
-        key_columns=KEYS,
         state_relation=store.state,
         rejects_relation=store.rejects,
-        sync_id=sync_id,
+        **arguments,
     )
 
 
@@ -245,16 +246,7 @@ def test_email_keys_are_hashed_case_folded(wh: Warehouse):
     _load(wh, source, rows)
     plain = _query(wh, store, source)
     assert _counts(wh, plain) == {diff.NEW: 3}  # a text key: case matters
-    folded = diff.build_diff_query(
-        wh,
-        relation=source,
-        columns=COLUMNS,
-        key_columns=KEYS,
-        state_relation=store.state,
-        rejects_relation=store.rejects,
-        sync_id=SYNC,
-        folded_keys=KEYS,
-    )
+    folded = _query(wh, store, source, folded_keys=KEYS)
     assert _counts(wh, folded) == {diff.NEW: 1, diff.DUPLICATE: 2}
     streamed = {r["Key"]: r[diff.ACTION] for r in _stream(wh, folded)}
     assert streamed == {
@@ -290,16 +282,7 @@ def test_a_record_read_back_hashes_as_the_diff_hashes_its_row(wh: Warehouse):
         + [(f"insert into {source} values ({marks})", list(row)) for row in rows]
     )
     names = list(columns)
-    query = diff.build_diff_query(
-        wh,
-        relation=source,
-        columns=names,
-        key_columns=names,
-        state_relation=store.state,
-        rejects_relation=store.rejects,
-        sync_id=SYNC,
-        folded_keys=("email",),
-    )
+    query = _query(wh, store, source, columns=names, key_columns=names, folded_keys=("email",))
     by_tag = {}
     for got, chunk in wh.stream(query.stream_sql):
         at = {name.lower(): i for i, name in enumerate(got)}
@@ -542,16 +525,7 @@ def test_decimals_of_up_to_15_digits_are_fetched_as_the_doubles_they_convert_to(
 def _by_id_query(
     wh: Warehouse, store: StateStore, relation, columns, fetch_as=None
 ) -> diff.DiffQuery:
-    return diff.build_diff_query(
-        wh,
-        relation=relation,
-        columns=columns,
-        key_columns=["id"],
-        state_relation=store.state,
-        rejects_relation=store.rejects,
-        sync_id=SYNC,
-        fetch_as=fetch_as,
-    )
+    return _query(wh, store, relation, columns=columns, key_columns=["id"], fetch_as=fetch_as)
 
 
 def _rows(wh: Warehouse, sql: str) -> list[dict[str, Any]]:
