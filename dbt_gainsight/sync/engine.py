@@ -31,7 +31,7 @@ from dbt_gainsight.sync.plan import EXISTENCE_CHUNK, ModelPlan
 from dbt_gainsight.sync.records import PARENT_ID_FIELD, PARENT_PREFIX, RecordBuilder
 from dbt_gainsight.sync.report import ERROR, ModelResult, RejectSample
 from dbt_gainsight.sync.state import Reject, StateStore
-from dbt_gainsight.sync.writer import Accepted, StateWriter
+from dbt_gainsight.sync.writer import StateWriter
 from dbt_gainsight.sync.writes import (
     DUPLICATE_KEY,
     NOT_FOUND,
@@ -441,12 +441,13 @@ class ModelSync:
     def _accept(self, items: Sequence[Item], gsids: Sequence[str | None]) -> None:
         """Gainsight accepted these records (Gsids as answered): one message to the writer."""
         at, new = self.action_at, diff.NEW
-        accepted = [
-            Accepted(item.key_hash, item.row_hash, gsid or item.gsid, item.row[at] != new)
-            for item, gsid in zip(items, gsids, strict=True)
-        ]
-        self.writer.accepted_batch(accepted)
-        self.result.accepted += len(accepted)
+        self.writer.accepted(
+            [item.key_hash for item in items],
+            [item.row_hash for item in items],
+            [gsid or item.gsid for item, gsid in zip(items, gsids, strict=True)],
+            [item.row[at] != new for item in items],
+        )
+        self.result.accepted += len(items)
 
     def _watch_for_systematic_rejects(self, results: list[RecordResult]) -> None:
         """Stop a model whose first batches are rejected whole for one reason.

@@ -9,8 +9,8 @@ import pytest
 from dbt_gainsight.errors import StateWriteError
 from dbt_gainsight.project import DbtArgs, DbtProject
 from dbt_gainsight.sync import writer as writer_module
-from dbt_gainsight.sync.state import StateStore
-from dbt_gainsight.sync.writer import Accepted, StateWriter
+from dbt_gainsight.sync.state import Reject, StateStore
+from dbt_gainsight.sync.writer import StateWriter
 from dbt_gainsight.warehouse import Warehouse
 from tests.conftest import REPO, copy_project
 
@@ -31,7 +31,7 @@ def store(tmp_path, monkeypatch):
 def test_accepted_records_are_flushed_to_state(store):
     writer = StateWriter(store, sync_id="s1", run_id="r1", model_name="m")
     for i in range(1234):
-        writer.accepted_batch([Accepted(f"k{i}", f"h{i}", f"g{i}")])
+        writer.accepted([f"k{i}"], [f"h{i}"], [f"g{i}"])
     writer.close()
     rows = store.wh.execute(f"select count(*), count(distinct gsid) from {store.state}", fetch=True)
     assert rows == [(1234, 1234)]
@@ -51,7 +51,7 @@ def test_a_failing_writer_raises_instead_of_blocking(store, monkeypatch):
     def send() -> None:
         try:
             for i in range(10_000):
-                writer.accepted_batch([Accepted(f"k{i}", f"h{i}", None)])
+                writer.accepted([f"k{i}"], [f"h{i}"], [None])
         except BaseException as exc:  # noqa: BLE001
             outcome["error"] = exc
 
@@ -74,6 +74,36 @@ def test_statistics_that_cannot_be_refreshed_do_not_fail_a_written_state(store, 
 
     monkeypatch.setattr(StateStore, "refresh_statistics", refused)
     writer = StateWriter(store, sync_id="s1", run_id="r1", model_name="m")
-    writer.accepted_batch([Accepted(f"k{i}", f"h{i}", f"g{i}") for i in range(10)])
+    writer.accepted(
+        [f"k{i}" for i in range(10)], [f"h{i}" for i in range(10)], [f"g{i}" for i in range(10)]
+    )
     writer.close()
     assert store.wh.execute(f"select count(*) from {store.state}", fetch=True) == [(10,)]
+
+
+def test_within_a_flush_the_last_answer_for_a_key_is_the_one_kept(store):
+    """Answers meet in the writer's buffer by key hash: a later accept replaces an earlier
+    reject or accept of the key, a later reject an accept; a key that may have a state row
+    already (``replaces``) has it replaced, not doubled."""
+    writer = StateWriter(store, sync_id="s1", run_id="r1", model_name="m")
+    writer.accepted(["old"], ["h-old-1"], ["g-old"], [False])
+    writer.close()  # a state row from an earlier run
+
+    writer = StateWriter(store, sync_id="s1", run_id="r2", model_name="m")
+    writer.rejected(Reject("k1", {"Name": "one"}, "E1", "first refused"))
+    writer.accepted(["k1", "k2", "k3"], ["h1", "h2", "h3-first"], ["g1", "g2", "g3"], [False] * 3)
+    writer.rejected(Reject("k2", {"Name": "two"}, "E2", "then refused"))
+    writer.accepted(["k3", "old"], ["h3-second", "h-old-2"], [None, "g-old"], [False, True])
+    writer.close()
+
+    state = store.wh.execute(
+        f"select key_hash, row_hash, gsid from {store.state} order by key_hash", fetch=True
+    )
+    assert [tuple(r) for r in state] == [
+        ("k1", "h1", "g1"),
+        ("k3", "h3-second", None),
+        ("old", "h-old-2", "g-old"),
+    ]
+    rejects = store.wh.execute(f"select key_hash, error_code from {store.rejects}", fetch=True)
+    assert [tuple(r) for r in rejects] == [("k2", "E2")]
+    assert (writer.flushed_accepted, writer.flushed_rejected) == (3, 1)

@@ -24,7 +24,7 @@ from dbt_gainsight.sync import diff
 from dbt_gainsight.sync.fetch import double_columns
 from dbt_gainsight.sync.plan import ModelPlan
 from dbt_gainsight.sync.state import StateStore
-from dbt_gainsight.sync.writer import Accepted, StateWriter
+from dbt_gainsight.sync.writer import StateWriter
 from dbt_gainsight.warehouse import Warehouse
 from tests.conftest import REPO, copy_project
 
@@ -223,7 +223,12 @@ def test_the_planner_knows_the_state_the_writer_just_wrote(tmp_path, monkeypatch
             store = StateStore(wh, f"{wh.target_schema}_gainsight")
             store.ensure()
             writer = StateWriter(store, sync_id=SYNC, run_id="r1", model_name="gs_source")
-            writer.accepted_batch([Accepted(f"k{i}", f"h{i}", f"G{i}", False) for i in range(5000)])
+            writer.accepted(
+                [f"k{i}" for i in range(5000)],
+                [f"h{i}" for i in range(5000)],
+                [f"G{i}" for i in range(5000)],
+                [False] * 5000,
+            )
             writer.close()
             sql = f"explain select * from {store.state} where sync_id = '{SYNC}'"
             plan = " ".join(line for (line,) in wh.execute(sql, fetch=True))
@@ -551,7 +556,12 @@ def test_the_state_writer_stores_every_gsid_exactly_as_answered(wh: Warehouse):
     cases["alone"] = {"e" * 32: ("f" * 32, "")}
     for sync_id, records in cases.items():
         writer = StateWriter(store, sync_id=sync_id, run_id="r1", model_name="m")
-        writer.accepted_batch([Accepted(k, r, g, False) for k, (r, g) in records.items()])
+        writer.accepted(
+            list(records),
+            [r for r, _ in records.values()],
+            [g for _, g in records.values()],
+            [False] * len(records),
+        )
         writer.close()
         stored = wh.execute(
             f"select key_hash, row_hash, gsid from {store.state} "
