@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
-from dbt_gainsight.cli import (
-    _event,
-    _fail,
+from dbt_gainsight.cli_common import (
     console,
     err_console,
+    event,
     exclude,
+    fail,
     profiles_dir,
     project_args,
     project_dir,
@@ -59,13 +59,13 @@ def audit(**kwargs: Any) -> None:
             state_schema=kwargs["state_schema"],
             max_calls=kwargs["max_calls"],
             repair=kwargs["repair"],
-            on_event=_event,
+            on_event=event,
         )
     except (KeyboardInterrupt, SyncInterrupted):
         err_console.print("Interrupted.")
         sys.exit(130)
     except GainsightSyncError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -15,78 +15,28 @@ from typing import Any
 import click
 
 from dbt_gainsight import __version__, interrupts
-from dbt_gainsight.errors import ConfigError, GainsightSyncError, LockHeld, SyncInterrupted
+from dbt_gainsight.audit_cli import audit
+from dbt_gainsight.cli_common import (
+    console,
+    err_console,
+    exclude,
+    fail,
+    log_format,
+    parse_flag,
+    profiles_dir,
+    project_args,
+    project_dir,
+    select,
+    selection_args,
+    selector,
+    show_values,
+    target,
+    vars_,
+)
+from dbt_gainsight.errors import GainsightSyncError
 from dbt_gainsight.events import ApiLog, JsonLogObserver, RunObserver
-from dbt_gainsight.render import ConsoleObserver, make_consoles, print_summary
-
-console, err_console = make_consoles()
-
-
-# One module-level option per flag, reused by every command (as dbt's own CLI does).
-project_dir = click.option(
-    "--project-dir",
-    envvar="DBT_PROJECT_DIR",
-    type=click.Path(file_okay=False),
-    help="The dbt project (default: current directory). Env: DBT_PROJECT_DIR.",
-)
-profiles_dir = click.option(
-    "--profiles-dir",
-    envvar="DBT_PROFILES_DIR",
-    type=click.Path(file_okay=False),
-    help="Where profiles.yml (and gainsight.yml) live. Env: DBT_PROFILES_DIR.",
-)
-target = click.option("--target", "-t", envvar="DBT_TARGET", help="dbt target to read from.")
-vars_ = click.option("--vars", help="dbt vars, as YAML/JSON: '{key: value}'.")
-select = click.option(
-    "--select",
-    "-s",
-    "--models",
-    "-m",
-    multiple=True,
-    help="dbt selector (any of dbt's grammar), e.g. tag:gainsight. Repeatable.",
-)
-exclude = click.option("--exclude", multiple=True, help="dbt selector to exclude. Repeatable.")
-selector = click.option("--selector", help="A named selector from selectors.yml.")
-log_format = click.option(
-    "--log-format",
-    envvar="DBT_LOG_FORMAT",
-    type=click.Choice(["text", "json", "default", "debug"], case_sensitive=False),
-    default="text",
-    show_default=True,
-    help="json: one JSON event per line on stdout (docs/events.md). Env: DBT_LOG_FORMAT.",
-)
-show_values = click.option(
-    "--show-values",
-    is_flag=True,
-    help="Print rejected records' key values and Gainsight's messages (else codes and counts).",
-)
-parse_flag = click.option(
-    "--parse/--no-parse",
-    "parse",
-    default=None,
-    help="Force (or skip) `dbt parse`; default: reuse target/manifest.json when current.",
-)
-
-
-def _split(values: tuple[str, ...]) -> list[str]:
-    """Split ``-s "a b"`` into two selectors, as dbt does."""
-    return [part for value in values for part in value.split()]
-
-
-def project_args(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """--project-dir, --profiles-dir, --target and --vars as the Python API's keywords."""
-    return {name: kwargs[name] for name in ("project_dir", "profiles_dir", "target", "vars")}
-
-
-def selection_args(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """--select and --exclude (split as dbt does), and --selector where the command has it."""
-    args: dict[str, Any] = {
-        "select": _split(kwargs["select"]),
-        "exclude": _split(kwargs["exclude"]),
-    }
-    if "selector" in kwargs:
-        args["selector"] = kwargs["selector"]
-    return args
+from dbt_gainsight.native_cli import COMMANDS as NATIVE_COMMANDS
+from dbt_gainsight.render import ConsoleObserver, print_summary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -163,7 +113,7 @@ def sync(**kwargs: Any) -> None:
                 parse=kwargs["parse"],
             )
     except GainsightSyncError as exc:
-        _fail(exc, observer)
+        fail(exc, observer)
     except KeyboardInterrupt:  # a second Ctrl-C: run results are written; leave now
         err_console.print("Interrupted.")
         if api_log is not None:
@@ -226,7 +176,7 @@ def validate(**kwargs: Any) -> None:
             parse=kwargs["parse"],
         )
     except GainsightSyncError as exc:
-        _fail(exc, observer)
+        fail(exc, observer)
     against = " against Gainsight" if kwargs["online"] else ""
     if isinstance(observer, JsonLogObserver):
         for config in configs:
@@ -257,7 +207,7 @@ def check(**kwargs: Any) -> None:
             connection=kwargs["connection"],
         )
     except GainsightSyncError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"OK  connection '{info['connection']}' at {info['url']}: access key accepted.")
 
 
@@ -291,7 +241,7 @@ def status(**kwargs: Any) -> None:
             on_event=ConsoleObserver(console, err_console).message,
         )
     except GainsightSyncError as exc:
-        _fail(exc)
+        fail(exc)
     if kwargs["output"] == "json":
         click.echo(json.dumps(report, indent=2, default=str))
         return
@@ -322,37 +272,12 @@ def _register_emulator() -> None:
     cli.add_command(emulator_command, name="emulator")
 
 
-def _event(level: str, message: str) -> None:
-    """A warning or note on stderr, for commands without a run observer (audit, ...)."""
-    ConsoleObserver(console, err_console).message(level, message)
-
-
-def _fail(exc: GainsightSyncError, observer: RunObserver | None = None) -> None:
-    """Print a command's error once (text or a JSON event) and exit with its code."""
-    if interrupts.tripped() and not isinstance(exc, SyncInterrupted):
-        exc = SyncInterrupted("Interrupted.")  # a library wrapped the Ctrl-C in its own error
-    if isinstance(observer, JsonLogObserver):
-        problems = [vars(p) for p in getattr(exc, "problems", [])]
-        observer.failed(exc.exit_code, str(exc).split("\n", 1)[0], problems)
-        sys.exit(exc.exit_code)
-    is_config = isinstance(exc, ConfigError) and not isinstance(exc, LockHeld)
-    label = "Config error" if is_config else "Error"
-    err_console.print(f"{label}: {exc}", markup=False)
-    sys.exit(exc.exit_code)
-
-
 _register_emulator()
-cli.add_command(__import__("dbt_gainsight.audit_cli", fromlist=["audit"]).audit)
+cli.add_command(audit)
 
 
-def _register_native() -> None:
-    from dbt_gainsight.native_cli import COMMANDS
-
-    for command in COMMANDS:
-        cli.add_command(command)
-
-
-_register_native()
+for command in NATIVE_COMMANDS:
+    cli.add_command(command)
 
 
 _MULTI_VALUE_FLAGS = frozenset({"-s", "--select", "-m", "--models", "--exclude", "--keys"})

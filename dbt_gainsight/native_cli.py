@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from dbt_gainsight.cli import (
-    _fail,
+from dbt_gainsight.cli_common import (
     console,
     err_console,
     exclude,
+    fail,
     profiles_dir,
     project_args,
     project_dir,
@@ -56,7 +56,7 @@ def init_command(**kwargs: Any) -> None:
             **project_args(kwargs),
         )
     except GainsightSyncError as exc:
-        _fail(exc)
+        fail(exc)
     proposal = result.proposal
     click.echo(result.snippet, nl=False)
     mapped = len(proposal.fields) + len(proposal.lookups)
@@ -104,7 +104,7 @@ def build_command(**kwargs: Any) -> None:
                 on_event=progress.message,
             )
     except GainsightSyncError as exc:
-        _fail(exc)
+        fail(exc)
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
         sys.exit(130)
@@ -142,7 +142,7 @@ def exposures_command(**kwargs: Any) -> None:
             write=kwargs["write_path"],
         )
     except GainsightSyncError as exc:
-        _fail(exc)
+        fail(exc)
     for warning in warnings:
         err_console.print(f"warning: {warning}", markup=False)
     if kwargs["write_path"]:

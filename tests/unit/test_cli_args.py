@@ -1,6 +1,11 @@
-"""The CLI reads dbt-style selector lists."""
+"""The CLI reads dbt-style selector lists, and its modules import in any order."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
 
 
 def test_cli_spreads_several_selectors_after_one_flag():
@@ -39,3 +44,16 @@ def test_the_audit_summary_says_why_a_model_was_skipped_and_counts_the_others():
         "gs_stale (Company): skipped: its last dbt run failed",
     ]
     assert lines[2].startswith("gs_companies (Company): clean; 3 rows, 3 records read in 1 calls")
+
+
+@pytest.mark.parametrize("module", ["audit_cli", "native_cli", "cli_common", "cli"])
+def test_every_command_module_can_be_imported_first(module):
+    """Each in a fresh interpreter: the command modules share cli_common, not each other, so
+    none is half-initialised when another imports it (audit_cli imported first once failed)."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import dbt_gainsight.{module}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
