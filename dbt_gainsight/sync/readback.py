@@ -39,12 +39,12 @@ class ReadBack:
     """
 
     def __init__(self) -> None:
+        remove_stale(Path(tempfile.gettempdir()))  # first: a Ctrl-C in it leaves nothing of ours
         try:
             self._folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{_owner()}-"))
         except OSError as exc:
             raise _failure(exc, tempfile.gettempdir()) from exc
-        remove_stale(self._folder.parent)
-        try:
+        try:  # from here on, however __init__ ends, a failure removes the folder
             with self._failures():
                 # Python's default transaction handling: a write opens one and ``with
                 # self._db`` commits it, so a page is one transaction (autocommit, one per

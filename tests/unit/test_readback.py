@@ -69,6 +69,23 @@ def test_the_read_back_is_removed_when_the_audit_fails_midway():
     assert _folders() == before
 
 
+@pytest.mark.parametrize("step", ["remove_stale", "connect"])
+def test_a_ctrl_c_while_the_read_back_is_built_leaves_no_folder(monkeypatch, step):
+    """The audit is interrupted before ``with`` holds the read-back: in the sweep of what
+    killed audits left (it once ran after the folder was made, outside the cleanup) or while
+    the file is opened."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    where = readback if step == "remove_stale" else readback.sqlite3
+    monkeypatch.setattr(where, step, interrupted)
+    before = _folders()
+    with pytest.raises(KeyboardInterrupt):
+        ReadBack()
+    assert _folders() == before
+
+
 def test_a_missing_or_full_temporary_folder_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
     with pytest.raises(ReadBackError, match=r"gone .*point TMPDIR at a folder with room"):
