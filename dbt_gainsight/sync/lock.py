@@ -11,14 +11,20 @@ that finds another run's lease on any of them deletes its own rows and stops wit
 runs at least one sees the other: never both go on (at worst both stop).
 
 A lease is taken over when its holder is dead: on the same host, a pid that no longer runs
-(a killed sync); anywhere, a heartbeat older than ``STALE_AFTER`` (the state writer renews
-it at every flush).
+(a killed sync); anywhere, a heartbeat older than ``STALE_AFTER``. A run renews the heartbeat
+of every lease it holds each ``HEARTBEAT_SECONDS`` from a thread of its own, also of the
+models it has not reached yet (hours after it took them, behind a long first model), and
+before each model's first write it confirms the lease is still its own (``confirm``): a run
+whose lease was taken over (its heartbeat stopped for an hour: a suspended process, a lost
+warehouse) never sends that model beside the run that took it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +32,10 @@ from datetime import datetime, timedelta
 from dbt_gainsight.errors import LockHeld
 from dbt_gainsight.sync.state import StateStore, as_datetime, utc_now
 
+_log = logging.getLogger(__name__)
+
 STALE_AFTER = timedelta(hours=1)
+HEARTBEAT_SECONDS = 60.0  # well inside STALE_AFTER: a live run never looks dead
 LOCK_HELP = "README: Two syncs at once"
 
 
@@ -52,10 +61,14 @@ class Lease:
 class Leases:
     """The leases one run holds; ``acquire`` before the first write, ``release`` at the end."""
 
-    def __init__(self, store: StateStore, run_id: str) -> None:
+    def __init__(
+        self, store: StateStore, run_id: str, *, heartbeat_seconds: float = HEARTBEAT_SECONDS
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.held: list[str] = []
+        self.heartbeat_seconds = heartbeat_seconds
+        self._heartbeat: _Heartbeat | None = None
 
     def acquire(self, models: Sequence[tuple[str, str]]) -> None:
         """Take a lease on each (sync id, model name), or raise LockHeld and take none."""
@@ -81,9 +94,45 @@ class Leases:
         if others:
             self.release()
             raise LockHeld(_message(others, store))
+        self._heartbeat = _Heartbeat(self, self.heartbeat_seconds)
+
+    def confirm(self, sync_id: str, model: str) -> None:
+        """Raise LockHeld unless this run still holds the lease on ``sync_id`` (``model``).
+
+        Called before a model's first write: a lease is taken over only once its heartbeat is
+        an hour old, so this can only fail for a run that stopped renewing (suspended, or cut
+        off from the warehouse) and then woke up.
+        """
+        leases = self._rows([sync_id])
+        if any(lease.run_id == self.run_id for lease in leases):
+            return
+        others = [lease for lease in leases if lease.run_id != self.run_id]
+        if others:
+            raise LockHeld(_message(others, self.store))
+        raise LockHeld(
+            f"this run's lease on {model} was taken over by another run while this one waited "
+            f"(its heartbeat had stopped for {int(STALE_AFTER.total_seconds() // 60)} minutes); "
+            f"nothing was sent for {model} in this run. Sync it again."
+        )
+
+    def renew(self) -> None:
+        """Move the heartbeat of every lease this run holds to now."""
+        wh = self.store.wh
+        wh.run_in_transaction(
+            [
+                (
+                    f"update {self.store.locks} set heartbeat_at = {wh.binding_char()} "
+                    f"where run_id = {wh.literal(self.run_id)}",
+                    [utc_now()],
+                )
+            ]
+        )
 
     def release(self) -> None:
         """Delete this run's leases (also after a failure: the next run may start)."""
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         if not self.held:
             return
         wh = self.store.wh
@@ -115,13 +164,54 @@ class Leases:
         ]
 
     def _clear_dead(self, ids: Sequence[str], now: datetime) -> None:
-        dead = {lease.run_id for lease in self._rows(ids) if lease.dead(now)}
+        """Delete the dead leases on these syncs, and only those.
+
+        The same run may hold others that look alive (a lease aged by hand, a clock step):
+        they stay its own.
+        """
+        dead = sorted({(ls.sync_id, ls.run_id) for ls in self._rows(ids) if ls.dead(now)})
         if dead:
             wh = self.store.wh
-            runs = ", ".join(wh.literal(r) for r in sorted(dead))
             wh.run_in_transaction(
-                [(f"delete from {self.store.locks} where run_id in ({runs})", None)]
+                [
+                    (
+                        f"delete from {self.store.locks} where sync_id = {wh.literal(sync_id)} "
+                        f"and run_id = {wh.literal(run_id)}",
+                        None,
+                    )
+                    for sync_id, run_id in dead
+                ]
             )
+
+
+class _Heartbeat:
+    """Renews a run's leases every ``seconds`` from its own thread and warehouse connection.
+
+    A failed renewal is logged and tried again next beat: an hour of them in a row is what it
+    takes for another run to take the leases over, and ``confirm`` catches that.
+    """
+
+    def __init__(self, leases: Leases, seconds: float) -> None:
+        self._leases = leases
+        self._seconds = seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gainsight-lease", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=10)  # a renewal in flight is one short statement
+
+    def _run(self) -> None:
+        try:
+            with self._leases.store.wh.connection("gainsight-lease"):
+                while not self._stopped.wait(self._seconds):
+                    try:
+                        self._leases.renew()
+                    except Exception as exc:  # noqa: BLE001 - retried next beat
+                        _log.warning("could not renew the sync leases: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - no connection: confirm() still guards
+            _log.warning("the sync leases' heartbeat could not start: %s", exc)
 
 
 def _alive(pid: int) -> bool:

@@ -224,6 +224,7 @@ class Runner:
 
     def _sync(self, plan: ModelPlan, model: ModelResult) -> None:
         config = plan.config
+        self.leases.confirm(plan.sync_id, config.model)  # still ours, hours after the run took it?
         model.state_reset = self.store.prepare_sync(
             sync_id=plan.sync_id,
             model_unique_id=config.unique_id,

@@ -244,13 +244,6 @@ class StateWriter:
         row_hashes = list(map(itemgetter(0), kept))
         statements += self._state_inserts(key_hashes, row_hashes, list(map(itemgetter(1), kept)))
         statements += self._reject_inserts(list(rejected.values()))
-        statements.append(  # the run is alive: renew its lease (lock.py)
-            (
-                f"update {store.locks} set heartbeat_at = {self.binding} "
-                f"where sync_id = {sid} and run_id = {store.wh.literal(self.run_id)}",
-                [utc_now()],
-            )
-        )
         store.wh.run_in_transaction(statements)
 
     def _state_inserts(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
-from dbt_gainsight.errors import StateWriteError
+from dbt_gainsight.errors import LockHeld, StateWriteError
 from dbt_gainsight.project import DbtArgs, DbtProject
 from dbt_gainsight.sync import writer as writer_module
+from dbt_gainsight.sync.lock import Leases
 from dbt_gainsight.sync.state import Reject, StateStore
 from dbt_gainsight.sync.writer import StateWriter
 from dbt_gainsight.warehouse import Warehouse
@@ -107,3 +109,23 @@ def test_within_a_flush_the_last_answer_for_a_key_is_the_one_kept(store):
     rejects = store.wh.execute(f"select key_hash, error_code from {store.rejects}", fetch=True)
     assert [tuple(r) for r in rejects] == [("k2", "E2")]
     assert (writer.flushed_accepted, writer.flushed_rejected) == (3, 1)
+
+
+def test_a_run_renews_every_lease_it_holds_until_it_releases_them(store):
+    """The heartbeat renews the leases of models the run has not reached yet (before, only
+    the state writer of the model being sent renewed its own), and stops at release."""
+    leases = Leases(store, "run-1", heartbeat_seconds=0.05)
+    leases.acquire([("s1", "first"), ("s2", "later")])
+    old = "2020-01-01 00:00:00"
+    store.wh.run_in_transaction([(f"update {store.locks} set heartbeat_at = '{old}'", None)])
+    deadline = time.monotonic() + 10
+    query = f"select count(*) from {store.locks} where heartbeat_at > '{old}'"
+    while store.wh.execute(query, fetch=True) != [(2,)]:
+        assert time.monotonic() < deadline, "the heartbeat renewed no lease in 10 s"
+        time.sleep(0.05)
+    leases.confirm("s2", "later")  # still ours
+    leases.release()
+    assert store.wh.execute(f"select count(*) from {store.locks}", fetch=True) == [(0,)]
+    assert not [t for t in threading.enumerate() if t.name == "gainsight-lease"]
+    with pytest.raises(LockHeld, match="lease on later was taken over"):
+        leases.confirm("s2", "later")
