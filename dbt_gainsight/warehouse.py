@@ -123,6 +123,16 @@ class Warehouse:
             database=self.target_database, schema=schema, identifier=identifier
         )
 
+    def table_names(self, schema: str) -> set[str]:
+        """The lower-cased names of the relations in ``schema``, read now, not from dbt's cache.
+
+        dbt caches a schema's relations on first listing; another process (a second sync, an
+        audit) may have created one of ours since, and a create from the stale list fails.
+        """
+        schema_relation = self.relation(schema, "").without_identifier()
+        found = self.adapter.list_relations_without_caching(schema_relation)
+        return {r.identifier.lower() for r in found}
+
     # Reading -----------------------------------------------------------------------------
 
     def model_relation(self, node):

@@ -406,10 +406,7 @@ def _found(model: AuditModel, rows: list[Drift], drift: Drift) -> None:
 
 def _ensure_table(store: StateStore) -> None:
     wh = store.wh
-    existing = {
-        r.identifier.lower() for r in wh.adapter.list_relations(store.syncs.database, store.schema)
-    }
-    if AUDIT_TABLE in existing:
+    if AUDIT_TABLE in wh.table_names(store.schema):
         return
     text, ts = wh.macro("type_string"), wh.macro("type_timestamp")
     columns = ", ".join(
@@ -429,7 +426,8 @@ def _ensure_table(store: StateStore) -> None:
         )
     )
     relation = wh.relation(store.schema, AUDIT_TABLE)
-    wh.run_in_transaction([(f"create table {relation} ({columns}, audited_at {ts})", None)])
+    create = f"create table if not exists {relation} ({columns}, audited_at {ts})"
+    wh.run_in_transaction([(create, None)])
 
 
 def _text(value: Any) -> str | None:

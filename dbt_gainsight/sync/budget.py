@@ -44,10 +44,7 @@ def calls_today(store, connection: str) -> int:
     """Calls the run history records for ``connection`` since 00:00 UTC today (0 if none)."""
     wh = store.wh
     relation = wh.relation(store.schema, RUNS)
-    existing = {
-        r.identifier.lower() for r in wh.adapter.list_relations(relation.database, store.schema)
-    }
-    if RUNS not in existing:
+    if RUNS not in wh.table_names(store.schema):
         return 0
     midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     since = midnight.replace(tzinfo=None).isoformat(sep=" ")

@@ -70,12 +70,9 @@ def ensure(store) -> Any:
     """Create gainsight_runs beside the state tables when absent; return its relation."""
     wh = store.wh
     relation = wh.relation(store.schema, RUNS)
-    existing = {
-        r.identifier.lower() for r in wh.adapter.list_relations(relation.database, store.schema)
-    }
-    if RUNS not in existing:
+    if RUNS not in wh.table_names(store.schema):
         cols = ", ".join(f"{name} {kind}" for name, kind in _columns(wh))
-        wh.run_in_transaction([(f"create table {relation} ({cols})", None)])
+        wh.run_in_transaction([(f"create table if not exists {relation} ({cols})", None)])
     return relation
 
 
@@ -142,12 +139,10 @@ def _parse_time(text: str | None) -> datetime | None:
 
 
 def _exists(wh, schema: str, name: str) -> bool:
-    relation = wh.relation(schema, name)
     try:
-        found = wh.adapter.list_relations(relation.database, schema)
-    except Exception:  # the schema itself may not exist yet
+        return name in wh.table_names(schema)
+    except Exception:  # noqa: BLE001 - the schema itself may not exist yet
         return False
-    return name in {r.identifier.lower() for r in found}
 
 
 def wrote_since(store, model_unique_id: str, since: datetime) -> list[str]:

@@ -101,31 +101,28 @@ class StateStore:
         text = wh.macro("type_string")
         ts = wh.macro("type_timestamp")
         wh.adapter.create_schema(wh.relation(self.schema, SYNCS).without_identifier())
-        existing = {
-            r.identifier.lower()
-            for r in wh.adapter.list_relations(self.syncs.database, self.schema)
-        }
+        existing = wh.table_names(self.schema)
         ddl = {
-            META: f"create table {self.meta} (name {text}, value {text})",
+            META: f"create table if not exists {self.meta} (name {text}, value {text})",
             SYNCS: (
-                f"create table {self.syncs} (sync_id {text}, model_unique_id {text}, "
+                f"create table if not exists {self.syncs} (sync_id {text}, model_unique_id {text}, "
                 f"object_name {text}, connection_name {text}, fingerprint {text}, "
                 f"updated_at {ts})"
             ),
             STATE: (
-                f"create table {self.state} (sync_id {text}, key_hash {text}, "
+                f"create table if not exists {self.state} (sync_id {text}, key_hash {text}, "
                 f"row_hash {text}, gsid {text}, run_id {text}, synced_at {ts})"
             ),
             DESCRIBES: (
-                f"create table {self.describes} (connection_name {text}, "
+                f"create table if not exists {self.describes} (connection_name {text}, "
                 f"object_name {text}, payload {text}, fetched_at {ts})"
             ),
             LOCKS: (
-                f"create table {self.locks} (sync_id {text}, model_name {text}, "
+                f"create table if not exists {self.locks} (sync_id {text}, model_name {text}, "
                 f"run_id {text}, host {text}, pid {text}, started_at {ts}, heartbeat_at {ts})"
             ),
             REJECTS: (
-                f"create table {self.rejects} (sync_id {text}, run_id {text}, "
+                f"create table if not exists {self.rejects} (sync_id {text}, run_id {text}, "
                 f"model_name {text}, key_hash {text}, key_values {text}, error_code {text}, "
                 f"error_message {text}, rejected_at {ts})"
             ),

@@ -9,6 +9,7 @@ import pytest
 
 from dbt_gainsight.errors import LockHeld, StateWriteError
 from dbt_gainsight.project import DbtArgs, DbtProject
+from dbt_gainsight.sync import history
 from dbt_gainsight.sync import writer as writer_module
 from dbt_gainsight.sync.lock import Leases
 from dbt_gainsight.sync.state import Reject, StateStore
@@ -129,3 +130,14 @@ def test_a_run_renews_every_lease_it_holds_until_it_releases_them(store):
     assert not [t for t in threading.enumerate() if t.name == "gainsight-lease"]
     with pytest.raises(LockHeld, match="lease on later was taken over"):
         leases.confirm("s2", "later")
+
+
+def test_tables_another_process_created_are_seen_not_created_again(store):
+    """dbt caches a schema's relations once listed; a table made since by another run (here:
+    behind dbt's back) was created again from that list and the run's history row was lost
+    ("relation gainsight_runs already exists", found by an attack with two runs)."""
+    wh = store.wh
+    wh.adapter.list_relations(store.syncs.database, store.schema)  # dbt caches the schema
+    wh.execute(f"create table {store.schema}.gainsight_runs (run_id varchar)")
+    assert history.ensure(store).identifier == "gainsight_runs"  # no second create
+    assert "gainsight_runs" in wh.table_names(store.schema)
