@@ -10,12 +10,17 @@ to N once. A deleted record leaves the state; a delete that failed is tried agai
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import queue
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
+from dbt_gainsight import interrupts
+from dbt_gainsight.errors import AuthError, SyncInterrupted
 from dbt_gainsight.gainsight.responses import RecordStatus
 
 SHOWN = 20  # Gsids listed in a dry run's message
+CANCEL_POLL_SECONDS = 0.5  # how often a wait for answers looks at the cancel event
 
 
 @dataclass(frozen=True)
@@ -64,24 +69,91 @@ def over_limit(settings, planned: PlannedDeletes, allow: int | None) -> str | No
     )
 
 
-def run_deletes(client, object_name: str, planned: PlannedDeletes, store, sync_id: str, workers):
-    """Delete the planned records; drop the deleted ones from the state.
+@dataclass
+class DeleteOutcome:
+    """What the deletes of one model did so far.
 
-    Returns (deleted, failed, first error). A Gsid Gainsight no longer knows counts as
-    deleted (someone removed it already); a failed delete keeps its state row, so the next
-    run tries again.
+    Filled as answers arrive, so a Ctrl-C leaves true counts and forgets exactly the records
+    Gainsight no longer holds.
     """
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="gs-delete") as pool:
-        results = list(pool.map(lambda row: client.delete(object_name, row[1]), planned.rows))
-    gone = [
-        key_hash
-        for (key_hash, _), res in zip(planned.rows, results, strict=True)
-        if res.status in (RecordStatus.ACCEPTED, RecordStatus.NOT_FOUND)
-    ]
-    errors = [r for r in results if r.status not in (RecordStatus.ACCEPTED, RecordStatus.NOT_FOUND)]
-    _forget(store, sync_id, gone)
-    first = f"{errors[0].error_code}: {errors[0].error_message}" if errors else None
-    return len(gone), len(errors), first
+
+    gone: list[str] = field(default_factory=list)  # key hashes whose record is deleted
+    failed: int = 0
+    first_error: str | None = None
+    auth_error: AuthError | None = None
+
+    def take(self, future: Future, key_hash: str) -> None:
+        """One delete's answer: a Gsid Gainsight no longer knows counts as deleted."""
+        if future.cancelled():
+            return  # never left
+        exc = future.exception()
+        if isinstance(exc, AuthError):
+            self.auth_error = self.auth_error or exc
+            return
+        if exc is not None:  # interrupted before an answer: tried again next run
+            self._fail(str(exc))
+            return
+        result = future.result()
+        if result.status in (RecordStatus.ACCEPTED, RecordStatus.NOT_FOUND):
+            self.gone.append(key_hash)
+        else:
+            self._fail(f"{result.error_code}: {result.error_message}")
+
+    def _fail(self, error: str) -> None:
+        self.failed += 1
+        self.first_error = self.first_error or error
+
+
+def run_deletes(
+    client,
+    object_name: str,
+    planned: PlannedDeletes,
+    store,
+    sync_id: str,
+    workers: int,
+    cancel: threading.Event,
+    outcome: DeleteOutcome,
+) -> None:
+    """Delete the planned records, ``workers`` at a time; drop the deleted ones from the state.
+
+    A failed delete keeps its state row, so the next run tries again. On a Ctrl-C no new
+    delete starts, the ones in flight finish (a delete that landed must leave the state), and
+    SyncInterrupted follows once the state is written.
+    """
+    workers = max(1, workers)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gs-delete")
+    finished: queue.Queue[Future] = queue.Queue()
+    pending: dict[Future, str] = {}
+
+    def collect(until: int) -> None:
+        while len(pending) > until:
+            interrupts.stop_if_cancelled(cancel)  # set even when the exception was lost
+            try:
+                future = finished.get(timeout=CANCEL_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            outcome.take(future, pending.pop(future))
+
+    interrupted = False
+    try:
+        for key_hash, gsid in planned.rows:
+            collect(until=2 * workers - 1)
+            future = pool.submit(client.delete, object_name, gsid)
+            pending[future] = key_hash
+            future.add_done_callback(finished.put)
+        collect(until=0)
+    except (KeyboardInterrupt, SyncInterrupted):
+        cancel.set()  # every client wait ends now and no new call starts
+        interrupted = True
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, key_hash in pending.items():
+            outcome.take(future, key_hash)
+        _forget(store, sync_id, outcome.gone)
+    if outcome.auth_error is not None:
+        raise outcome.auth_error
+    if interrupted:
+        raise SyncInterrupted("Interrupted: the records deleted so far left the state.")
 
 
 def _forget(store, sync_id: str, key_hashes: list[str]) -> None:
@@ -117,7 +189,9 @@ def count_deletes(wh, store, plan, model, gone_sql: str, dry_run: bool) -> None:
         model.message = planned.describe() + (f". Blocked: {blocked}" if blocked else "")
 
 
-def mirror_deletes(wh, store, plan, model, client, gone_sql, allow, budget=None) -> None:
+def mirror_deletes(
+    wh, store, plan, model, client, gone_sql, allow, cancel: threading.Event, budget=None
+) -> None:
     """After the model's sends: delete what left the model, unless a limit is passed."""
     config = plan.config
     if not config.deletes.enabled or config.is_people:
@@ -133,15 +207,19 @@ def mirror_deletes(wh, store, plan, model, client, gone_sql, allow, budget=None)
         model.status, model.message = "error", _joined(model.message, blocked)
         return
     before = client.stats.snapshot()["calls"]
-    deleted, failed, first = run_deletes(
-        client, config.object, planned, store, plan.sync_id, plan.connection.max_in_flight
-    )
-    model.api_calls += client.stats.snapshot()["calls"] - before
-    model.deleted += deleted
-    model.failed += failed
-    if failed:
+    outcome = DeleteOutcome()
+    try:
+        workers = plan.connection.max_in_flight
+        run_deletes(client, config.object, planned, store, plan.sync_id, workers, cancel, outcome)
+    finally:  # true counts, also after a Ctrl-C
+        model.api_calls += client.stats.snapshot()["calls"] - before
+        model.deleted += len(outcome.gone)
+        model.failed += outcome.failed
+    if outcome.failed:
         model.message = _joined(
-            model.message, f"{failed} deletes failed ({first}); they are tried again next run"
+            model.message,
+            f"{outcome.failed} deletes failed ({outcome.first_error}); "
+            "they are tried again next run",
         )
         if model.status == "success":
             model.status = "partial"

@@ -250,7 +250,9 @@ class Runner:
         ).run(query)
         if model.status != ERROR:  # a model that failed deletes nothing
             allow = self.options.allow_deletes
-            mirror_deletes(self.wh, self.store, plan, model, client, query.gone_sql, allow, budget)
+            mirror_deletes(
+                self.wh, self.store, plan, model, client, query.gone_sql, allow, self.cancel, budget
+            )
 
     def _start_model(self, plan: ModelPlan) -> ModelResult:
         config = plan.config

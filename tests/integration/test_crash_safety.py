@@ -48,12 +48,12 @@ def project(request, tmp_path, gainsight_emulator_factory) -> IncProject:
     return p
 
 
-def start_sync(project: IncProject, log: Path) -> subprocess.Popen:
+def start_sync(project: IncProject, log: Path, *args: str) -> subprocess.Popen:
     """Start ``dbt-gainsight sync`` as a child process (stdout and stderr to ``log``)."""
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **project.env}
     with open(log, "w") as out:
         return subprocess.Popen(
-            project.sync_command(), env=env, stdout=out, stderr=subprocess.STDOUT
+            project.sync_command(*args), env=env, stdout=out, stderr=subprocess.STDOUT
         )
 
 

@@ -8,6 +8,8 @@ only what the command says about itself.
 from __future__ import annotations
 
 import json
+import signal
+import time
 
 import pytest
 import requests
@@ -15,11 +17,13 @@ import requests
 from tests.conftest import run
 from tests.integration.incremental_helpers import (
     BACKENDS,
+    SYNC_TIMEOUT,
     IncProject,
     assert_emulator_matches,
     calls_since,
     companies,
 )
+from tests.integration.test_crash_safety import start_sync
 
 KEY = "truth-test-key"
 
@@ -204,6 +208,53 @@ def test_deletes_mirror_only_rows_that_left_the_model_and_the_guard_stops_a_mass
     names = {r["Name"] for r in gs.records("Company")}
     assert names == {r["name"] for r in rest} | {"Made elsewhere"}
     assert len(project.state()) == 45
+
+
+def test_a_ctrl_c_while_deleting_keeps_the_state_equal_to_gainsight(project: IncProject):
+    """A Ctrl-C in the delete phase: the deletes in flight finish, every record Gainsight
+    deleted leaves the state and no other does, and the run results count the real calls and
+    deletes. Before, the state kept every deleted record until a later run's delete answered
+    "not found", and the model said ``skipped``, 0 calls, 0 deleted (found by an attack).
+    """
+    gs = project.gs
+    rows = companies(200)
+    project.edit("models/schema.yml", "          fields:\n", DELETES + "          fields:\n")
+    project.build(rows)
+    project.sync()
+    project.reseed(rows[:50])  # 150 rows leave the model
+    gs.set_limits(latency_ms=300)
+    before = gs.counters()
+    log = project.dir / "deleting.log"
+    proc = start_sync(project, log, "--allow-deletes", "150")
+    try:
+        deadline = time.monotonic() + SYNC_TIMEOUT
+        while delete_calls(gs, before) < 10:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "no deletes"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    gs.set_limits(latency_ms=0)
+    output = log.read_text()
+    assert code == 130 and "Traceback" not in output, output
+    deleted = delete_calls(gs, before)
+    assert 10 <= deleted < 150, deleted
+    held = {r["Gsid"] for r in gs.records("Company")}
+    assert len(held) == 200 - deleted
+    assert set(project.state_gsids()) == held  # each deleted record left the state, no other
+    report = project.report()
+    (model,) = report["results"]
+    assert report["metadata"]["interrupted"] is True
+    assert (model["deleted"], model["api_calls"]) == (deleted, deleted), model
+    assert model["status"] == "error" and "interrupted" in model["message"], model
+
+    rest = project.sync("--allow-deletes", "150")
+    assert rest.model["deleted"] == 150 - deleted
+    assert_emulator_matches(gs, rows[:50])
+    assert len(project.state()) == 50
 
 
 def test_max_calls_refuses_and_the_daily_budget_stops_a_run_the_next_day_continues(
