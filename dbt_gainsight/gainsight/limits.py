@@ -7,9 +7,10 @@ plan import them from here, so a fact cannot drift between two copies.
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
-from dbt_gainsight.errors import ConfigError, redact
+from dbt_gainsight.errors import ConfigError
 
 #: Records per data-objects write and per async people call.
 MAX_BATCH = 50
@@ -63,6 +64,10 @@ NO_DATA_DESC = "no data found"
 LOOPBACK_HOSTS = frozenset({"localhost"})
 
 
+#: A host name without a scheme (``acme.gainsightcloud.com``): shown when refused.
+_HOST_LIKE = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:\d+)?(/[^?#]*)?")
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() in LOOPBACK_HOSTS:
         return True
@@ -86,7 +91,13 @@ def check_base_url(
     shown = _redacted_url(raw)
     example = "e.g. https://acme.gainsightcloud.com"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}: {shown!r} is not an http(s) URL; expected {example}")
+        if "://" in raw or _HOST_LIKE.fullmatch(raw):
+            shown = raw if _HOST_LIKE.fullmatch(raw) else shown
+            raise ConfigError(f"{where}: {shown!r} is not an http(s) URL; expected {example}")
+        raise ConfigError(  # it may be the access key, set in the URL's place
+            f"{where}: the value is not an http(s) URL (not shown: it may be a secret); "
+            f"expected {example}"
+        )
     if parts.username is not None or parts.password is not None:
         raise ConfigError(
             f"{where}: {shown!r} holds user info; put the key in the access key setting, "
@@ -106,9 +117,17 @@ def check_base_url(
 
 
 def _redacted_url(url: str) -> str:
-    """The URL with any user info replaced by ``***`` (it may be a password)."""
+    """The URL with its user info, query and fragment replaced by ``***``.
+
+    Each may hold a password or a key (``?accesskey=...``).
+    """
     parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    userinfo = parts.netloc.rsplit("@", 1)[0]
-    return redact(url, userinfo)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    shown = f"{parts.scheme}://{netloc}{parts.path}"
+    if parts.query or url.endswith("?"):
+        shown += "?***" if parts.query else "?"
+    if parts.fragment or url.endswith("#"):
+        shown += "#***" if parts.fragment else "#"
+    return shown

@@ -40,6 +40,13 @@ def test_accepted_urls(url, normalised):
         ("http://10.0.0.5:8756", "allow_insecure_http: true"),
         ("https://acme.gainsightcloud.com/?tenant=1", "has a query or fragment"),
         ("https://acme.gainsightcloud.com/#top", "has a query or fragment"),
+        (
+            "https://acme.gainsightcloud.com/?accesskey=hunter2",
+            "'https://acme.gainsightcloud.com/?***'",
+        ),
+        ("https://acme.gainsightcloud.com/#tok=hunter2", "'https://acme.gainsightcloud.com/#***'"),
+        ("https://acme.gainsightcloud.com/?a=hunter2#b=hunter2", "has a query or fragment"),
+        ("hunter2-an-access-key-in-the-wrong-place", "the value is not an http(s) URL (not shown"),
         ("https://acme.gainsightcloud.com?", "has a query or fragment"),
         ("https://svc:hunter2@acme.gainsightcloud.com", "holds user info"),
         ("https://hunter2@acme.gainsightcloud.com", "holds user info"),
