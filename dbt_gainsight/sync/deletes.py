@@ -6,6 +6,13 @@ touched. Two limits guard against a broken model deleting a tenant's data:
 ``deletes.max_per_run`` and ``deletes.max_fraction`` (of the records this sync wrote). Over
 either, nothing is deleted and the model ends with an error; ``--allow-deletes N`` allows up
 to N once. A deleted record leaves the state; a delete that failed is tried again next run.
+
+A state row whose key hash is gone may still name a record whose row is in the model: the
+key column's type changed (``7`` is hashed as ``'7.00'`` once it is ``numeric(12,2)``) and the
+record's update under its new hash was rejected. So before anything is deleted, each
+candidate's key is read back from Gainsight (one query call a thousand) and hashed as the
+model's key columns are; a record whose key is in the model now is kept, and its stale state
+row dropped (the row's next accepted send claims the record again).
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ from dataclasses import dataclass, field
 
 from dbt_gainsight import interrupts
 from dbt_gainsight.errors import AuthError, SyncInterrupted
+from dbt_gainsight.gainsight.limits import MAX_IN_VALUES
 from dbt_gainsight.gainsight.responses import RecordStatus
+from dbt_gainsight.sync import compare, diff
+from dbt_gainsight.sync.state import chunks
 
 SHOWN = 20  # Gsids listed in a dry run's message
 CANCEL_POLL_SECONDS = 0.5  # how often a wait for answers looks at the cancel event
@@ -33,6 +43,14 @@ class PlannedDeletes:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def without(self, gsids: set[str]) -> PlannedDeletes:
+        """The plan less the records of these Gsids."""
+        return PlannedDeletes(tuple(r for r in self.rows if r[1] not in gsids), self.synced)
+
+    def read_calls(self) -> int:
+        """Query calls that read the candidates' keys back (``still_in_model``)."""
+        return -(-len(self.rows) // MAX_IN_VALUES)
+
     def describe(self) -> str:
         """The planned deletes for a dry run: count and the first Gsids."""
         shown = ", ".join(gsid for _, gsid in self.rows[:SHOWN])
@@ -47,6 +65,45 @@ def plan_deletes(wh, store, gone_sql: str, sync_id: str) -> PlannedDeletes:
         f"select count(*) from {store.state} where sync_id = {wh.literal(sync_id)}", fetch=True
     )[0][0]
     return PlannedDeletes(rows=rows, synced=int(synced))
+
+
+def still_in_model(wh, plan, client, planned: PlannedDeletes, model_keys_sql: str) -> set[str]:
+    """Gsids of candidates whose key, as Gainsight holds it, is a key of the model now.
+
+    The keys read back are hashed by the warehouse as the diff hashes the model's key columns
+    (each value cast to its column's type first), so they match whatever the state's old hash
+    was. A candidate Gainsight no longer holds is not returned: its delete answers "not
+    found" and its state row goes.
+    """
+    config = plan.config
+    schema = (plan.schemas or {}).get(config.object)
+    readers = [
+        compare.read_converter(f) if (f := schema and schema.field(k)) else (lambda v: v)
+        for k in config.keys
+    ]
+    found: list[tuple[str, list[str]]] = []
+    for part in chunks([gsid for _, gsid in planned.rows], MAX_IN_VALUES):
+        for row in client.query(config.object, ["Gsid", *config.keys], [("Gsid", "IN", part)]):
+            texts = [
+                compare.key_text(read(row.get(key)), False)
+                for key, read in zip(config.keys, readers, strict=True)
+            ]
+            if None not in texts:
+                found.append((row["Gsid"], texts))
+    if not found:
+        return set()
+    types = [plan.column_types.get(c) for c in plan.key_columns]
+    folded = [c in plan.folded_keys for c in plan.key_columns]
+    hashes = diff.key_hashes(wh, [texts for _, texts in found], types, folded)
+    live: set[str] = set()
+    b = wh.binding_char()
+    for part in chunks(sorted(set(hashes)), MAX_IN_VALUES):
+        sql = (
+            f"select distinct key_hash from ({model_keys_sql}) model_keys "
+            f"where key_hash in ({', '.join([b] * len(part))})"
+        )
+        live.update(h for (h,) in wh.fetch(sql, part))
+    return {gsid for (gsid, _), h in zip(found, hashes, strict=True) if h in live}
 
 
 def over_limit(settings, planned: PlannedDeletes, allow: int | None) -> str | None:
@@ -183,32 +240,48 @@ def count_deletes(wh, store, plan, model, gone_sql: str, dry_run: bool) -> None:
         return
     planned = plan_deletes(wh, store, gone_sql, plan.sync_id)
     model.planned_deletes = len(planned)
-    model.planned_calls += len(planned)
+    model.planned_calls += planned.read_calls() + len(planned)
     if dry_run and planned:
         blocked = over_limit(config.deletes, planned, None)
         model.message = planned.describe() + (f". Blocked: {blocked}" if blocked else "")
 
 
 def mirror_deletes(
-    wh, store, plan, model, client, gone_sql, allow, cancel: threading.Event, budget=None
+    wh, store, plan, model, client, query, allow, cancel: threading.Event, budget=None
 ) -> None:
-    """After the model's sends: delete what left the model, unless a limit is passed."""
+    """After the model's sends: delete what left the model, unless a limit is passed.
+
+    ``query`` is the model's ``DiffQuery``; ``plan.schemas`` must hold the object's describe.
+    """
     config = plan.config
     if not config.deletes.enabled or config.is_people:
         return
-    planned = plan_deletes(wh, store, gone_sql, plan.sync_id)
+    planned = plan_deletes(wh, store, query.gone_sql, plan.sync_id)
     model.planned_deletes = len(planned)
     if not planned:
         return
-    blocked = over_limit(config.deletes, planned, allow)
-    if not blocked and budget is not None and not budget.allows(len(planned)):
+    if budget is not None and not budget.allows(planned.read_calls() + len(planned)):
         blocked = budget.message() + f" {len(planned)} deletes wait for the next run."
-    if blocked:
         model.status, model.message = "error", _joined(model.message, blocked)
         return
     before = client.stats.snapshot()["calls"]
     outcome = DeleteOutcome()
     try:
+        kept = still_in_model(wh, plan, client, planned, query.model_keys_sql)
+        if kept:
+            stale = [key_hash for key_hash, gsid in planned.rows if gsid in kept]
+            _forget(store, plan.sync_id, stale)
+            planned = planned.without(kept)
+            model.planned_deletes = len(planned)
+            model.message = _joined(
+                model.message,
+                f"{len(kept)} records kept: their rows are in the model under a key hashed "
+                "differently (a key column's type changed?)",
+            )
+        blocked = over_limit(config.deletes, planned, allow)
+        if blocked:
+            model.status, model.message = "error", _joined(model.message, blocked)
+            return
         workers = plan.connection.max_in_flight
         run_deletes(client, config.object, planned, store, plan.sync_id, workers, cancel, outcome)
     finally:  # true counts, also after a Ctrl-C

@@ -45,6 +45,7 @@ class DiffQuery:
     rows_sql: str = ""  # like stream_sql, unchanged rows included (audit)
     gone_sql: str = ""  # -> (key_hash, gsid) of state rows whose row left the model
     gone_keys_sql: str = ""  # -> key_hash of those rows, a Gsid shared with a live row or not
+    model_keys_sql: str = ""  # -> key_hash of every row of the model
 
 
 def build_diff_query(
@@ -87,6 +88,7 @@ def build_diff_query(
     key_names = [f"gs_k{i}" for i in range(len(key_quoted))]
     key_select = ", ".join(f"{k} as {n}" for k, n in zip(key_quoted, key_names, strict=True))
     key_join = " and ".join(f"dups.{n} = src.{n}" for n in key_names)
+    model_keys_sql = f"select {key_hash} as key_hash from {relation}"
 
     def classified(lazy_row_hash: bool = False) -> str:
         """The CTEs up to ``classified``; ``lazy_row_hash``: hash a row only to compare it.
@@ -116,7 +118,7 @@ dups as (
     having count(*) > 1
 ),
 model_keys as (
-    select {key_hash} as key_hash from {relation}
+    {model_keys_sql}
 ),
 st as (
     select key_hash, row_hash, gsid from {state_relation} where sync_id = {sync}
@@ -172,6 +174,7 @@ select st.key_hash from st
 where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
 """
     return DiffQuery(
+        model_keys_sql=model_keys_sql,
         counts_sql=counts_sql,
         stream_sql=stream_sql,
         rows_sql=f"{base}\nselect {fetched} from classified\n",

@@ -250,9 +250,21 @@ class Runner:
         ).run(query)
         if model.status != ERROR:  # a model that failed deletes nothing
             allow = self.options.allow_deletes
+            if plan.schemas is None and model.planned_deletes:  # nothing was sent
+                self._describe(plan, model, client)
             mirror_deletes(
-                self.wh, self.store, plan, model, client, query.gone_sql, allow, self.cancel, budget
+                self.wh, self.store, plan, model, client, query, allow, self.cancel, budget
             )
+
+    def _describe(self, plan: ModelPlan, model: ModelResult, client: GainsightClient) -> None:
+        """The describes of the model's objects, for a model that sends nothing but deletes."""
+        before = client.stats.snapshot()["calls"]
+        try:
+            tenant = tenant_of(plan.connection.url)
+            plan.schemas = self.describes.schemas_for(plan.config, tenant, client)
+        finally:
+            model.metadata_calls += client.stats.snapshot()["calls"] - before
+        self.describes.save()
 
     def _start_model(self, plan: ModelPlan) -> ModelResult:
         config = plan.config

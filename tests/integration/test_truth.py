@@ -180,12 +180,12 @@ def test_deletes_mirror_only_rows_that_left_the_model_and_the_guard_stops_a_mass
     assert calls_since(gs, before)["calls"] == 0
     assert plan.model["planned_deletes"] == 5 and plan.model["deleted"] == 0
     assert all(gsid in plan.model["message"] for gsid in gone_gsids)
-    assert plan.model["planned_calls"] == 5
+    assert plan.model["planned_calls"] == 6  # 5 deletes and 1 query reading their keys back
 
     before = gs.counters()
     done = project.sync()
     assert delete_calls(gs, before) == 5 == done.model["deleted"]
-    assert done.model["api_calls"] == 5
+    assert done.model["api_calls"] == 6
     names = {r["Name"] for r in gs.records("Company")}
     assert names == {r["name"] for r in kept} | {"Made elsewhere"}
     assert len(project.state()) == 95
@@ -208,6 +208,57 @@ def test_deletes_mirror_only_rows_that_left_the_model_and_the_guard_stops_a_mass
     names = {r["Name"] for r in gs.records("Company")}
     assert names == {r["name"] for r in rest} | {"Made elsewhere"}
     assert len(project.state()) == 45
+
+
+NUMBERED_SQL = """-- keyed by a number; --vars '{v2: true}': numeric(12,2), one name too long
+select
+{% if var('v2', false) %}
+    cast(employees as numeric(12,2)) as employees,
+    case when employees = 7 then company_name || repeat('x', 300) else company_name end
+        as company_name
+{% else %}
+    cast(employees as integer) as employees,
+    company_name
+{% endif %}
+from {{ ref('gs_companies') }}
+"""
+NUMBERED_YML = """version: 2
+models:
+  - name: gs_numbered
+    config:
+      meta:
+        gainsight:
+          object: Company
+          keys: [Employees]
+          fields: {employees: Employees, company_name: Name}
+          deletes: {enabled: true, max_per_run: 100, max_fraction: 0.05}
+"""
+
+
+def test_a_record_whose_key_is_still_in_the_model_is_never_deleted(project: IncProject):
+    """The key column's type changes (integer -> numeric(12,2), a refactor), so every key
+    hash changes (7 -> '7.00') while every row stays. The existence check turns the rows into
+    updates of the same records, but one update is rejected (a name past 255 characters): its
+    record is in no new state row, and its old state row looked gone. Before, the delete phase
+    deleted it (Gainsight: 99 records for 100 rows; found by an attack). Now each candidate's
+    key is read back from Gainsight and hashed as the model's: one still in the model is kept.
+    """
+    gs = project.gs
+    (project.dir / "models" / "gs_numbered.sql").write_text(NUMBERED_SQL)
+    (project.dir / "models" / "gs_numbered.yml").write_text(NUMBERED_YML)
+    project.build(companies(100))  # employees 1..100
+    project.sync("-s", "gs_numbered")
+    assert len(gs.records("Company")) == 100
+    v2 = ("--vars", "{v2: true}")
+    project.dbt("build", "-s", "gs_numbered", *v2)
+    before = gs.counters()
+    project.sync("-s", "gs_numbered", *v2, expect=1)
+    (model,) = project.report()["results"]
+    assert (model["rejected"], model["deleted"]) == (1, 0), model
+    assert delete_calls(gs, before) == 0
+    held = {int(r["Employees"]) for r in gs.records("Company")}
+    assert held == set(range(1, 101))  # account 7 too
+    assert len(gs.records("Company")) == 100
 
 
 def test_a_ctrl_c_while_deleting_keeps_the_state_equal_to_gainsight(project: IncProject):
@@ -248,7 +299,7 @@ def test_a_ctrl_c_while_deleting_keeps_the_state_equal_to_gainsight(project: Inc
     report = project.report()
     (model,) = report["results"]
     assert report["metadata"]["interrupted"] is True
-    assert (model["deleted"], model["api_calls"]) == (deleted, deleted), model
+    assert (model["deleted"], model["api_calls"]) == (deleted, deleted + 1), model
     assert model["status"] == "error" and "interrupted" in model["message"], model
 
     rest = project.sync("--allow-deletes", "150")
