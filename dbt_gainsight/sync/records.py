@@ -106,6 +106,8 @@ class RecordBuilder:
                     record.update(_convert([(i, column, convert)], row))
         for parent in self.parents:  # checked here, so a bad one is this record's reject
             self.parent_value(row, parent)
+        if self.link_slots:  # likewise the link's fields (built again when it is sent)
+            self.build_link(row)
         return record
 
     def flat(self, row: Sequence[Any]) -> dict[str, Any]:

@@ -186,6 +186,12 @@ def test_company_person_splits_person_link_and_parent(schemas):
     assert b.lookups is None
     with pytest.raises(ValueConversionError, match="Email"):
         b.build(("not-an-email", "Ann", "Acme", None, None))
+    # A bad link value is the record's reject too, found while building it; before, it was
+    # raised when the person was sent and ended the model (a new-user walkthrough).
+    with pytest.raises(ValueConversionError, match="IsPrimaryCompany"):
+        b.build(("ann@acme.io", "Ann", "Acme", None, "maybe"))
+    with pytest.raises(ValueConversionError, match="Title"):
+        b.build(("ann@acme.io", "Ann", "Acme", "x" * 5000, "t"))
 
 
 def test_relationship_person_link_fields(schemas):
