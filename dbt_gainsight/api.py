@@ -258,8 +258,10 @@ def validate(
 ) -> ValidateResult:
     """Check the config of the selected models; raise ConfigError listing every problem.
 
-    Columns are checked against the model's YAML when it declares them, else against the
-    built relation. ``online`` also checks each mapping against Gainsight's describe.
+    Columns are checked against the model's YAML when it declares every mapped one (no
+    warehouse needed), else against the built relation: YAML may document only some columns.
+    A model never built is checked against its YAML's columns, if any, else not at all (a
+    warning says so). ``online`` also checks each mapping against Gainsight's describe.
     """
     session = Session(
         project_dir=project_dir,
@@ -273,22 +275,28 @@ def validate(
     configs = session.configs(select, exclude, selector, need_connections=online, failure=failure)
     problems: list[ConfigProblem] = []
     needs_relation = []
+    unseen: list[tuple[SyncConfig, Any]] = []  # columns to read from the built relation
     for config, node in configs:
         declared = declared_columns(node)
-        if declared:
-            problems += check_columns(config, declared)
+        if not declared or check_columns(config, declared):
+            unseen.append((config, node))
         if not declared or online:
             needs_relation.append((config, node))
     column_types: dict[str, dict[str, str]] = {}
-    if needs_relation:
+    if needs_relation or unseen:
         wh = Warehouse(session.args, session.project.manifest)
         try:
             with wh.connection("gainsight-validate"):
-                undeclared = [(c, n) for c, n in needs_relation if not declared_columns(n)]
-                plans, found = session.plans(undeclared, wh, with_connections=False)
+                plans, found = session.plans(unseen, wh, with_connections=False)
                 problems += found
+                declared_by_id = {c.unique_id: declared_columns(n) for c, n in unseen}
                 for plan in plans:
-                    if plan.error:  # never built, and no columns in its YAML: say so
+                    if not plan.error:
+                        continue
+                    declared = declared_by_id[plan.config.unique_id]
+                    if declared:  # never built: its YAML's columns are all there is
+                        problems += check_columns(plan.config, declared, declared_only=True)
+                    else:  # never built, and no columns in its YAML: say so
                         session.emit("warn", typecheck.not_checked(plan.config))
                 if online:
                     column_types = typecheck.column_types(wh, needs_relation)

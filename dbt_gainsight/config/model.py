@@ -354,8 +354,14 @@ def parse_sync_config(
     return config
 
 
-def check_columns(config: SyncConfig, columns: Iterable[str]) -> list[ConfigProblem]:
-    """Report mapped columns (fields, lookup matches) missing from the model; case-insensitive."""
+def check_columns(
+    config: SyncConfig, columns: Iterable[str], *, declared_only: bool = False
+) -> list[ConfigProblem]:
+    """Report mapped columns (fields, lookup matches) missing from the model; case-insensitive.
+
+    ``declared_only``: ``columns`` are the ones the model's YAML declares, and the model was
+    never built, so the message says the real columns were not seen.
+    """
     model_columns = list(columns)
     present = {c.casefold() for c in model_columns}
     listing = ", ".join(model_columns) if model_columns else "none"
@@ -363,12 +369,19 @@ def check_columns(config: SyncConfig, columns: Iterable[str]) -> list[ConfigProb
 
     def missing(path: Sequence[str | int], column: str) -> None:
         hint = did_you_mean(column, model_columns)
+        if declared_only:
+            message = (
+                f"column {column!r} is not among the columns its YAML declares ({listing})"
+                f"{hint}; the model was never built, so its real columns were not checked"
+            )
+        else:
+            message = f"column {column!r} is not in the model{hint} (columns: {listing})"
         problems.append(
             ConfigProblem(
                 model=config.model,
                 yaml_path=config.yaml_path,
                 key_path=key_path(path),
-                message=f"column {column!r} is not in the model{hint} (columns: {listing})",
+                message=message,
             )
         )
 

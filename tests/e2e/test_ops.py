@@ -254,6 +254,54 @@ models:
 """
 
 
+PARTLY_DOCUMENTED_YML = """
+version: 2
+models:
+  - name: gs_documented
+    columns: [{name: company_name, data_tests: [not_null]}]
+    config:
+      meta:
+        gainsight:
+          object: Company
+          keys: [Name]
+          fields: {company_name: Name, employees: Employees}
+  - name: gs_documented_unbuilt
+    columns: [{name: company_name}]
+    config:
+      meta:
+        gainsight:
+          object: Company
+          keys: [Name]
+          fields: {company_name: Name, employees: Employees}
+"""
+
+
+def test_validate_checks_a_partly_documented_model_against_what_dbt_built(ops):
+    """YAML that documents some of a model's columns is no reason to refuse the others: a
+    built model's columns are read from the warehouse (before, `employees` was "not in the
+    model" while sync sent it; a new-user walkthrough). Unbuilt, the YAML's columns are all
+    there is, and the message says the real ones were not seen."""
+    project, gs, env = ops
+    (project / "models" / "documented.yml").write_text(PARTLY_DOCUMENTED_YML)
+    for name in ("gs_documented", "gs_documented_unbuilt"):
+        (project / "models" / f"{name}.sql").write_text(
+            "select 'x' as company_name, 1 as employees\n"
+        )
+    duckdb_execute(
+        project / "target" / "ops.duckdb",
+        "create table main.gs_documented as select 'x' as company_name, 1 as employees",
+    )
+    built = gainsight("validate", project, env, "-s", "gs_documented", label="documented")
+    assert built.returncode == 0, built.stdout + built.stderr
+    unbuilt = gainsight("validate", project, env, "-s", "gs_documented_unbuilt", label="unbuilt")
+    assert unbuilt.returncode == 2, unbuilt.stdout + unbuilt.stderr
+    assert (
+        "gs_documented_unbuilt: meta.gainsight.fields.employees: column 'employees' is not among "
+        "the columns its YAML declares (company_name); the model was never built, so its real "
+        "columns were not checked"
+    ) in unbuilt.stderr, unbuilt.stderr
+
+
 def test_validate_says_what_it_could_not_check_and_checks_types_online(ops):
     """Items 5 (where errors point), 6 (not built, column types, did-you-mean online), 13."""
     project, gs, env = ops
