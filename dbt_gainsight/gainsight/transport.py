@@ -121,6 +121,9 @@ class Transport:
             calls_per_minute, clock=clock, wall_clock=wall_clock, sleep=self.pause
         )
         self.stats = ClientStats()
+        # Whether the tenant answered any call yet: until it has, a refused connection is a
+        # wrong URL or a tenant that is down, not a blip, and is not retried.
+        self.reached = False
         # Asked before every call leaves (e.g. the daily call budget); raises to refuse it.
         self.gate: Callable[[], None] | None = None
         self._slots = threading.BoundedSemaphore(max_in_flight)
@@ -180,6 +183,7 @@ class Transport:
             started, t0 = self.wall_clock(), time.perf_counter()
             try:
                 response = self._send(session, method, path, body, idempotent)
+                self.reached = True
                 status, content = response.status_code, response.content
                 envelope = classify_response(
                     response, idempotent=idempotent, base_url=self.base_url, now=self.wall_clock()
@@ -324,6 +328,10 @@ class Transport:
         """The retry rule: seconds to wait before trying again, or raise ``exc`` (or worse)."""
         if isinstance(exc, NotConnected) and not connect:
             raise ConnectionFailed(str(exc)) from None
+        if isinstance(exc, NotConnected) and not self.reached:
+            raise ConnectionFailed(
+                f"{exc} (Gainsight has not answered yet in this run, so this is not retried)"
+            ) from None
         if isinstance(exc, RateLimited):
             # A 429 waits for the budget, not for a fault to clear: it must not use up the
             # backoff schedule that later 5xx errors of this call need.

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from dbt_gainsight.config.messages import did_you_mean
 from dbt_gainsight.config.model import SyncConfig
-from dbt_gainsight.errors import AuthError, ConfigProblem, GainsightAPIError
+from dbt_gainsight.errors import AuthError, ConfigProblem, GainsightAPIError, UnknownObject
 from dbt_gainsight.gainsight.limits import KEY_TYPES
 from dbt_gainsight.gainsight.objects import PEOPLE_API_OBJECT, ObjectKind, ObjectSchema
 from dbt_gainsight.sync.records import LINK_PREFIX, PARENT_ID_FIELD
@@ -58,8 +58,9 @@ def online_problems(
     """Check the mapping against describe: objects and fields exist, are writable, keys fit.
 
     An object Gainsight does not know is reported at the key that names it, with a
-    did-you-mean from ``object_names`` (the tenant's objects) when given. An AuthError is not
-    a problem of this model: it propagates, so the caller reports it once.
+    did-you-mean from ``object_names`` (the tenant's objects) when given. Any other failure
+    (auth, an unreachable tenant, load) is not a problem of this model: it propagates, so
+    the caller reports it once instead of once a YAML key.
     """
 
     def problem(path: str, message: str) -> ConfigProblem:
@@ -70,9 +71,7 @@ def online_problems(
     for name in objects_to_describe(config):
         try:
             schemas[name] = describe(name)
-        except AuthError:
-            raise
-        except GainsightAPIError as exc:
+        except UnknownObject as exc:  # anything else (auth, network, load) is not the model's
             hint = ""
             if object_names is not None:
                 try:

@@ -8,6 +8,7 @@ nothing was sent).
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,29 @@ def test_check_with_a_wrong_key_fails_without_printing_it(gainsight_emulator_fac
     assert good_key not in good.stdout + good.stderr
     assert gs.counters()["by_status"].get("401", 0) >= 1
     assert gs.counters()["by_status"].get("200", 0) >= 1
+
+
+def test_an_unreachable_tenant_is_one_error_at_once_not_a_config_problem_a_key(sample):
+    """A closed port: exit 1, one line that says so, no retries and no "config problem" per
+    YAML key; before, every object's describe retried for 2.5 minutes and each failure was
+    listed as a problem of the model's `meta.gainsight.object` (a new-user walkthrough)."""
+    project, gs, env = sample
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    try:
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        proc = gainsight("sync", project, {**env, "GAINSIGHT_URL": url}, label="unreachable")
+    finally:
+        closed.close()
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        f"Error: cannot reach {url}: [Errno 111] Connection refused; check GAINSIGHT_URL "
+        "(Gainsight has not answered yet in this run, so this is not retried)"
+    ], output
+    assert "Config error" not in output and "attempt 2" not in output
+    assert gs.counters()["calls"] == 0
 
 
 # --- schema and validate ----------------------------------------------------------------

@@ -94,5 +94,11 @@ def test_final_answers_are_raised_at_once(transport):
         decide(transport, RecordRejected("bad", error_code="GSOBJ_1001"), st)
     with pytest.raises(ConnectionFailed):  # check(): an unreachable URL is not retried
         decide(transport, NotConnected("refused"), st, connect=False)
+    # Nor is a tenant that never answered this run: a wrong URL fails in a second, not after
+    # 2.5 minutes of backoff (a new-user walkthrough); once it has answered, a refused
+    # connection is a blip and is retried.
+    with pytest.raises(ConnectionFailed, match="has not answered yet"):
+        decide(transport, NotConnected("refused"), st)
+    transport.reached = True
     assert decide(transport, NotConnected("refused"), st) >= 0
     assert all("secret-key" not in repr(e) for e in transport.events)
