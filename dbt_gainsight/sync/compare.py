@@ -19,6 +19,7 @@ from dbt_gainsight.config.model import SyncConfig
 from dbt_gainsight.errors import ValueConversionError
 from dbt_gainsight.gainsight.objects import FieldSchema, ObjectSchema
 from dbt_gainsight.gainsight.types import converter_for, format_datetime
+from dbt_gainsight.sync.fetch import NUMERIC_FIELDS
 from dbt_gainsight.sync.records import LINK_PREFIX, PARENT_ID_FIELD
 
 PERSON_PATH = "Person_ID__gr."  # a link record's person, in a query's select
@@ -35,6 +36,7 @@ class Compared:
     source: str  # the key of the built record that holds the model's value
     read: Callable[[Any], Any]  # Gainsight read form -> sync form
     folded: bool  # compared case-insensitively (emails, lookup match values)
+    places: int | None = None  # a number field's decimalPlaces: Gainsight rounds to them
 
 
 def lookup_path(field: str, match_field: str) -> str:
@@ -75,7 +77,8 @@ def compared_fields(config: SyncConfig, schemas: Mapping[str, ObjectSchema]) -> 
             continue
         path = name if prefix else via + name
         read, folded = read_converter(field), field.data_type == "EMAIL"
-        out.append(Compared(mapping.target, path, mapping.target, read, folded))
+        places = field.decimal_places if field.data_type in NUMERIC_FIELDS else None
+        out.append(Compared(mapping.target, path, mapping.target, read, folded, places))
     for lk in config.lookups:
         for column, match_field in lk.match:
             path = lookup_path(lk.field, match_field)
@@ -178,6 +181,20 @@ def differences(
         if model is MISSING:
             continue
         theirs = gainsight.get(f.name)
-        if not same(model, theirs, f.folded):
+        if not (same(model, theirs, f.folded) or rounded_same(model, theirs, f.places)):
             out.append((f.name, model, theirs))
     return out
+
+
+def rounded_same(model: Any, gainsight: Any, places: int | None) -> bool:
+    """Whether Gainsight's number is the model's rounded to the field's decimal places.
+
+    Within half a unit of the last place, as the sync lets such a value go (numbers.py), so
+    whichever way Gainsight rounds a tie, the value it stored is not drift.
+    """
+    numbers = (int, float)
+    if places is None or places < 0 or isinstance(model, bool) or isinstance(gainsight, bool):
+        return False
+    if not (isinstance(model, numbers) and isinstance(gainsight, numbers)):
+        return False
+    return abs(model - gainsight) <= 0.5 * 10.0**-places * (1 + 1e-9)

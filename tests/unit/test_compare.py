@@ -73,6 +73,15 @@ def test_values_compare_as_gainsight_stores_them():
     field = compare.Compared("Arr", "Arr", "Arr", lambda v: v, False)
     assert compare.differences({}, {"Arr": 7}, [field]) == []
     assert compare.differences({"Arr": None}, {"Arr": 7}, [field]) == [("Arr", None, 7)]
+    # A field with decimalPlaces stores the value rounded to them: 12.7 sent to a 0-place
+    # NUMBER is 13 in Gainsight, not drift (before, the audit reported it after every repair).
+    whole = compare.Compared("Users", "Users", "Users", lambda v: v, False, places=0)
+    assert compare.differences({"Users": 12.7}, {"Users": 13}, [whole]) == []
+    assert compare.differences({"Users": 12.5}, {"Users": 12}, [whole]) == []  # half-even
+    assert compare.differences({"Users": 12.7}, {"Users": 12}, [whole]) == [("Users", 12.7, 12)]
+    cents = compare.Compared("Arr", "Arr", "Arr", lambda v: v, False, places=2)
+    assert compare.differences({"Arr": 1.005}, {"Arr": 1.01}, [cents]) == []
+    assert compare.differences({"Arr": 1.0}, {"Arr": 1.01}, [cents]) == [("Arr", 1.0, 1.01)]
     stamp = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     from dbt_gainsight.gainsight.objects import FieldSchema
 
