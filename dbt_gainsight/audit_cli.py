@@ -102,7 +102,8 @@ def print_audit(result: AuditResult) -> None:
                 markup=False,
             )
     console.print(
-        f"Drift rows: <state schema>.gainsight_audit; results: target/gainsight_audit_results.json "
+        f"Drift rows: {result.state_schema or '<state schema>'}.gainsight_audit; "
+        "results: target/gainsight_audit_results.json "
         f"({result.seconds:.1f}s)",
         markup=False,
     )

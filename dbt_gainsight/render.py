@@ -53,6 +53,7 @@ class ConsoleObserver(RunObserver):
         self.live = out.is_terminal
         self.progress_bar = None
         self.tasks: dict[str, int] = {}
+        self.dry_run = False  # from run_start: a plan says what it would send
 
     def __enter__(self) -> ConsoleObserver:
         if self.live:
@@ -95,10 +96,12 @@ class ConsoleObserver(RunObserver):
         """Text lines for what needs one now: retries, waits and messages."""
         if event in ("retry", "rate_limit_wait", "outcome_unknown"):
             self.out.print(retry_line(event, payload), markup=False)
+        elif event == "run_start":
+            self.dry_run = bool(payload.get("dry_run"))
         elif event == "model_start" and not self.live and payload["to_send"]:
+            verb = "would send" if self.dry_run else "sending"
             self.out.print(
-                f"{payload['model']}: sending {payload['to_send']:,} records to "
-                f"{payload['object']}",
+                f"{payload['model']}: {verb} {payload['to_send']:,} records to {payload['object']}",
                 markup=False,
             )
         elif event == "message":

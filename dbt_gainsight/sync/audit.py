@@ -98,6 +98,7 @@ class AuditResult:
     repair: bool = False
     models: list[AuditModel] = field(default_factory=list)
     seconds: float = 0.0
+    state_schema: str | None = None  # where the drift rows are (gainsight_audit)
 
     @property
     def exit_code(self) -> int:
@@ -110,6 +111,7 @@ class AuditResult:
             "audit_id": self.audit_id,
             "repair": self.repair,
             "seconds": round(self.seconds, 3),
+            "state_schema": self.state_schema,
             "exit_code": self.exit_code,
             "models": [asdict(m) for m in self.models],
         }
@@ -151,6 +153,7 @@ def audit(
                 raise ConfigError("The gainsight config has problems.", problems)
             schema = state_schema or session.settings.state_schema
             store = StateStore(wh, schema or f"{wh.target_schema}_gainsight")
+            result.state_schema = store.schema
             store.ensure()
             _ensure_table(store)
             work = _estimate(plans, store, result)

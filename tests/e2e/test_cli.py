@@ -197,6 +197,8 @@ def test_dry_run_makes_no_call_and_counts_what_the_sync_then_does(sample):
     plan = gainsight("sync", project, env, "--dry-run", label="dry run (fresh state)")
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "dry run" in plan.stdout
+    assert "gs_companies: would send 210 records to Company" in plan.stdout
+    assert ": sending " not in plan.stdout  # a plan sends nothing (a new-user walkthrough)
     assert gs.counters()["calls"] == 0
     assert run_results(project)["metadata"]["dry_run"] is True
     planned = results_by_model(project)

@@ -376,7 +376,8 @@ def test_a_tenant_switch_sends_everything_and_an_emptied_tenant_needs_a_repair(
     first.reset()  # the same URL, empty
     model = trust.sync("-s", "gs_companies")["gs_companies"]
     assert model["sent"] == 0 and first.records("Company") == []
-    trust.cli("audit", "-s", "gs_companies", "--repair", expect=1)
+    audited = trust.cli("audit", "-s", "gs_companies", "--repair", expect=1)
+    assert "Drift rows: main_gainsight.gainsight_audit;" in audited.stdout  # the real schema
     model = trust.sync("-s", "gs_companies")["gs_companies"]
     assert model["accepted"] == COMPANIES
     got = {name: r["Arr"] for name, r in stored(first, "Company", "Name").items()}

@@ -62,6 +62,7 @@ def audit(project: IncProject, *args: str, expect: int) -> dict:
     except ValueError:
         raise AssertionError(f"not JSON:\n{proc.stdout}\n{proc.stderr}") from None
     assert "Audit read budget: about" in proc.stderr
+    assert report["state_schema"] == project.state_schema  # where the drift rows are
     (model,) = report["models"]
     return model
 
