@@ -99,14 +99,18 @@ class Session:
     ) -> list[tuple[SyncConfig, Any]]:
         """Parse and validate the meta of every selected model; all problems at once.
 
-        ``need_connections=False`` (offline validate) leaves credentials alone, so the check
-        can run in a pull request without secrets.
+        ``need_connections=False`` (offline validate) checks only that each connection is
+        defined and leaves credentials alone, so the check can run in a pull request without
+        secrets.
         """
         parsed, problems = parse_models(
             self.project, self.project.select(select, exclude, selector)
         )
-        names = {config.connection or "default" for config, _ in parsed} if need_connections else ()
+        names = {config.connection or "default" for config, _ in parsed}
+        defined = {*self.settings.connections, *self.settings.unavailable}
         for name in sorted(names):
+            if not need_connections and name in defined:
+                continue  # offline: a connection's name must exist, its credentials need not
             try:
                 self.settings.connection(name)
             except ConfigError as exc:

@@ -186,6 +186,17 @@ def test_validate_offline_needs_no_gainsight_credentials(tmp_path, monkeypatch):
     proc = gainsight("validate", project, env, label="validate without credentials")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "5 model(s) valid" in proc.stdout
+    # A connection no gainsight.yml defines is a typo offline too (before: "valid", and the
+    # sync failed later; a new-user walkthrough).
+    schema = project / SCHEMA_YML
+    text = schema.read_text()
+    schema.write_text(
+        text.replace("object: Company\n", "object: Company\n          connection: sandbx\n", 1)
+    )
+    proc = gainsight("validate", project, env, label="validate: undefined connection")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "gs_companies: meta.gainsight.connection: " in proc.stderr, proc.stderr
+    assert "'sandbx'" in proc.stderr
 
 
 # --- dry run ----------------------------------------------------------------------------
