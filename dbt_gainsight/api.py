@@ -30,7 +30,7 @@ from dbt_gainsight.errors import (
 )
 from dbt_gainsight.events import RunObserver
 from dbt_gainsight.gainsight.client import GainsightClient, client_for
-from dbt_gainsight.project import DbtArgs, DbtProject, declared_columns
+from dbt_gainsight.project import DbtArgs, DbtProject, declared_columns, yaml_path_of
 from dbt_gainsight.results import CheckResult, ValidateResult
 from dbt_gainsight.sync import history
 from dbt_gainsight.sync.describes import DescribeCache
@@ -276,8 +276,12 @@ def validate(
         parse=parse,
     )
     failure = "The gainsight config has problems."  # validate never sends anything
+    session.project.warn_misplaced = False  # a misspelt block fails validate (CI) instead
     configs = session.configs(select, exclude, selector, need_connections=online, failure=failure)
-    problems: list[ConfigProblem] = []
+    problems = [
+        ConfigProblem(node.name, yaml_path_of(node), "config.meta", hint)
+        for node, hint in session.project.misplaced
+    ]
     needs_relation = []
     unseen: list[tuple[SyncConfig, Any]] = []  # columns to read from the built relation
     for config, node in configs:

@@ -121,6 +121,10 @@ class DbtProject:
         self.args = args
         self.parse = parse
         self.emit = on_event or (lambda level, message: None)
+        # Models whose block dbt will not hand us (misspelt, or directly under ``config:``),
+        # with why, from the last ``select``; warned about unless ``validate`` reports them.
+        self.misplaced: list[tuple[Any, str]] = []
+        self.warn_misplaced = True
         self.manifest_source: str | None = None  # "target/manifest.json" or "dbt parse"
         self.dbt_invocation_id: str | None = None  # of the dbt run in target/run_results.json
         self._manifest = manifest  # one the caller already parsed (dbt-gainsight build)
@@ -264,10 +268,14 @@ class DbtProject:
                     f"{_show_selection(select, exclude, selector)} matches no model."
                 )
             chosen = listed & with_meta
+        self.misplaced = []
         for uid in sorted(listed - with_meta):
             hint = misplaced_block(self.node(uid))
             if hint:
-                self.emit("warn", f"{yaml_path_of(self.node(uid))}: {self.node(uid).name}: {hint}")
+                self.misplaced.append((self.node(uid), hint))
+                if self.warn_misplaced:
+                    node = self.node(uid)
+                    self.emit("warn", f"{yaml_path_of(node)}: {node.name}: {hint}")
         if listed and not chosen:
             names = sorted(self.node(uid).name for uid in listed)
             shown = ", ".join(names[:10]) + (

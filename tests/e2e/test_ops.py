@@ -300,6 +300,17 @@ def test_validate_checks_a_partly_documented_model_against_what_dbt_built(ops):
         "the columns its YAML declares (company_name); the model was never built, so its real "
         "columns were not checked"
     ) in unbuilt.stderr, unbuilt.stderr
+    # A misspelt block fails validate, the CI gate (before: a warning, "valid", exit 0, and the
+    # model silently never synced; a new-user walkthrough). Sync only warns (the test above).
+    everything = gainsight("validate", project, env, label="validate everything")
+    assert everything.returncode == 2, everything.stdout + everything.stderr
+    err = everything.stderr
+    assert (
+        "models/schema.yml: gs_typo: config.meta: 'config.meta.gainsigth' is not read; "
+        "did you mean 'config.meta.gainsight'?"
+    ) in err, err
+    assert "models/schema.yml: gs_wrong_place: config.meta: 'gainsight:' sits directly" in err
+    assert err.count("gs_typo") == 1, err  # a problem, not also a warning
 
 
 def test_validate_says_what_it_could_not_check_and_checks_types_online(ops):
