@@ -376,6 +376,11 @@ def check_columns(
             )
         else:
             message = f"column {column!r} is not in the model{hint} (columns: {listing})"
+            if not hint:  # no near name: maybe the table is older than the model's SQL
+                message += (
+                    f"; if the model's SQL selects it, the built table is older than the SQL: "
+                    f"dbt build -s {config.model}"
+                )
         problems.append(
             ConfigProblem(
                 model=config.model,
