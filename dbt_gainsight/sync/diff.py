@@ -74,7 +74,9 @@ def build_diff_query(
     def digest(exprs: Sequence[str]) -> str:
         return _digest(wh, exprs)
 
-    null_key = " or ".join(f"{k} is null" for k in key_quoted)
+    # A blank key ('' or spaces) identifies nothing, as a null does.
+    text = wh.macro("type_string")
+    null_key = " or ".join(f"{k} is null or trim(cast({k} as {text})) = ''" for k in key_quoted)
     sync = wh.literal(sync_id)
     select_cols = ", ".join(quoted)
     src_cols = ", ".join(f"src.{q}" for q in quoted)

@@ -231,12 +231,13 @@ class ModelSync:
             )
         elif action == diff.NULL_KEY:
             key = self.builder.key_values(row)
-            nulls = ", ".join(k for k, v in key.items() if v is None)
+            nulls = ", ".join(k for k, v in key.items() if v is None or not str(v).strip())
             self._reject(
                 "null:" + row[at[diff.ROW_HASH]],
                 row,
                 NULL_KEY,
-                f"key field {nulls} is null, so the record cannot be identified; not sent.",
+                f"key field {nulls} is null or blank, so the record cannot be identified; "
+                "not sent.",
             )
 
     def _reject(self, key_hash: str, row: Sequence[Any], code: str | None, message: str | None):

@@ -261,6 +261,25 @@ def test_email_keys_are_hashed_case_folded(wh: Warehouse):
     }
 
 
+def test_a_blank_key_is_a_null_key(wh: Warehouse):
+    """A key of '' or spaces identifies nothing, as a null does: a NULL_KEY reject, never
+    sent (before, a Company named '' was created and read back as null; a new-user
+    walkthrough). Two blank rows are not a duplicate key either."""
+    schema = wh.target_schema
+    wh.adapter.create_schema(wh.relation(schema, "x").without_identifier())
+    source = wh.relation(schema, "gs_blank")
+    store = StateStore(wh, f"{schema}_gainsight")
+    store.ensure()
+    _load(wh, source, [("", "a", "b", 1), ("   ", "a", "b", 2), ("k1", "a", "b", 3)])
+    query = _query(wh, store, source)
+    assert _counts(wh, query) == {diff.NEW: 1, diff.NULL_KEY: 2}
+    assert {r["n"]: r[diff.ACTION] for r in _stream(wh, query)} == {
+        1: diff.NULL_KEY,
+        2: diff.NULL_KEY,
+        3: diff.NEW,
+    }
+
+
 def test_a_record_read_back_hashes_as_the_diff_hashes_its_row(wh: Warehouse):
     """The audit recognises a people record read back by its key's hash (audit._orphans_by_key):
     its values, in the sync's form, go through ``KeyMaker.texts_of`` and ``diff.key_hashes``
