@@ -66,6 +66,7 @@ class Warehouse:
         self.adapter.set_macro_resolver(manifest)
         self.adapter.set_macro_context_generator(generate_runtime_macro_context)
         self._macro_cache: dict[tuple, str] = {}
+        self._lower: str | None = None  # the fold of email keys (``lower``)
 
     @property
     def adapter_type(self) -> str:
@@ -107,6 +108,32 @@ class Warehouse:
             rendered = self.adapter.execute_macro(name, kwargs=kwargs or None)
             self._macro_cache[key] = str(rendered).strip()
         return self._macro_cache[key]
+
+    def lower(self, expr: str) -> str:
+        """SQL that lower-cases a text the way Gainsight folds an email: every letter.
+
+        Postgres's ``lower()`` follows the database's LC_CTYPE and folds only ASCII under
+        ``C``; there ICU's root collation folds the rest, where the server has ICU (else
+        plain ``lower()``: non-ASCII case then stays distinct). Asked once per warehouse.
+        """
+        if self._lower is None:
+            self._lower = "lower({})"
+            if self.adapter_type == "postgres":
+                self._lower = self._postgres_lower()
+        return self._lower.format(expr)
+
+    def _postgres_lower(self) -> str:
+        try:
+            [(plain, icu)] = self.fetch(
+                "select lower('\u00c9') = '\u00e9', "
+                "exists (select 1 from pg_collation where collname = 'und-x-icu')",
+                [],
+            )
+        except WarehouseError:
+            return "lower({})"
+        if plain or not icu:
+            return "lower({})"
+        return 'lower({} collate "und-x-icu")'
 
     def quote(self, identifier: str) -> str:
         """Quote an identifier the adapter's way; we never build SQL from bare names."""

@@ -232,7 +232,7 @@ def _is_text(column_type: str) -> bool:
 
 def _key_expr(wh: Warehouse, expr: str, folded: bool) -> str:
     """A key column as hashed: an EMAIL key lower-cased (Gainsight matches it so)."""
-    return f"lower(cast({expr} as {wh.macro('type_string')}))" if folded else expr
+    return wh.lower(f"cast({expr} as {wh.macro('type_string')})") if folded else expr
 
 
 def _digest(wh: Warehouse, exprs: Sequence[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +27,7 @@ from dbt_gainsight.sync.plan import ModelPlan
 from dbt_gainsight.sync.state import StateStore
 from dbt_gainsight.sync.writer import StateWriter
 from dbt_gainsight.warehouse import Warehouse
-from tests.conftest import REPO, copy_project
+from tests.conftest import REPO, _pg_connect, copy_project
 
 PROJECT = REPO / "tests" / "projects" / "diff_sql"
 SYNC = "sync-under-test"
@@ -259,6 +260,43 @@ def test_email_keys_are_hashed_case_folded(wh: Warehouse):
         "CAROL@x.com": diff.DUPLICATE,
         "bob@x.com": diff.NEW,
     }
+
+
+@pytest.mark.postgres
+def test_email_keys_fold_non_ascii_case_in_a_c_locale_postgres(tmp_path, monkeypatch, pg_server):
+    """Postgres's lower() folds only ASCII in a database whose LC_CTYPE is C, so
+    ``ÉLODIE@x.com`` and ``élodie@x.com`` were two records where Gainsight holds one (found
+    by an attack). The fold uses ICU's Unicode rules there, as DuckDB's lower() does."""
+    name = f"dbt_gainsight_c_{uuid.uuid4().hex[:10]}"
+    admin = _pg_connect(pg_server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}" template template0 lc_ctype "C" lc_collate "C"')
+    try:
+        for key, value in {**pg_server, "PGDATABASE": name}.items():
+            monkeypatch.setenv(key, value)
+        project = copy_project(PROJECT, tmp_path / "diff_sql")
+        args = DbtArgs.from_options(project, project, "postgres")
+        wh = Warehouse(args, DbtProject(args).manifest)
+        try:
+            with wh.connection("c-locale"):
+                schema = wh.target_schema
+                wh.adapter.create_schema(wh.relation(schema, "x").without_identifier())
+                source = wh.relation(schema, "gs_people")
+                store = StateStore(wh, f"{schema}_gainsight")
+                store.ensure()
+                rows = [("ÉLODIE@x.com", "a", "b", 1), ("élodie@x.com", "a", "b", 2)]
+                _load(wh, source, rows)
+                folded = _query(wh, store, source, folded_keys=KEYS)
+                assert _counts(wh, folded) == {diff.DUPLICATE: 2}
+                hashes = diff.key_hashes(wh, [["ÉLODIE@x.com"], ["élodie@x.com"]], [None], [True])
+                assert hashes[0] == hashes[1]
+        finally:
+            wh.close()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
 
 
 def test_a_blank_key_is_a_null_key(wh: Warehouse):
