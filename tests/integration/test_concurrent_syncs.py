@@ -81,9 +81,10 @@ def test_a_run_that_lost_a_later_models_lease_never_sends_it(
     confirms each lease before the model's first write: gs_more fails in run 1 with nothing
     sent, and every gs_more name is in Gainsight once, written by run 2.
     """
-    gs = gainsight_emulator_factory(latency_ms=3000)
+    # 5 s a call, one at a time: run 1 sends gs_companies for 100 s, far past run 2 (2 calls).
+    gs = gainsight_emulator_factory(latency_ms=5000)
     project = IncProject(
-        tmp_path, "postgres", gs, pg_database, extra_env={"GAINSIGHT_MAX_IN_FLIGHT": "2"}
+        tmp_path, "postgres", gs, pg_database, extra_env={"GAINSIGHT_MAX_IN_FLIGHT": "1"}
     )
     (project.dir / "models" / "gs_more.sql").write_text(
         "select 'More ' || company_name as company_name, arr\n"
@@ -105,7 +106,6 @@ def test_a_run_that_lost_a_later_models_lease_never_sends_it(
             f"update {locks} set heartbeat_at = heartbeat_at - interval '61 minutes' "
             "where model_name = 'gs_more'"
         )
-        gs.set_limits(latency_ms=0)
         second = run(
             ["dbt-gainsight", "sync", "-s", "gs_more", *project.args()],
             env=project.env,
@@ -115,6 +115,7 @@ def test_a_run_that_lost_a_later_models_lease_never_sends_it(
         # run 2 took only the lease it needed: run 1 still holds gs_companies
         held = project.sql(f"select model_name, run_id from {locks} order by 1")
         assert held == [("gs_companies", run_1)], held
+        gs.set_limits(latency_ms=0)
         first.wait(timeout=SYNC_TIMEOUT)
     finally:
         if first.poll() is None:
