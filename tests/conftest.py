@@ -75,11 +75,19 @@ def pg_server() -> dict[str, str]:
 @pytest.fixture
 def pg_database(pg_server: dict[str, str]) -> Iterator[dict[str, str]]:
     """A fresh database; yields the PG* environment variables that point at it."""
+    with new_pg_database(pg_server) as env:
+        yield env
+
+
+@contextmanager
+def new_pg_database(pg_server: dict[str, str], options: str = "") -> Iterator[dict[str, str]]:
+    """A fresh database, dropped after; ``options`` follow its name in ``create database``
+    (a locale, say). Yields the PG* environment variables that point at it."""
     name = f"dbt_gainsight_test_{uuid.uuid4().hex[:12]}"
     admin = _pg_connect(pg_server)
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
+        cur.execute(f'create database "{name}" {options}')
     try:
         yield {**pg_server, "PGDATABASE": name}
     finally:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 import re
-import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from dbt_gainsight.sync.plan import ModelPlan
 from dbt_gainsight.sync.state import StateStore
 from dbt_gainsight.sync.writer import StateWriter
 from dbt_gainsight.warehouse import Warehouse
-from tests.conftest import REPO, _pg_connect, copy_project
+from tests.conftest import REPO, copy_project, new_pg_database
 
 PROJECT = REPO / "tests" / "projects" / "diff_sql"
 SYNC = "sync-under-test"
@@ -64,15 +64,20 @@ SECOND = [
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def wh(request, tmp_path: Path, monkeypatch) -> Iterator[Warehouse]:
     """A live Warehouse (dbt's adapter) on a fresh DuckDB file or Postgres database."""
+    pg = request.getfixturevalue("pg_database") if request.param == "postgres" else None
+    with _warehouse(tmp_path, monkeypatch, pg) as warehouse:
+        yield warehouse
+
+
+@contextmanager
+def _warehouse(tmp_path: Path, monkeypatch, pg: dict[str, str] | None) -> Iterator[Warehouse]:
+    """A connected Warehouse on the Postgres database of ``pg`` (PG* variables) or DuckDB."""
     project = copy_project(PROJECT, tmp_path / "diff_sql")
-    target = None
-    if request.param == "duckdb":
+    if pg is None:
         monkeypatch.setenv("DBT_DUCKDB_PATH", str(tmp_path / "diff.duckdb"))
-    else:
-        for name, value in request.getfixturevalue("pg_database").items():
-            monkeypatch.setenv(name, value)
-        target = "postgres"
-    args = DbtArgs.from_options(project, project, target)
+    for name, value in (pg or {}).items():
+        monkeypatch.setenv(name, value)
+    args = DbtArgs.from_options(project, project, "postgres" if pg else None)
     warehouse = Warehouse(args, DbtProject(args).manifest)
     try:
         with warehouse.connection("diff-test"):
@@ -214,27 +219,19 @@ def test_the_planner_knows_the_state_the_writer_just_wrote(tmp_path, monkeypatch
     diff as a nested loop, 25 million md5 comparisons, 35 s for 50 changed rows
     (test_incremental.py at 5,000 rows). The state writer updates the statistics when it
     closes, so the next diff plans with the real row count and hash-joins."""
-    for name, value in pg_database.items():
-        monkeypatch.setenv(name, value)
-    project = copy_project(PROJECT, tmp_path / "diff_sql")
-    args = DbtArgs.from_options(project, project, "postgres")
-    wh = Warehouse(args, DbtProject(args).manifest)
-    try:
-        with wh.connection("diff-test"):
-            store = StateStore(wh, f"{wh.target_schema}_gainsight")
-            store.ensure()
-            writer = StateWriter(store, sync_id=SYNC, run_id="r1", model_name="gs_source")
-            writer.accepted(
-                [f"k{i}" for i in range(5000)],
-                [f"h{i}" for i in range(5000)],
-                [f"G{i}" for i in range(5000)],
-                [False] * 5000,
-            )
-            writer.close()
-            sql = f"explain select * from {store.state} where sync_id = '{SYNC}'"
-            plan = " ".join(line for (line,) in wh.execute(sql, fetch=True))
-    finally:
-        wh.close()
+    with _warehouse(tmp_path, monkeypatch, pg_database) as wh:
+        store = StateStore(wh, f"{wh.target_schema}_gainsight")
+        store.ensure()
+        writer = StateWriter(store, sync_id=SYNC, run_id="r1", model_name="gs_source")
+        writer.accepted(
+            [f"k{i}" for i in range(5000)],
+            [f"h{i}" for i in range(5000)],
+            [f"G{i}" for i in range(5000)],
+            [False] * 5000,
+        )
+        writer.close()
+        sql = f"explain select * from {store.state} where sync_id = '{SYNC}'"
+        plan = " ".join(line for (line,) in wh.execute(sql, fetch=True))
     estimate = int(re.search(r"rows=(\d+)", plan).group(1))
     assert estimate > 4000, plan
 
@@ -267,36 +264,18 @@ def test_email_keys_fold_non_ascii_case_in_a_c_locale_postgres(tmp_path, monkeyp
     """Postgres's lower() folds only ASCII in a database whose LC_CTYPE is C, so
     ``ÉLODIE@x.com`` and ``élodie@x.com`` were two records where Gainsight holds one (found
     by an attack). The fold uses ICU's Unicode rules there, as DuckDB's lower() does."""
-    name = f"dbt_gainsight_c_{uuid.uuid4().hex[:10]}"
-    admin = _pg_connect(pg_server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}" template template0 lc_ctype "C" lc_collate "C"')
-    try:
-        for key, value in {**pg_server, "PGDATABASE": name}.items():
-            monkeypatch.setenv(key, value)
-        project = copy_project(PROJECT, tmp_path / "diff_sql")
-        args = DbtArgs.from_options(project, project, "postgres")
-        wh = Warehouse(args, DbtProject(args).manifest)
-        try:
-            with wh.connection("c-locale"):
-                schema = wh.target_schema
-                wh.adapter.create_schema(wh.relation(schema, "x").without_identifier())
-                source = wh.relation(schema, "gs_people")
-                store = StateStore(wh, f"{schema}_gainsight")
-                store.ensure()
-                rows = [("ÉLODIE@x.com", "a", "b", 1), ("élodie@x.com", "a", "b", 2)]
-                _load(wh, source, rows)
-                folded = _query(wh, store, source, folded_keys=KEYS)
-                assert _counts(wh, folded) == {diff.DUPLICATE: 2}
-                hashes = diff.key_hashes(wh, [["ÉLODIE@x.com"], ["élodie@x.com"]], [None], [True])
-                assert hashes[0] == hashes[1]
-        finally:
-            wh.close()
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
+    c_locale = 'template template0 lc_ctype "C" lc_collate "C"'
+    with new_pg_database(pg_server, c_locale) as pg, _warehouse(tmp_path, monkeypatch, pg) as wh:
+        schema = wh.target_schema
+        wh.adapter.create_schema(wh.relation(schema, "x").without_identifier())
+        source = wh.relation(schema, "gs_people")
+        store = StateStore(wh, f"{schema}_gainsight")
+        store.ensure()
+        _load(wh, source, [("ÉLODIE@x.com", "a", "b", 1), ("élodie@x.com", "a", "b", 2)])
+        folded = _query(wh, store, source, folded_keys=KEYS)
+        assert _counts(wh, folded) == {diff.DUPLICATE: 2}
+        hashes = diff.key_hashes(wh, [["ÉLODIE@x.com"], ["élodie@x.com"]], [None], [True])
+        assert hashes[0] == hashes[1]
 
 
 def test_a_blank_key_is_a_null_key(wh: Warehouse):
