@@ -10,9 +10,10 @@ stores it.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from dbt_gainsight.config.model import SyncConfig
@@ -24,6 +25,8 @@ from dbt_gainsight.sync.records import LINK_PREFIX, PARENT_ID_FIELD
 
 PERSON_PATH = "Person_ID__gr."  # a link record's person, in a query's select
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+ULPS = 4 * sys.float_info.epsilon  # how far two prints of one double may be apart
 MISSING = object()  # a field the record does not carry (a null under ``nulls: skip``)
 
 
@@ -96,7 +99,7 @@ def read_converter(field: FieldSchema) -> Callable[[Any], Any]:
         if value is None or value == "":
             return None
         if data_type in ("DATE", "DATETIME") and isinstance(value, (int, float)):
-            instant = datetime.fromtimestamp(value / 1000, timezone.utc)
+            instant = EPOCH + timedelta(milliseconds=value)  # exact: no float seconds
             return instant.date().isoformat() if data_type == "DATE" else format_datetime(instant)
         if data_type == "PICKLIST" and isinstance(value, str):
             value = labels.get(value, value)
@@ -124,7 +127,9 @@ def same(model: Any, gainsight: Any, folded: bool) -> bool:
         return type(model) is type(gainsight) and model == gainsight
     numbers = (int, float)
     if isinstance(model, numbers) and isinstance(gainsight, numbers):
-        return math.isclose(model, gainsight, rel_tol=1e-9, abs_tol=1e-9)
+        # Both are the double Gainsight stores; a few units in its last place allow for a
+        # reader that prints it other than by its shortest repr, and no more.
+        return model == gainsight or math.isclose(model, gainsight, rel_tol=ULPS, abs_tol=0.0)
     return model == gainsight
 
 

@@ -65,6 +65,11 @@ def test_a_synced_record_reads_back_equal_and_an_edit_is_one_difference(gs):
 
 def test_values_compare_as_gainsight_stores_them():
     assert compare.same(5, 5.0, False) and compare.same(0.1 + 0.2, 0.3, False)
+    # An edit of a large number is drift (before: equal within 1e-9 relative, so 12345678901
+    # and 12345678902 were "clean"; found by an attack).
+    assert not compare.same(12345678901, 12345678902, False)
+    assert not compare.same(2_000_000_000.0, 2_000_000_001, False)
+    assert not compare.same(1e-12, 2e-12, False)
     assert not compare.same(True, 1, False) and not compare.same(None, "", False)
     assert compare.same("Bob@X.io", "bob@x.io", True) and not compare.same("a", "A", False)
     assert compare.key_text(5.0, False) == "5" and compare.key_text("A@B.c", True) == "a@b.c"
@@ -87,3 +92,10 @@ def test_values_compare_as_gainsight_stores_them():
 
     read = compare.read_converter(FieldSchema("At", "DATETIME"))
     assert read(int(stamp.timestamp() * 1000)) == "2026-01-02T03:04:05.000+00:00"
+    # Epoch milliseconds read exactly at the ends of the range (a float division lost one
+    # past 2100, so a repaired record stayed "drift" for ever; found by an attack).
+    assert read(253402300799999) == "9999-12-31T23:59:59.999+00:00"
+    assert read(16725225600123) == "2500-01-01T00:00:00.123+00:00"
+    assert read(-62135596799999) == "0001-01-01T00:00:00.001+00:00"
+    day = compare.read_converter(FieldSchema("On", "DATE"))
+    assert day(253402214400000) == "9999-12-31"
