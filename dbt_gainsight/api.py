@@ -228,8 +228,10 @@ def sync(
                 emit=session.emit,
                 cancel=cancel,
             )
-            runner.run(plans)
-            history.record(store, result, session)
+            try:
+                runner.run(plans)
+            finally:  # also a run a config error or an outage stopped: its calls count
+                history.record(store, result, session)
     except KeyboardInterrupt:  # outside a model (a second Ctrl-C, or before the first)
         cancel.set()
         result.interrupted = True

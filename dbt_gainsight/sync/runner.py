@@ -120,6 +120,9 @@ class Runner:
         except AuthError:
             self._abandon("the access key was refused")
             raise
+        except Exception as exc:  # a config error online, an unreachable tenant, a budget
+            self._abandon(f"the run stopped ({type(exc).__name__})")
+            raise
         finally:
             try:
                 self.leases.release()

@@ -309,6 +309,33 @@ def test_a_ctrl_c_while_deleting_keeps_the_state_equal_to_gainsight(project: Inc
     assert len(project.state()) == 50
 
 
+def test_calls_of_a_run_stopped_by_a_config_error_count_against_the_daily_budget(
+    project: IncProject,
+):
+    """A mapping Gainsight refuses (a field Company lacks) stops each run at its online check,
+    after the describe call. Those runs were never recorded, so a scheduled job with one bad
+    mapping spent calls all day past daily_call_budget (found by an attack: 12 calls against
+    a budget of 3). Now each is in the history, and once the budget is spent no call is made."""
+    project.edit(
+        "gainsight.yml", "    max_in_flight:", "    daily_call_budget: 2\n    max_in_flight:"
+    )
+    project.edit("models/schema.yml", "industry: Industry\n", "industry: Industri\n")
+    project.build(companies(10))
+    gs = project.gs
+    made = []
+    for _ in range(3):
+        before = gs.counters()
+        proc = run(["dbt-gainsight", "sync", *project.args()], env=project.env)
+        assert proc.returncode != 0, proc.stdout + proc.stderr
+        made.append(calls_since(gs, before)["calls"])
+    assert made == [1, 1, 0], made  # a describe each, then the budget is spent
+    assert "the daily call budget of connection 'default' is used (2 of 2" in proc.stderr
+    runs = f"{project.state_schema}.gainsight_runs"
+    [(recorded,)] = project.sql(f"select sum(metadata_calls) + sum(api_calls) from {runs}")
+    assert int(recorded) == sum(made)
+    assert len(gs.records("Company")) == 0
+
+
 def test_max_calls_refuses_and_the_daily_budget_stops_a_run_the_next_day_continues(
     project: IncProject,
 ):
