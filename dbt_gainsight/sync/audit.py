@@ -230,12 +230,15 @@ def _estimate_line(work, total: int) -> str:
 
 def _audit_model(plan, model: AuditModel, wh, store, client, describe, result, budget) -> None:
     config = plan.config
-    schemas = {name: describe(name) for name in objects_to_describe(config)}
+    before = client.stats.snapshot()["calls"]  # --max-calls caps the describes too
+    try:
+        schemas = {name: describe(name) for name in objects_to_describe(config)}
+    finally:
+        model.calls = client.stats.snapshot()["calls"] - before
     fields = compare.compared_fields(config, schemas)
     by_name = {f.name: f for f in fields}
     keys = compare.KeyMaker(tuple(config.keys), by_name)
     field_names = [f.name for f in fields]
-    before = client.stats.snapshot()["calls"]
     began = utc_now()
     with ReadBack() as gainsight:
         try:

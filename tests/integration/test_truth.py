@@ -309,6 +309,23 @@ def test_a_ctrl_c_while_deleting_keeps_the_state_equal_to_gainsight(project: Inc
     assert len(project.state()) == 50
 
 
+@pytest.mark.parametrize("project", ["duckdb"], indirect=True)
+def test_audit_max_calls_counts_its_describes_too(project: IncProject):
+    """--max-calls N caps every call an audit makes. The estimate knows the model's rows, not
+    the object's: here another integration's 10,001 records make the read 3 query calls
+    where 1 was estimated. Before, the describes (asked again once the cache expired) were
+    outside the cap: 2 describes + 3 queries for --max-calls 3 (found by an attack)."""
+    gs = project.gs
+    project.build(companies(10))
+    project.sync()
+    gs.seed_records("Company", [{"Name": f"Other {i}"} for i in range(10_001)])
+    project.execute(f"delete from {project.state_schema}.gainsight_describe_cache")
+    before = gs.counters()
+    model = audit(project, "--max-calls", "3", expect=1)
+    assert calls_since(gs, before)["calls"] == 3
+    assert model["status"] == "incomplete" and "stopped reading after 3 calls" in model["message"]
+
+
 def test_calls_of_a_run_stopped_by_a_config_error_count_against_the_daily_budget(
     project: IncProject,
 ):
