@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dbt_gainsight.errors import WarehouseError
+from dbt_gainsight.sync.fetch import fetch_expr
 from dbt_gainsight.warehouse import Warehouse
 
 # Actions, as the diff query spells them.
@@ -64,7 +65,7 @@ def build_diff_query(
 
     ``folded_keys`` (key columns of EMAIL fields) are hashed lower-cased, because Gainsight
     matches them so: ``Bob@x.com`` and ``bob@x.com`` are one record, hence a duplicate key.
-    ``fetch_as`` (column -> SQL type, fetch.py) casts columns where rows leave the warehouse;
+    ``fetch_as`` (column -> SQL type or template, fetch.py) casts columns where rows leave;
     the hashes are always of the values as stored.
     """
     quoted = [wh.quote(c) for c in columns]
@@ -156,7 +157,7 @@ where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
 """
     fetch_as = fetch_as or {}
     fetched = ", ".join(
-        f"cast({q} as {fetch_as[c]}) as {q}" if c in fetch_as else q
+        f"{fetch_expr(q, fetch_as[c])} as {q}" if c in fetch_as else q
         for c, q in zip(columns, quoted, strict=True)
     )
     fetched += f", {KEY_HASH}, {ROW_HASH}, {GSID}, {ACTION}, {KEY_ROWS}"

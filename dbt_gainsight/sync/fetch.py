@@ -29,19 +29,49 @@ MAX_EXACT_DIGITS = 15  # every decimal of up to 15 significant digits survives a
 _DECIMAL = re.compile(r"(?:decimal|numeric)\s*\(\s*(\d+)\s*(?:,\s*\d+\s*)?\)", re.IGNORECASE)
 
 
-def double_columns(
+#: Where a column stands in a fetch expression that is not a plain cast (``fetch_expr``).
+COLUMN = "{column}"
+#: A JSON column used only by numeric fields is fetched as its scalar's text, so the number
+#: converter sees the number as written: psycopg2 decodes JSON numbers into doubles, and
+#: 12345678901234567890.5 or 1E-400 would reach it already rounded. (DuckDB hands JSON over
+#: as its text.)
+JSON_SCALAR_TEXT = {"postgres": "(" + COLUMN + " #>> '{}')"}
+_JSON = re.compile(r"jsonb?", re.IGNORECASE)
+
+
+def fetch_expr(quoted: str, spec: str) -> str:
+    """The SQL that fetches a column: ``spec`` is a type to cast to, or a COLUMN template."""
+    return spec.replace(COLUMN, quoted) if COLUMN in spec else f"cast({quoted} as {spec})"
+
+
+def fetch_casts(
     plan: ModelPlan, adapter_type: str, schemas: Mapping[str, ObjectSchema] | None = None
 ) -> dict[str, str]:
-    """Real column name -> SQL type to fetch it as, for the columns fetched as doubles.
+    """Real column name -> how to fetch it (``fetch_expr``), where not as stored.
 
-    The field types come from ``schemas`` or the plan's describes; without them (counting,
-    before validation) nothing is cast.
+    Only columns that nothing but numeric fields use (keys are hashed and matched as stored):
+    short decimals as doubles, JSON as its scalar's text. The field types come from
+    ``schemas`` or the plan's describes; without them (counting, before validation) nothing
+    is cast.
     """
-    double = DOUBLE.get(adapter_type)
-    config, schemas = plan.config, schemas or plan.schemas or {}
+    out: dict[str, str] = {}
+    double, json_text = DOUBLE.get(adapter_type), JSON_SCALAR_TEXT.get(adapter_type)
+    for column in _numeric_only_columns(plan, schemas or plan.schemas or {}):
+        column_type = (plan.column_types.get(column) or "").strip()
+        match = _DECIMAL.fullmatch(column_type)
+        if double and match and int(match.group(1)) <= MAX_EXACT_DIGITS:
+            out[column] = double
+        elif json_text and _JSON.fullmatch(column_type):
+            out[column] = json_text
+    return out
+
+
+def _numeric_only_columns(plan: ModelPlan, schemas: Mapping[str, ObjectSchema]) -> list[str]:
+    """The model's real column names that only numeric, non-key fields use."""
+    config = plan.config
     schema = schemas.get(config.fields_object)
-    if double is None or schema is None:
-        return {}
+    if schema is None:
+        return []
     uses: dict[str, list[str | None]] = {}  # folded column -> the field type of each use
     for mapping in config.fields:
         prefix, _, name = mapping.target.rpartition(".")
@@ -51,12 +81,8 @@ def double_columns(
         for column, _ in lookup.match:
             uses.setdefault(column.casefold(), []).append(None)
     real = {c.casefold(): c for c in plan.columns}
-    out: dict[str, str] = {}
-    for folded, types in uses.items():
-        column = real.get(folded)
-        if column is None or not all(t in NUMERIC_FIELDS for t in types):
-            continue
-        match = _DECIMAL.fullmatch((plan.column_types.get(column) or "").strip())
-        if match and int(match.group(1)) <= MAX_EXACT_DIGITS:
-            out[column] = double
-    return out
+    return [
+        real[folded]
+        for folded, types in uses.items()
+        if folded in real and all(t in NUMERIC_FIELDS for t in types)
+    ]

@@ -17,7 +17,7 @@ from dbt_gainsight.errors import ConfigProblem, ModelNotBuiltError
 from dbt_gainsight.gainsight.limits import MAX_IN_VALUES
 from dbt_gainsight.gainsight.objects import ObjectKind, ObjectSchema
 from dbt_gainsight.sync import diff
-from dbt_gainsight.sync.fetch import double_columns
+from dbt_gainsight.sync.fetch import fetch_casts
 from dbt_gainsight.sync.records import PARENT_ID_FIELD
 from dbt_gainsight.sync.report import ModelResult
 from dbt_gainsight.warehouse import Warehouse
@@ -87,7 +87,7 @@ class ModelPlan:
             rejects_relation=store.rejects,
             sync_id=sync_id or self.sync_id,
             folded_keys=self.folded_keys,
-            fetch_as=double_columns(self, wh.adapter_type, schemas),
+            fetch_as=fetch_casts(self, wh.adapter_type, schemas),
         )
 
 

@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 
 from dbt_gainsight.config.model import parse_sync_config
+from dbt_gainsight.errors import ValueConversionError
 from dbt_gainsight.gainsight.numbers import number_converter
 from dbt_gainsight.gainsight.objects import FieldSchema, ObjectSchema
 from dbt_gainsight.project import DbtArgs, DbtProject
 from dbt_gainsight.sync import diff
-from dbt_gainsight.sync.fetch import double_columns
+from dbt_gainsight.sync.fetch import fetch_casts
 from dbt_gainsight.sync.plan import ModelPlan
 from dbt_gainsight.sync.state import StateStore
 from dbt_gainsight.sync.writer import StateWriter
@@ -483,6 +484,47 @@ def _decimal_values(precision: int, scale: int, n: int, seed: int) -> list[Decim
     return [Decimal(u).scaleb(-scale) for u in units]
 
 
+@pytest.mark.parametrize("wh", ["postgres"], indirect=True)
+def test_json_numbers_reach_the_converter_as_written(wh: Warehouse):
+    """psycopg2 decodes a jsonb number into a double, so 12345678901234567890.5, 1E-400 and
+    0.10000000000000000001 were sent as 1.2345678901234567e+19, 0 and 0.1 where a numeric
+    column of the same values is rejected (found by an attack). A JSON column mapped to a
+    number field is fetched as its scalar's text: the converter rejects what it cannot send
+    exactly, and a JSON string of digits still converts."""
+    schema = wh.target_schema
+    wh.adapter.create_schema(wh.relation(schema, "x").without_identifier())
+    source = wh.relation(schema, "gs_json")
+    store = StateStore(wh, f"{schema}_gainsight")
+    store.ensure()
+    payloads = ["12345678901234567890.5", "1E-400", "0.10000000000000000001", "42", '"12"']
+    literals = ", ".join(f"({i}, '{p}'::jsonb)" for i, p in enumerate(payloads))
+    wh.run_in_transaction(
+        [
+            (f"create table {source} (id integer, arr jsonb)", None),
+            (f"insert into {source} values {literals}, ({len(payloads)}, null)", None),
+        ]
+    )
+    meta = {"object": "Odd__gc", "keys": ["Id__gc"], "fields": {"id": "Id__gc", "arr": "N__gc"}}
+    config = parse_sync_config(
+        meta, model="gs_json", unique_id="model.t.gs_json", yaml_path="m.yml"
+    )
+    fields = {n: FieldSchema(n, "NUMBER") for n in ("Id__gc", "N__gc")}
+    plan = ModelPlan(
+        config, None, SYNC, relation=source, columns=("id", "arr"), key_columns=("id",)
+    )
+    plan.column_types = dict(wh.column_types(source))
+    plan.schemas = {"Odd__gc": ObjectSchema("Odd__gc", "Odd", None, fields)}
+    cast = fetch_casts(plan, wh.adapter_type)
+    assert set(cast) == {"arr"}
+    query = _by_id_query(wh, store, source, ["id", "arr"], fetch_as=cast)
+    fetched = {r["id"]: r["arr"] for r in _rows(wh, query.stream_sql)}
+    convert = number_converter(FieldSchema("N__gc", "NUMBER"))
+    for i in range(3):
+        with pytest.raises(ValueConversionError, match="N__gc"):
+            convert(fetched[i])
+    assert (convert(fetched[3]), convert(fetched[4]), fetched[5]) == (42, 12, None)
+
+
 def test_decimals_of_up_to_15_digits_are_fetched_as_the_doubles_they_convert_to(wh: Warehouse):
     """A DECIMAL column of at most 15 digits mapped to a NUMBER field is cast to a double in
     the warehouse (a Python Decimal a value costs about 1 us). Over each type's edges and
@@ -539,7 +581,7 @@ def test_decimals_of_up_to_15_digits_are_fetched_as_the_doubles_they_convert_to(
     plan.column_types = dict(wh.column_types(source))
     plan.schemas = schemas
 
-    cast = double_columns(plan, wh.adapter_type)
+    cast = fetch_casts(plan, wh.adapter_type)
 
     expected = {"d15_0", "d15_2", "d15_7", "d15_15", "d9_4", "d4_1", "twice"}
     assert set(cast) == expected  # not the key, not 16 digits, not numeric, not as_text
