@@ -325,17 +325,24 @@ def _server_side_cursor(handle):
     return handle.cursor()
 
 
+INFINITIES = frozenset({"infinity", "-infinity"})  # Postgres's unbounded dates, as text
+
+
 def _read_dates_leniently(cursor: Any) -> None:
     """Let a psycopg2 cursor read dates and timestamps Python cannot hold (year 10000, BC).
 
     psycopg2 fails the whole fetch on one of them; with this, such a value arrives as its
-    text, as DuckDB gives it, and only its record is rejected. Scoped to ``cursor``.
+    text, as DuckDB gives it, and only its record is rejected. So do ``infinity`` and
+    ``-infinity``, which psycopg2 would turn into real dates (9999-12-31, 0001-01-01).
+    Scoped to ``cursor``.
     """
     from psycopg2 import extensions as ext
 
     for base, array_oid in ((ext.PYDATE, 1182), (ext.PYDATETIME, 1115), (ext.PYDATETIMETZ, 1185)):
 
         def cast(value: str | None, cur: Any, base: Any = base) -> Any:
+            if value in INFINITIES:
+                return value
             try:
                 return base(value, cur)
             except (ValueError, OverflowError):

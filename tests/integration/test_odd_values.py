@@ -34,6 +34,10 @@ BAD = {
     "bad-precision": ["Big__gc", "exactly"],
     "bad-tiny": ["Big__gc", "exactly"],
     "bad-text-nan": ["Score_Text__gc", "nan"],
+    # psycopg2 reads Postgres's infinities as date.max/min: they were sent as 9999-12-31 and
+    # 0001-01-01 (found by an attack); now they arrive as their text and are rejected.
+    "bad-infinite-time": ["Happened__gc", "-infinity"],
+    "bad-infinite-day": ["Day__gc", "infinity"],
 }
 
 
@@ -74,7 +78,7 @@ def test_odd_postgres_values_are_rejected_per_record_and_good_rows_land_exactly(
     # Each bad row: one VALUE_CONVERSION reject naming the field and the problem; never sent.
     result = results_by_model(project)["odd_values"]
     assert result["status"] == "partial"
-    assert (result["rows"], result["accepted"], result["rejected"]) == (11, 2, 9)
+    assert (result["rows"], result["accepted"], result["rejected"]) == (13, 2, 11)
     assert (result["sent"], result["failed"]) == (2, 0)
     samples = {s["key"]["Key__gc"]: s for s in result["first_rejects"]}
     assert sorted(samples) == sorted(BAD)
@@ -95,7 +99,7 @@ def test_odd_postgres_values_are_rejected_per_record_and_good_rows_land_exactly(
     proc = gainsight("sync", project, {**env, "PGTZ": "UTC"}, label="sync again in UTC")
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
     result = results_by_model(project)["odd_values"]
-    assert (result["retry"], result["rejected"], result["failed"]) == (9, 9, 0)
+    assert (result["retry"], result["rejected"], result["failed"]) == (11, 11, 0)
     assert result["accepted"] == result["sent"] <= 2  # good rows only (hashes follow the zone)
     rejects = {
         json.loads(r["key_values"])["Key__gc"]: r for r in postgres_rows(pg_database, REJECTS)

@@ -25,7 +25,8 @@ bad(key, column_name) as (
     values
         ('bad-bytea', 'blob'), ('bad-jsonb', 'doc'), ('bad-huge', 'amount'),
         ('bad-nan', 'amount'), ('bad-inf', 'ratio'), ('bad-end-of-time', 'happened'),
-        ('bad-precision', 'big'), ('bad-tiny', 'big'), ('bad-text-nan', 'score')
+        ('bad-precision', 'big'), ('bad-tiny', 'big'), ('bad-text-nan', 'score'),
+        ('bad-infinite-time', 'happened'), ('bad-infinite-day', 'day')
 )
 select * from good
 union all
@@ -45,9 +46,11 @@ select
         else g.big end,
     case when column_name = 'ratio' then cast('Infinity' as float8) else g.ratio end,
     case when column_name = 'score' then cast('NaN' as float8) else g.score end,
-    case when column_name = 'happened' then cast('9999-12-31 20:00-05' as timestamptz)
-         else g.happened end,
-    g.day,
+    case bad.key
+        when 'bad-end-of-time' then cast('9999-12-31 20:00-05' as timestamptz)
+        when 'bad-infinite-time' then cast('-infinity' as timestamptz)
+        else g.happened end,
+    case when column_name = 'day' then cast('infinity' as date) else g.day end,
     g.flag,
     g.tags,
     g.ident
