@@ -212,14 +212,10 @@ class Runner:
                 continue
             client = self.clients[plan.connection.name]
             tenant = tenant_of(plan.connection.url)  # describes differ per tenant, not per name
-            before = client.stats.snapshot()["calls"]
-            try:
-                with self._talking_to(plan):
-                    found = online_problems(plan.config, self.describes.describer(tenant, client))
-                    if not found:
-                        plan.schemas = self.describes.schemas_for(plan.config, tenant, client)
-            finally:  # counted even when interrupted
-                model.metadata_calls += client.stats.snapshot()["calls"] - before
+            with self._talking_to(plan), _metadata_calls(model, client):
+                found = online_problems(plan.config, self.describes.describer(tenant, client))
+                if not found:
+                    plan.schemas = self.describes.schemas_for(plan.config, tenant, client)
             problems += found
         if problems:
             raise ConfigError("The gainsight config has problems; nothing was sent.", problems)
@@ -261,12 +257,9 @@ class Runner:
 
     def _describe(self, plan: ModelPlan, model: ModelResult, client: GainsightClient) -> None:
         """The describes of the model's objects, for a model that sends nothing but deletes."""
-        before = client.stats.snapshot()["calls"]
-        try:
+        with _metadata_calls(model, client):
             tenant = tenant_of(plan.connection.url)
             plan.schemas = self.describes.schemas_for(plan.config, tenant, client)
-        finally:
-            model.metadata_calls += client.stats.snapshot()["calls"] - before
         self.describes.save()
 
     def _start_model(self, plan: ModelPlan) -> ModelResult:
@@ -299,16 +292,13 @@ class Runner:
         schema = self.describes.peek(tenant, name)
         if schema is None and not self.options.dry_run:
             client = self.clients[plan.connection.name]
-            before = client.stats.snapshot()["calls"]
             try:
-                with self._talking_to(plan):
+                with self._talking_to(plan), _metadata_calls(model, client):
                     schema = self.describes.describe(tenant, client, name)
             except AuthError:
                 raise
             except GainsightAPIError:
                 schema = None  # an unknown object: validation reports it before any write
-            finally:  # counted even when interrupted
-                model.metadata_calls += client.stats.snapshot()["calls"] - before
         return plan.email_key_columns(schema)
 
     def _counting_sync_id(self, plan: ModelPlan) -> str:
@@ -348,3 +338,18 @@ def _frozen_heap() -> Iterator[None]:
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+
+
+@contextmanager
+def _metadata_calls(model: ModelResult, client: GainsightClient) -> Iterator[None]:
+    """Count the describes made inside as the model's metadata calls.
+
+    Their 429s count as its rate-limited answers too; counted even when interrupted.
+    """
+    before = client.stats.snapshot()
+    try:
+        yield
+    finally:
+        after = client.stats.snapshot()
+        model.metadata_calls += after["calls"] - before["calls"]
+        model.rate_limited += after["rate_limited"] - before["rate_limited"]

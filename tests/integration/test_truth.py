@@ -326,6 +326,19 @@ def test_audit_max_calls_counts_its_describes_too(project: IncProject):
     assert model["status"] == "incomplete" and "stopped reading after 3 calls" in model["message"]
 
 
+@pytest.mark.parametrize("project", ["duckdb"], indirect=True)
+def test_a_429_answering_a_describe_is_counted_as_rate_limited(project: IncProject):
+    """Run results and the history count every 429, the describes' too (before: 12 429s on
+    describes showed as rate_limited 0; found by an attack)."""
+    gs = project.gs
+    project.build(companies(5))
+    gs.inject_fault("rate_limit", count=2, retry_after=1, path_contains="/describe")
+    done = project.sync()
+    assert (done.model["rate_limited"], done.model["metadata_calls"]) == (2, 3)
+    runs = f"{project.state_schema}.gainsight_runs"
+    assert project.sql(f"select rate_limited from {runs}") == [(2,)]
+
+
 def test_calls_of_a_run_stopped_by_a_config_error_count_against_the_daily_budget(
     project: IncProject,
 ):
