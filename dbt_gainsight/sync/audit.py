@@ -45,7 +45,6 @@ AUDIT_TABLE = "gainsight_audit"
 REPAIR_HASH = "audit-repair"  # a row hash no row has: the diff sees the row as changed
 MAX_SAMPLES = 20
 MAX_AUDIT_ROWS = 100_000  # drift rows written per model; the counts are always exact
-KEY_HASH_CHUNK = 500  # keys of unmatched people records hashed in one statement
 REPAIR_CHUNK = 50_000  # key hashes a repair marks at once (one bound array on DuckDB, Postgres)
 MISSING, DIFFERS, ORPHAN = "missing", "differs", "orphan"
 IN_STATE = (diff.UNCHANGED, diff.CHANGED)  # actions of rows the sync state holds
@@ -356,7 +355,7 @@ def _orphans_by_key(wh, plan, query, gainsight: ReadBack, keys, field_names) -> 
         gainsight.note_gone(key_hash for (key_hash,) in chunk)
     types = [plan.column_types.get(c) for c in plan.key_columns]
     folded = [f.folded for f in keys.fields]
-    for batch in chunks(gainsight.unmatched(), KEY_HASH_CHUNK):
+    for batch in chunks(gainsight.unmatched(), diff.KEY_HASH_CHUNK):
         texts = [keys.texts_of(dict(zip(field_names, v, strict=True))) for _, v in batch]
         keyed = [(g, v, t) for (g, v), t in zip(batch, texts, strict=True) if t is not None]
         hashed = diff.key_hashes(wh, [t for _, _, t in keyed], types, folded)

@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dbt_gainsight import interrupts
-from dbt_gainsight.errors import AuthError, SyncInterrupted
+from dbt_gainsight.errors import AuthError, SyncInterrupted, WarehouseError
 from dbt_gainsight.gainsight.limits import MAX_IN_VALUES
 from dbt_gainsight.gainsight.responses import RecordStatus
 from dbt_gainsight.sync import compare, diff
@@ -94,7 +94,15 @@ def still_in_model(wh, plan, client, planned: PlannedDeletes, model_keys_sql: st
         return set()
     types = [plan.column_types.get(c) for c in plan.key_columns]
     folded = [c in plan.folded_keys for c in plan.key_columns]
-    hashes = diff.key_hashes(wh, [texts for _, texts in found], types, folded)
+    hashes: list[str] = []
+    for part in chunks([texts for _, texts in found], diff.KEY_HASH_CHUNK):
+        try:
+            hashes += diff.key_hashes(wh, part, types, folded, strict=True)
+        except WarehouseError as exc:  # a key read back that the column's type refuses
+            raise WarehouseError(
+                f"could not check whether the records to delete are still in the model ({exc}); "
+                "nothing was deleted"
+            ) from exc
     live: set[str] = set()
     b = wh.binding_char()
     for part in chunks(sorted(set(hashes)), MAX_IN_VALUES):
@@ -189,12 +197,15 @@ def run_deletes(
                 future = finished.get(timeout=CANCEL_POLL_SECONDS)
             except queue.Empty:
                 continue
-            outcome.take(future, pending.pop(future))
+            outcome.take(future, pending[future])  # taken, then let go: a Ctrl-C between
+            del pending[future]  # the two leaves it pending, taken again at the end: harmless
 
     interrupted = False
     try:
         for key_hash, gsid in planned.rows:
             collect(until=2 * workers - 1)
+            if outcome.auth_error is not None:  # the key was refused: no further call
+                break
             future = pool.submit(client.delete, object_name, gsid)
             pending[future] = key_hash
             future.add_done_callback(finished.put)
@@ -203,10 +214,13 @@ def run_deletes(
         cancel.set()  # every client wait ends now and no new call starts
         interrupted = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for future, key_hash in pending.items():
-            outcome.take(future, key_hash)
-        _forget(store, sync_id, outcome.gone)
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # also after a second Ctrl-C: what Gainsight deleted leaves the state
+            for future, key_hash in pending.items():
+                if future.done():
+                    outcome.take(future, key_hash)
+            _forget(store, sync_id, list(dict.fromkeys(outcome.gone)))
     if outcome.auth_error is not None:
         raise outcome.auth_error
     if interrupted:
@@ -264,6 +278,10 @@ def mirror_deletes(
         blocked = budget.message() + f" {len(planned)} deletes wait for the next run."
         model.status, model.message = "error", _joined(model.message, blocked)
         return
+    blocked = over_limit(config.deletes, planned, allow)  # first: the read-back only shrinks it
+    if blocked:
+        model.status, model.message = "error", _joined(model.message, blocked)
+        return
     before = client.stats.snapshot()["calls"]
     outcome = DeleteOutcome()
     try:
@@ -278,10 +296,6 @@ def mirror_deletes(
                 f"{len(kept)} records kept: their rows are in the model under a key hashed "
                 "differently (a key column's type changed?)",
             )
-        blocked = over_limit(config.deletes, planned, allow)
-        if blocked:
-            model.status, model.message = "error", _joined(model.message, blocked)
-            return
         workers = plan.connection.max_in_flight
         run_deletes(client, config.object, planned, store, plan.sync_id, workers, cancel, outcome)
     finally:  # true counts, also after a Ctrl-C

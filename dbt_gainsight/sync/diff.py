@@ -186,11 +186,16 @@ where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
     )
 
 
+KEY_HASH_CHUNK = 500  # key tuples ``key_hashes`` is given at once (a ``union all`` branch each)
+
+
 def key_hashes(
     wh: Warehouse,
     keys: Sequence[Sequence[str]],
     column_types: Sequence[str | None],
     folded: Sequence[bool],
+    *,
+    strict: bool = False,
 ) -> list[str]:
     """Hash key tuples as the diff hashes the model's key columns; one hash a tuple, in order.
 
@@ -198,7 +203,8 @@ def key_hashes(
     (a text) is cast to its column's type first where that is not a text type, so a number
     is written out as the warehouse writes it (a DuckDB double 1001 is '1001.0', a
     numeric(12,2) 42 is '42.00'); if the warehouse refuses such a cast, the values are hashed
-    as plain text, which can only fail to match.
+    as plain text, which can only fail to match, or with ``strict`` the WarehouseError is
+    raised (a delete must not take "no match" for "gone").
     """
     if not keys:
         return []
@@ -208,7 +214,8 @@ def key_hashes(
         try:
             return [h for (h,) in wh.fetch(_key_hashes_sql(wh, typed, folded, len(keys)), bindings)]
         except WarehouseError:
-            pass
+            if strict:
+                raise
     plain = [None] * len(folded)
     return [h for (h,) in wh.fetch(_key_hashes_sql(wh, plain, folded, len(keys)), bindings)]
 

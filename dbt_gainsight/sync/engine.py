@@ -231,7 +231,8 @@ class ModelSync:
             )
         elif action == diff.NULL_KEY:
             key = self.builder.key_values(row)
-            nulls = ", ".join(k for k, v in key.items() if v is None or not str(v).strip())
+            blank = [k for k, v in key.items() if v is None or not str(v).strip(" ")]  # trim()
+            nulls = ", ".join(blank)
             self._reject(
                 "null:" + row[at[diff.ROW_HASH]],
                 row,
