@@ -140,7 +140,7 @@ class Runner:
                 self.result.model_started(model)
                 with self._talking_to(plan):
                     self._sync(plan, model)
-            except SyncInterrupted:
+            except (SyncInterrupted, KeyboardInterrupt):  # also after its sends (deletes)
                 model.status, model.message = ERROR, "interrupted"
                 self.finished.add(id(model))
                 self.emit("error", f"{plan.config.model}: interrupted")
@@ -165,10 +165,16 @@ class Runner:
         interrupts.stop_if_cancelled(self.cancel)
 
     def _abandon(self, why: str) -> None:
-        """The run ends early: models it did not get to say so (never "success")."""
+        """The run ends early: models it did not finish say so (never "success").
+
+        One it had started may have sent records: an error, not "skipped".
+        """
         for model in self.result.models:
             if model.status in (SUCCESS, PLANNED) and id(model) not in self.finished:
-                model.status, model.message = SKIPPED, f"not synced: {why}"
+                if model.started_at:
+                    model.status, model.message = ERROR, f"stopped: {why}"
+                else:
+                    model.status, model.message = SKIPPED, f"not synced: {why}"
 
     @contextmanager
     def _talking_to(self, plan: ModelPlan) -> Iterator[None]:
