@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dbt_gainsight.errors import LockHeld
+from dbt_gainsight.errors import LockHeld, StateError
 from dbt_gainsight.sync.state import StateStore, as_datetime, utc_now
 
 _log = logging.getLogger(__name__)
@@ -95,6 +95,13 @@ class Leases:
             self.release()
             raise LockHeld(_message(others, store))
         self._heartbeat = _Heartbeat(self, self.heartbeat_seconds)
+        if self._heartbeat.error is not None:  # a lease nobody renews would be taken over
+            error = self._heartbeat.error
+            self.release()
+            raise StateError(
+                f"could not open a warehouse connection to renew the sync leases ({error}); "
+                "nothing was sent. A run needs one connection more than dbt's threads."
+            ) from error
 
     def confirm(self, sync_id: str, model: str) -> None:
         """Raise LockHeld unless this run still holds the lease on ``sync_id`` (``model``).
@@ -187,31 +194,44 @@ class Leases:
 class _Heartbeat:
     """Renews a run's leases every ``seconds`` from its own thread and warehouse connection.
 
-    A failed renewal is logged and tried again next beat: an hour of them in a row is what it
-    takes for another run to take the leases over, and ``confirm`` catches that.
+    It must connect before the run goes on (``error`` says why it could not); later, a failed
+    renewal is logged and the connection opened again at the next beat, since an hour of
+    failures is what it takes for another run to take the leases over.
     """
+
+    CONNECT_SECONDS = 60.0
 
     def __init__(self, leases: Leases, seconds: float) -> None:
         self._leases = leases
         self._seconds = seconds
         self._stopped = threading.Event()
+        self._connected = threading.Event()
+        self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="gainsight-lease", daemon=True)
         self._thread.start()
+        if not self._connected.wait(self.CONNECT_SECONDS) and self.error is None:
+            self.error = TimeoutError(f"no connection within {self.CONNECT_SECONDS:g}s")
 
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join(timeout=10)  # a renewal in flight is one short statement
 
     def _run(self) -> None:
-        try:
-            with self._leases.store.wh.connection("gainsight-lease"):
-                while not self._stopped.wait(self._seconds):
-                    try:
+        first = True
+        while not self._stopped.is_set():
+            try:
+                with self._leases.store.wh.connection("gainsight-lease"):
+                    first = False
+                    self._connected.set()
+                    while not self._stopped.wait(self._seconds):
                         self._leases.renew()
-                    except Exception as exc:  # noqa: BLE001 - retried next beat
-                        _log.warning("could not renew the sync leases: %s", exc)
-        except Exception as exc:  # noqa: BLE001 - no connection: confirm() still guards
-            _log.warning("the sync leases' heartbeat could not start: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - reported, then tried again
+                if first:
+                    self.error = exc
+                    self._connected.set()
+                    return
+                _log.warning("could not renew the sync leases (%s); trying again", exc)
+                self._stopped.wait(self._seconds)
 
 
 def _alive(pid: int) -> bool:

@@ -141,3 +141,29 @@ def test_tables_another_process_created_are_seen_not_created_again(store):
     wh.execute(f"create table {store.schema}.gainsight_runs (run_id varchar)")
     assert history.ensure(store).identifier == "gainsight_runs"  # no second create
     assert "gainsight_runs" in wh.table_names(store.schema)
+
+
+def test_the_heartbeat_outlives_a_failed_renewal(store, monkeypatch):
+    """A renewal that fails (a dropped connection) is tried again on a new connection at the
+    next beat, so one failure never leaves the leases to age until another run takes them."""
+    failures = []
+    renew = Leases.renew
+
+    def flaky(self):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("server closed the connection unexpectedly")
+        renew(self)
+
+    monkeypatch.setattr(Leases, "renew", flaky)
+    leases = Leases(store, "run-2", heartbeat_seconds=0.05)
+    leases.acquire([("s9", "model")])
+    old = "2020-01-01 00:00:00"
+    store.wh.run_in_transaction([(f"update {store.locks} set heartbeat_at = '{old}'", None)])
+    deadline = time.monotonic() + 10
+    query = f"select count(*) from {store.locks} where heartbeat_at > '{old}'"
+    while store.wh.execute(query, fetch=True) != [(1,)]:
+        assert time.monotonic() < deadline, "no renewal after the failed one"
+        time.sleep(0.05)
+    assert failures == [1]
+    leases.release()
