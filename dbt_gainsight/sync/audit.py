@@ -171,7 +171,16 @@ def audit(
                 conn = plan.connection
                 if conn.name not in clients:
                     clients[conn.name] = client_for(conn, cancel=cancel)
-                describe = describes.describer(tenant_of(conn.url), clients[conn.name])
+                tenant = tenant_of(conn.url)
+                describe = describes.describer(tenant, clients[conn.name])
+                asks = [
+                    n for n in objects_to_describe(plan.config) if not describes.peek(tenant, n)
+                ]
+                if budget is not None and len(asks) + 1 > budget:  # its describes and a read
+                    model.status = "incomplete"
+                    model.message = f"{model.model}: not read: --max-calls {max_calls} is used up"
+                    emit("warn", model.message)
+                    continue
                 try:
                     _audit_model(
                         plan, model, wh, store, clients[conn.name], describe, result, budget
