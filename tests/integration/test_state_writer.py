@@ -117,13 +117,7 @@ def test_a_run_renews_every_lease_it_holds_until_it_releases_them(store):
     the state writer of the model being sent renewed its own), and stops at release."""
     leases = Leases(store, "run-1", heartbeat_seconds=0.05)
     leases.acquire([("s1", "first"), ("s2", "later")])
-    old = "2020-01-01 00:00:00"
-    store.wh.run_in_transaction([(f"update {store.locks} set heartbeat_at = '{old}'", None)])
-    deadline = time.monotonic() + 10
-    query = f"select count(*) from {store.locks} where heartbeat_at > '{old}'"
-    while store.wh.execute(query, fetch=True) != [(2,)]:
-        assert time.monotonic() < deadline, "the heartbeat renewed no lease in 10 s"
-        time.sleep(0.05)
+    _age_leases_and_wait_for_renewal(store, 2)
     leases.confirm("s2", "later")  # still ours
     leases.release()
     assert store.wh.execute(f"select count(*) from {store.locks}", fetch=True) == [(0,)]
@@ -158,12 +152,17 @@ def test_the_heartbeat_outlives_a_failed_renewal(store, monkeypatch):
     monkeypatch.setattr(Leases, "renew", flaky)
     leases = Leases(store, "run-2", heartbeat_seconds=0.05)
     leases.acquire([("s9", "model")])
+    _age_leases_and_wait_for_renewal(store, 1)
+    assert failures == [1]
+    leases.release()
+
+
+def _age_leases_and_wait_for_renewal(store, leases: int) -> None:
+    """Set every lease's heartbeat years back, then wait until the heartbeat renewed each."""
     old = "2020-01-01 00:00:00"
     store.wh.run_in_transaction([(f"update {store.locks} set heartbeat_at = '{old}'", None)])
     deadline = time.monotonic() + 10
     query = f"select count(*) from {store.locks} where heartbeat_at > '{old}'"
-    while store.wh.execute(query, fetch=True) != [(1,)]:
-        assert time.monotonic() < deadline, "no renewal after the failed one"
+    while store.wh.execute(query, fetch=True) != [(leases,)]:
+        assert time.monotonic() < deadline, f"{leases} leases not renewed within 10 s"
         time.sleep(0.05)
-    assert failures == [1]
-    leases.release()
