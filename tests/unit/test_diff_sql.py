@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from dbt_gainsight.config.model import parse_sync_config
-from dbt_gainsight.errors import ValueConversionError
+from dbt_gainsight.errors import ValueConversionError, WarehouseError
 from dbt_gainsight.gainsight.numbers import number_converter
 from dbt_gainsight.gainsight.objects import FieldSchema, ObjectSchema
 from dbt_gainsight.project import DbtArgs, DbtProject
@@ -277,6 +277,18 @@ def test_email_keys_fold_non_ascii_case_in_a_c_locale_postgres(tmp_path, monkeyp
         assert _counts(wh, folded) == {diff.DUPLICATE: 2}
         hashes = diff.key_hashes(wh, [["ÉLODIE@x.com"], ["élodie@x.com"]], [None], [True])
         assert hashes[0] == hashes[1]
+
+
+def test_a_key_the_column_type_refuses_is_an_error_for_deletes(wh: Warehouse):
+    """A key read back that the column's type refuses ('abc' for an integer column) hashes
+    as text for the audit (it can only fail to match), but raises for the deletes, where a
+    failed match would read as "gone" and delete a live record (a review finding)."""
+    keys = [["7"], ["abc"]]
+    loose = diff.key_hashes(wh, keys, ["integer"], [False])
+    assert len(loose) == 2 and loose[0] != loose[1]
+    with pytest.raises(WarehouseError):
+        diff.key_hashes(wh, keys, ["integer"], [False], strict=True)
+    assert diff.key_hashes(wh, [["7"]], ["integer"], [False], strict=True) == loose[:1]
 
 
 def test_a_blank_key_is_a_null_key(wh: Warehouse):
