@@ -32,7 +32,7 @@ def key_text(value: Any, data_type: str | None = None) -> str | None:
     """
     if data_type is not None and data_type.upper() in CASE_INSENSITIVE_TYPES:
         text = key_text(value)
-        return None if text is None else text.casefold()
+        return None if text is None else text.lower()  # as SQL and Gainsight: 'ß' stays
     if value is None:
         return None
     if isinstance(value, bool):

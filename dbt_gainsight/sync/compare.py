@@ -122,7 +122,7 @@ def same(model: Any, gainsight: Any, folded: bool) -> bool:
     if model is None or gainsight is None:
         return model is None and gainsight is None
     if folded and isinstance(model, str) and isinstance(gainsight, str):
-        return model.casefold() == gainsight.casefold()
+        return model.lower() == gainsight.lower()  # lower(), not casefold(): 'ß' is not 'ss'
     if isinstance(model, bool) or isinstance(gainsight, bool):
         return type(model) is type(gainsight) and model == gainsight
     numbers = (int, float)
@@ -142,7 +142,7 @@ def key_text(value: Any, folded: bool) -> str | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     text = str(value)
-    return text.casefold() if folded else text
+    return text.lower() if folded else text
 
 
 class KeyMaker:

@@ -72,6 +72,15 @@ def test_values_compare_as_gainsight_stores_them():
     assert not compare.same(1e-12, 2e-12, False)
     assert not compare.same(True, 1, False) and not compare.same(None, "", False)
     assert compare.same("Bob@X.io", "bob@x.io", True) and not compare.same("a", "A", False)
+    # Folded as SQL's lower() and Gainsight fold: STRASSE and straße are two addresses
+    # (Python's casefold made them one, and the existence check could match the wrong record).
+    assert compare.same("ÉLODIE@x.de", "élodie@x.de", True)
+    assert not compare.same("STRASSE@x.de", "straße@x.de", True)
+    assert compare.key_text("STRASSE@x.de", True) != compare.key_text("straße@x.de", True)
+    from dbt_gainsight.gainsight.query import key_text
+
+    assert key_text("STRASSE@x.de", "EMAIL") != key_text("straße@x.de", "EMAIL")
+    assert key_text("Bob@X.io", "EMAIL") == key_text("bob@x.io", "EMAIL")
     assert compare.key_text(5.0, False) == "5" and compare.key_text("A@B.c", True) == "a@b.c"
     assert compare.lookup_path("Csm__gc", "Email") == "Csm__gr.Email"
     # A null the sync skips (nulls: skip) is never compared.
