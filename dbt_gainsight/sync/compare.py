@@ -19,6 +19,7 @@ from typing import Any
 from dbt_gainsight.config.model import SyncConfig
 from dbt_gainsight.errors import ValueConversionError
 from dbt_gainsight.gainsight.objects import FieldSchema, ObjectSchema
+from dbt_gainsight.gainsight.query import key_text as query_key_text
 from dbt_gainsight.gainsight.types import converter_for, format_datetime
 from dbt_gainsight.sync.fetch import NUMERIC_FIELDS
 from dbt_gainsight.sync.records import LINK_PREFIX, PARENT_ID_FIELD
@@ -134,15 +135,11 @@ def same(model: Any, gainsight: Any, folded: bool) -> bool:
 
 
 def key_text(value: Any, folded: bool) -> str | None:
-    """A key value as one comparable text (5 == 5.0; emails case-folded)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value)
-    return text.lower() if folded else text
+    """A key value as one comparable text (5 == 5.0; emails case-folded).
+
+    The existence check's rule (``query.key_text``), so the two never disagree.
+    """
+    return query_key_text(value, "EMAIL" if folded else None)
 
 
 class KeyMaker:

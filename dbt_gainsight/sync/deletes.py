@@ -27,7 +27,7 @@ from dbt_gainsight.errors import AuthError, SyncInterrupted, WarehouseError
 from dbt_gainsight.gainsight.limits import MAX_IN_VALUES
 from dbt_gainsight.gainsight.responses import RecordStatus
 from dbt_gainsight.sync import compare, diff
-from dbt_gainsight.sync.state import chunks
+from dbt_gainsight.sync.state import chunks, key_filters
 
 SHOWN = 20  # Gsids listed in a dry run's message
 CANCEL_POLL_SECONDS = 0.5  # how often a wait for answers looks at the cancel event
@@ -104,13 +104,9 @@ def still_in_model(wh, plan, client, planned: PlannedDeletes, model_keys_sql: st
                 "nothing was deleted"
             ) from exc
     live: set[str] = set()
-    b = wh.binding_char()
-    for part in chunks(sorted(set(hashes)), MAX_IN_VALUES):
-        sql = (
-            f"select distinct key_hash from ({model_keys_sql}) model_keys "
-            f"where key_hash in ({', '.join([b] * len(part))})"
-        )
-        live.update(h for (h,) in wh.fetch(sql, part))
+    for where, params in key_filters(wh, sorted(set(hashes))):
+        sql = f"select distinct key_hash from ({model_keys_sql}) model_keys where {where}"
+        live.update(h for (h,) in wh.fetch(sql, params))
     return {gsid for (gsid, _), h in zip(found, hashes, strict=True) if h in live}
 
 
@@ -229,17 +225,11 @@ def run_deletes(
 
 def _forget(store, sync_id: str, key_hashes: list[str]) -> None:
     wh = store.wh
-    b = wh.binding_char()
-    statements = []
-    for start in range(0, len(key_hashes), 1000):
-        part = key_hashes[start : start + 1000]
-        statements.append(
-            (
-                f"delete from {store.state} where sync_id = {wh.literal(sync_id)} "
-                f"and key_hash in ({', '.join([b] * len(part))})",
-                part,
-            )
-        )
+    sid = wh.literal(sync_id)
+    statements = [
+        (f"delete from {store.state} where sync_id = {sid} and {where}", params)
+        for where, params in key_filters(wh, key_hashes)
+    ]
     if statements:
         wh.run_in_transaction(statements)
 
