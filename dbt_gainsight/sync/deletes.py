@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -251,11 +252,22 @@ def count_deletes(wh, store, plan, model, gone_sql: str, dry_run: bool) -> None:
 
 
 def mirror_deletes(
-    wh, store, plan, model, client, query, allow, cancel: threading.Event, budget=None
+    wh,
+    store,
+    plan,
+    model,
+    client,
+    query,
+    allow,
+    cancel: threading.Event,
+    budget=None,
+    lease_lost: Callable[[], str | None] = lambda: None,
 ) -> None:
     """After the model's sends: delete what left the model, unless a limit is passed.
 
     ``query`` is the model's ``DiffQuery``; ``plan.schemas`` must hold the object's describe.
+    ``lease_lost`` is ``Leases.lost``: a run that may be about to lose its lease deletes
+    nothing (a second run would read the same records as gone).
     """
     config = plan.config
     if not config.deletes.enabled or config.is_people:
@@ -267,6 +279,10 @@ def mirror_deletes(
     if budget is not None and not budget.allows(planned.read_calls() + len(planned)):
         blocked = budget.message() + f" {len(planned)} deletes wait for the next run."
         model.status, model.message = "error", _joined(model.message, blocked)
+        return
+    lost = lease_lost()
+    if lost:
+        model.status, model.message = "error", _joined(model.message, lost)
         return
     blocked = over_limit(config.deletes, planned, allow)  # first: the read-back only shrinks it
     if blocked:

@@ -66,6 +66,7 @@ class ModelSync:
         on_progress: Callable[[ModelResult, int], None] | None = None,
         cancel: threading.Event | None = None,
         budget: DailyBudget | None = None,
+        lease_lost: Callable[[], str | None] = lambda: None,
     ):
         self.plan = plan
         self.config = plan.config
@@ -77,6 +78,7 @@ class ModelSync:
         self.on_progress = on_progress or (lambda result, read: None)
         self.cancel = cancel or threading.Event()  # shared with the client: ends its waits
         self.budget = budget  # stops the model before it would pass daily_call_budget
+        self.lease_lost = lease_lost  # stops it once the run's leases go unrenewed (lock.py)
         fresh = result.new + result.retry  # rows whose existence is asked (keyscan.py)
         self.exists = ExistenceCheck(client, self.config.object, self.config.keys, fresh)
         self.read = 0
@@ -365,7 +367,7 @@ class ModelSync:
 
     def _submit(self, kind: WriteKind, items: list[Item]) -> None:
         self._drain(until=self.max_pending - 1)
-        if not self._within_budget():  # stopped, or the daily call budget is used
+        if not self._may_call():  # stopped, over the daily budget, or the lease went unrenewed
             self.result.failed += len(items)
             return
         records = [item.record for item in items]
@@ -493,25 +495,29 @@ class ModelSync:
 
         A call the daily budget refused stops the model at once, with the budget's reason.
         """
-        if not self._within_budget():
+        if not self._may_call():
             return
         self.consecutive_failures += 1
         if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES and not self.stopped:
             self.stopped = f"stopped after {self.consecutive_failures} failed calls: {reason}"
 
-    def _within_budget(self) -> bool:
-        """Whether calls may still start; once the daily budget is spent the model stops.
+    def _may_call(self) -> bool:
+        """Whether calls may still start: not past the daily budget nor an unrenewed lease.
 
-        The budget itself refuses each call past it (budget.py), so calls already queued
-        never pass it; this only stops queuing more.
+        The model stops once either holds (``lock.LOST_AFTER``). The budget itself refuses
+        each call past it (budget.py), so calls already queued never pass it; this only stops
+        queuing more.
         """
-        if self.budget is not None and self.budget.spent and not self.stopped:
-            self.stopped = self.budget.message()
+        if not self.stopped:
+            if self.budget is not None and self.budget.spent:
+                self.stopped = self.budget.message()
+            else:
+                self.stopped = self.lease_lost()
         return not self.stopped
 
     def _read(self, call: Callable[[], Any]) -> Any:
         """A read the routing depends on (existence checks), made from the main thread."""
-        if not self._within_budget():
+        if not self._may_call():
             return None
         try:
             return call()

@@ -16,7 +16,9 @@ of every lease it holds each ``HEARTBEAT_SECONDS`` from a thread of its own, als
 models it has not reached yet (hours after it took them, behind a long first model), and
 before each model's first write it confirms the lease is still its own (``confirm``): a run
 whose lease was taken over (its heartbeat stopped for an hour: a suspended process, a lost
-warehouse) never sends that model beside the run that took it.
+warehouse) never sends that model beside the run that took it. And a run whose renewals have
+failed for ``LOST_AFTER`` (half of ``STALE_AFTER``) starts no further call (``lost``): a model
+hours long never goes on sending once another run may be about to take its lease.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +39,7 @@ _log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(hours=1)
 HEARTBEAT_SECONDS = 60.0  # well inside STALE_AFTER: a live run never looks dead
+LOST_AFTER = STALE_AFTER / 2  # unrenewed this long, a run starts no call: others may take over
 LOCK_HELP = "README: Two syncs at once"
 
 
@@ -62,12 +66,12 @@ class Leases:
     """The leases one run holds; ``acquire`` before the first write, ``release`` at the end."""
 
     def __init__(
-        self, store: StateStore, run_id: str, *, heartbeat_seconds: float = HEARTBEAT_SECONDS
+        self, store: StateStore, run_id: str, *, heartbeat_seconds: float | None = None
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.held: list[str] = []
-        self.heartbeat_seconds = heartbeat_seconds
+        self.heartbeat_seconds = heartbeat_seconds or HEARTBEAT_SECONDS
         self._heartbeat: _Heartbeat | None = None
 
     def acquire(self, models: Sequence[tuple[str, str]]) -> None:
@@ -120,6 +124,25 @@ class Leases:
             f"this run's lease on {model} was taken over by another run while this one waited "
             f"(its heartbeat had stopped for {int(STALE_AFTER.total_seconds() // 60)} minutes); "
             f"nothing was sent for {model} in this run. Sync it again."
+        )
+
+    def lost(self) -> str | None:
+        """Why this run must start no more calls, or None while its leases are renewed.
+
+        Asked before every call, so it reads a clock, not the warehouse: once no renewal has
+        landed for ``LOST_AFTER``, another run may take the leases over within the next
+        ``STALE_AFTER - LOST_AFTER``, and two runs sending one model duplicate its records.
+        """
+        beat = self._heartbeat
+        if beat is None:
+            return None
+        quiet = time.monotonic() - beat.renewed_at
+        if quiet < LOST_AFTER.total_seconds():
+            return None
+        return (
+            f"could not renew the sync lease for {quiet:.0f} s ({beat.last_error}); stopped "
+            "before another run could take it over. What Gainsight accepted is saved; the "
+            "rest is sent by the next run."
         )
 
     def renew(self) -> None:
@@ -206,7 +229,9 @@ class _Heartbeat:
         self._seconds = seconds
         self._stopped = threading.Event()
         self._connected = threading.Event()
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # could not connect at the start
+        self.last_error: BaseException | None = None  # the latest failed renewal
+        self.renewed_at = time.monotonic()  # the leases were written just now
         self._thread = threading.Thread(target=self._run, name="gainsight-lease", daemon=True)
         self._thread.start()
         if not self._connected.wait(self.CONNECT_SECONDS) and self.error is None:
@@ -225,11 +250,13 @@ class _Heartbeat:
                     self._connected.set()
                     while not self._stopped.wait(self._seconds):
                         self._leases.renew()
+                        self.renewed_at = time.monotonic()
             except Exception as exc:  # noqa: BLE001 - reported, then tried again
                 if first:
                     self.error = exc
                     self._connected.set()
                     return
+                self.last_error = exc
                 _log.warning("could not renew the sync leases (%s); trying again", exc)
                 self._stopped.wait(self._seconds)
 

@@ -252,13 +252,23 @@ class Runner:
             on_progress=self.on_progress,
             cancel=self.cancel,
             budget=budget,
+            lease_lost=self.leases.lost,
         ).run(query)
         if model.status != ERROR:  # a model that failed deletes nothing
             allow = self.options.allow_deletes
             if plan.schemas is None and model.planned_deletes:  # nothing was sent
                 self._describe(plan, model, client)
             mirror_deletes(
-                self.wh, self.store, plan, model, client, query, allow, self.cancel, budget
+                self.wh,
+                self.store,
+                plan,
+                model,
+                client,
+                query,
+                allow,
+                self.cancel,
+                budget,
+                lease_lost=self.leases.lost,
             )
 
     def _describe(self, plan: ModelPlan, model: ModelResult, client: GainsightClient) -> None:

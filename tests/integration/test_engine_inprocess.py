@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from dbt_gainsight.events import RunObserver
 from dbt_gainsight.gainsight import RecordResult, RecordStatus, client_for
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject, yaml_path_of
 from dbt_gainsight.sync import audit as audit_module
+from dbt_gainsight.sync import lock
 from dbt_gainsight.sync.audit import audit
 from dbt_gainsight.sync.describes import DescribeCache
 from dbt_gainsight.sync.engine import ModelSync
@@ -340,3 +342,37 @@ def test_an_audit_stops_at_a_ctrl_c_a_library_swallowed(ws: Workspace):
     with interrupts.handling_signals(), pytest.raises(SyncInterrupted):
         audit(project_dir=ws.built.dir, profiles_dir=ws.built.dir, on_event=on_event)
     assert ws.gs.counters()["calls"] == calls  # not one read
+
+
+def test_a_run_that_cannot_renew_its_lease_stops_sending_before_another_run_may_take_it(
+    ws: Workspace, monkeypatch
+):
+    """A lease is taken over once its heartbeat is an hour old; a run whose renewals fail (a
+    lost warehouse connection) went on sending for hours beside the run that took it. It now
+    stops starting calls once no renewal landed for ``LOST_AFTER``: what was accepted is in the
+    state, the rest stays unsent, and the next run sends exactly that."""
+    monkeypatch.setenv("GAINSIGHT_MAX_IN_FLIGHT", "1")  # two calls pending at most
+    monkeypatch.setattr(lock, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(lock, "LOST_AFTER", timedelta(seconds=0.5))
+    renew = lock.Leases.renew
+
+    def fails_once_records_land(self):
+        if ws.gs.records("Company"):  # the warehouse is gone from the first insert on
+            raise RuntimeError("server closed the connection unexpectedly")
+        renew(self)
+
+    monkeypatch.setattr(lock.Leases, "renew", fails_once_records_land)
+    # The first insert lands at once and answers after 1.5 s: the second is already sent, the
+    # third waits for that answer, and by then the lease has gone 0.5 s without a renewal.
+    ws.gs.inject_fault("slow_apply", method="POST", apply_after=0, reply_after=1.5)
+    first = ws.sync()
+    [model] = first.models
+    assert first.exit_code == 1 and model.status == "error"
+    assert "could not renew the sync lease" in model.message
+    assert (model.sent, model.accepted, model.failed) == (100, 100, ROWS - 100)
+    assert len(ws.gs.records("Company")) == 100 and ws.state_rows() == 100
+    monkeypatch.setattr(lock.Leases, "renew", renew)
+    second = ws.sync()
+    [model] = second.models
+    assert (second.exit_code, model.new, model.accepted) == (0, ROWS - 100, ROWS - 100)
+    assert_emulator_matches(ws.gs, ws.built.rows)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 
-from dbt_gainsight.errors import LockHeld, StateWriteError
+from dbt_gainsight.errors import LockHeld, StateError, StateWriteError
 from dbt_gainsight.project import DbtArgs, DbtProject
-from dbt_gainsight.sync import history
+from dbt_gainsight.sync import history, lock
 from dbt_gainsight.sync import writer as writer_module
 from dbt_gainsight.sync.lock import Leases
 from dbt_gainsight.sync.state import Reject, StateStore
@@ -155,6 +157,44 @@ def test_the_heartbeat_outlives_a_failed_renewal(store, monkeypatch):
     _age_leases_and_wait_for_renewal(store, 1)
     assert failures == [1]
     leases.release()
+
+
+def test_leases_nobody_renews_stop_the_run_before_they_may_be_taken_over(store, monkeypatch):
+    """A heartbeat that cannot connect at the start takes no lease (StateError, nothing
+    held); one whose renewals keep failing makes ``lost`` say why, which the engine and the
+    deletes check before each call, and a run that holds none has nothing to lose."""
+    monkeypatch.setattr(lock, "LOST_AFTER", timedelta(seconds=0.3))
+    connection = type(store.wh).connection
+
+    @contextmanager
+    def refused(self, name):
+        if name == "gainsight-lease":
+            raise RuntimeError("too many connections for role")
+        with connection(self, name):
+            yield self
+
+    monkeypatch.setattr(type(store.wh), "connection", refused)
+    leases = Leases(store, "run-3", heartbeat_seconds=0.05)
+    with pytest.raises(StateError, match="too many connections for role.*nothing was sent"):
+        leases.acquire([("s1", "model")])
+    assert store.wh.execute(f"select count(*) from {store.locks}", fetch=True) == [(0,)]
+    assert leases.lost() is None  # holds none
+
+    monkeypatch.setattr(type(store.wh), "connection", connection)
+    monkeypatch.setattr(Leases, "renew", _refused_renewal)
+    leases.acquire([("s1", "model")])
+    assert leases.lost() is None  # just taken
+    deadline = time.monotonic() + 10
+    while (reason := leases.lost()) is None:
+        assert time.monotonic() < deadline, "never reported lost"
+        time.sleep(0.05)
+    assert "could not renew the sync lease" in reason and "connection reset" in reason
+    leases.release()
+    assert leases.lost() is None
+
+
+def _refused_renewal(self):
+    raise RuntimeError("connection reset by peer")
 
 
 def _age_leases_and_wait_for_renewal(store, leases: int) -> None:
