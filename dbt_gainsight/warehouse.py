@@ -319,8 +319,29 @@ def _server_side_cursor(handle):
         cursor = handle.cursor(name="dbt_gainsight_stream", withhold=True)
         cursor.itersize = FETCH_SIZE
         _read_dates_leniently(cursor)  # year 10000 rejects its record, not the read
+        _read_text_arrays(handle, cursor)  # an enum array is a list, not '{a,b}'
         return cursor
     return handle.cursor()
+
+
+def _read_text_arrays(handle: Any, cursor: Any) -> None:
+    """Let a psycopg2 cursor read arrays of enums and other text-like types as lists.
+
+    psycopg2 parses only the arrays of types it knows and hands any other over as one text,
+    ``'{Retail,Software}'``; ``array_agg`` of an enum column makes such an array, and a
+    multiselect would send that text as one label. One catalog query per stream; scoped to
+    ``cursor``.
+    """
+    from psycopg2 import extensions as ext
+
+    with handle.cursor() as catalog:
+        catalog.execute(
+            "select typarray from pg_catalog.pg_type "
+            "where typarray <> 0 and (typtype = 'e' or typcategory = 'S')"
+        )
+        oids = tuple(oid for (oid,) in catalog.fetchall())
+    if oids:
+        ext.register_type(ext.new_array_type(oids, "GS_TEXT_ARRAY", ext.UNICODE), cursor)
 
 
 INFINITIES = frozenset({"infinity", "-infinity"})  # Postgres's unbounded dates, as text

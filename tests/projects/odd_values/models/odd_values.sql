@@ -14,12 +14,13 @@ with good as (
         cast('2026-11-27' as date) as day,
         true as flag,
         array['software', 'Retail'] as tags,
-        cast('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' as uuid) as ident
+        cast('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' as uuid) as ident,
+        cast(array['Retail', 'Software'] as segment[]) as segments
     union all
     select
         'good-2', 'Zoë ☃', null, null, null, 0.10, 1e20, -2.5, -0.25,
         cast('9999-12-31 18:00-05' as timestamptz), cast('0001-01-01' as date), false,
-        array['Finance'], null
+        array['Finance'], null, cast(array['Finance'] as segment[])
 ),
 bad(key, column_name) as (
     values
@@ -53,5 +54,6 @@ select
     case when column_name = 'day' then cast('infinity' as date) else g.day end,
     g.flag,
     g.tags,
-    g.ident
+    g.ident,
+    g.segments
 from bad cross join (select * from good where key = 'good-1') as g
