@@ -3,17 +3,22 @@
 Gainsight gives a tenant one key and about 50,000 calls a day, shared by every
 integration. A run is refused before its first call when its estimate (the dry run's) is
 over ``--max-calls``. A model stops before it would pass its connection's
-``daily_call_budget``, counted from today's (UTC) rows of the run history plus this run's
-calls, and leaves its unsent rows for the next run.
+``daily_call_budget`` and leaves its unsent rows for the next run.
+
+Today's calls (UTC) are the run history's (finished runs) plus the call ledger's: each run
+with a budget shares the calls it has spent so far with every lease heartbeat (a minute), so
+runs at once on one connection see each other's calls, and a killed run's calls still
+count. A run's ledger row stops counting once its history row is written.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta, timezone
 
 from dbt_gainsight.errors import CallBudgetUsed, GainsightSyncError
+from dbt_gainsight.sync.state import utc_now
 
 RUNS = "gainsight_runs"  # the run history table (sync/history.py)
 
@@ -40,21 +45,35 @@ def check_max_calls(estimates: Mapping[str, int], max_calls: int | None) -> None
         )
 
 
-def calls_today(store, connection: str) -> int:
-    """Calls the run history records for ``connection`` since 00:00 UTC today (0 if none)."""
+def calls_today(store, connection: str, run_id: str) -> int:
+    """Calls spent on ``connection`` since 00:00 UTC today by runs other than ``run_id``.
+
+    Finished runs from the run history; running and killed ones from the call ledger (a run
+    is in one or the other: its ledger row no longer counts once its history row exists).
+    """
     wh = store.wh
-    relation = wh.relation(store.schema, RUNS)
-    if RUNS not in wh.table_names(store.schema):
-        return 0
-    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    since = midnight.replace(tzinfo=None).isoformat(sep=" ")
+    since = f"cast('{_midnight()}' as {wh.macro('type_timestamp')})"
+    conn, me = wh.literal(connection), wh.literal(run_id)
+    today = f"connection_name = {conn} and started_at >= {since} and run_id <> {me}"
+    running = f"select calls from {store.ledger} where {today}"
+    parts = [running]
+    if RUNS in wh.table_names(store.schema):
+        runs = wh.relation(store.schema, RUNS)
+        parts = [
+            f"select coalesce(api_calls, 0) + coalesce(metadata_calls, 0) as calls "
+            f"from {runs} where {today}",
+            f"{running} and run_id not in (select run_id from {runs})",
+        ]
     rows = wh.execute(
-        f"select coalesce(sum(api_calls), 0) + coalesce(sum(metadata_calls), 0) from {relation} "
-        f"where connection_name = {wh.literal(connection)} "
-        f"and started_at >= cast('{since}' as {wh.macro('type_timestamp')})",
+        f"select coalesce(sum(calls), 0) from ({' union all '.join(parts)}) as today",
         fetch=True,
     )
     return int(rows[0][0] or 0)
+
+
+def _midnight() -> str:
+    now = datetime.now(timezone.utc)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None).isoformat(" ")
 
 
 class DailyBudget:
@@ -93,6 +112,31 @@ class DailyBudget:
                 raise CallBudgetUsed(self.message())
             self._taken += 1
 
+    def sharer(self, store, run_id: str) -> Callable[[], None]:
+        """What the run's heartbeat calls each beat: share this run's calls, learn the others'.
+
+        Other runs' calls are read again each beat, so runs at once pass the budget by at
+        most the calls they make in one heartbeat.
+        """
+        started_at = utc_now()
+
+        def share() -> None:
+            wh = store.wh
+            b, me = wh.binding_char(), wh.literal(run_id)
+            where = f"run_id = {me} and connection_name = {wh.literal(self.connection)}"
+            wh.run_in_transaction(
+                [
+                    (f"delete from {store.ledger} where {where}", None),
+                    (
+                        f"insert into {store.ledger} values ({b}, {b}, {b}, {b}, {b})",
+                        [run_id, self.connection, self._taken, started_at, utc_now()],
+                    ),
+                ]
+            )
+            self.used_before = calls_today(store, self.connection, run_id)
+
+        return share
+
     def message(self) -> str:
         """Why the model stopped, and what to do, for its result."""
         return (
@@ -103,15 +147,33 @@ class DailyBudget:
         )
 
 
-def daily_budgets(store, connections: Iterable, clients: Mapping) -> dict[str, DailyBudget]:
+def daily_budgets(
+    store, connections: Iterable, clients: Mapping, run_id: str
+) -> dict[str, DailyBudget]:
     """A budget per connection that sets ``daily_call_budget``, gating its client's calls."""
     out = {}
     for conn in connections:
         if conn.daily_call_budget and conn.name not in out:
-            budget = DailyBudget(conn.name, conn.daily_call_budget, calls_today(store, conn.name))
+            if not out:
+                _forget_old_ledger_rows(store)
+            used = calls_today(store, conn.name, run_id)
+            budget = DailyBudget(conn.name, conn.daily_call_budget, used)
             clients[conn.name].gate_calls(budget.take)
             out[conn.name] = budget
     return out
+
+
+def _forget_old_ledger_rows(store) -> None:
+    """Rows of runs from before yesterday count against no budget any more."""
+    wh = store.wh
+    wh.run_in_transaction(
+        [
+            (
+                f"delete from {store.ledger} where updated_at < {wh.binding_char()}",
+                [utc_now() - timedelta(days=2)],
+            )
+        ]
+    )
 
 
 def preflight(runner, plans) -> dict[str, int]:

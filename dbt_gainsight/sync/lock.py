@@ -28,7 +28,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -73,6 +73,7 @@ class Leases:
         self.held: list[str] = []
         self.heartbeat_seconds = heartbeat_seconds or HEARTBEAT_SECONDS
         self._heartbeat: _Heartbeat | None = None
+        self.beats: list[Callable[[], None]] = []  # also run each beat (the call ledger)
 
     def acquire(self, models: Sequence[tuple[str, str]]) -> None:
         """Take a lease on each (sync id, model name), or raise LockHeld and take none."""
@@ -125,6 +126,10 @@ class Leases:
             f"(its heartbeat had stopped for {int(STALE_AFTER.total_seconds() // 60)} minutes); "
             f"nothing was sent for {model} in this run. Sync it again."
         )
+
+    def on_beat(self, task: Callable[[], None]) -> None:
+        """Run ``task`` after each renewal, on the heartbeat's thread and connection."""
+        self.beats.append(task)
 
     def lost(self) -> str | None:
         """Why this run must start no more calls, or None while its leases are renewed.
@@ -251,6 +256,8 @@ class _Heartbeat:
                     while not self._stopped.wait(self._seconds):
                         self._leases.renew()
                         self.renewed_at = time.monotonic()
+                        for task in self._leases.beats:
+                            task()
             except Exception as exc:  # noqa: BLE001 - reported, then tried again
                 if first:
                     self.error = exc

@@ -101,7 +101,10 @@ class Runner:
                 if self.options.max_calls is not None:
                     check_max_calls(preflight(self, plans), self.options.max_calls)
                 connections = [p.connection for p in plans if not (p.skip_reason or p.error)]
-                self.budgets = daily_budgets(self.store, connections, self.clients)
+                run_id = self.result.run_id
+                self.budgets = daily_budgets(self.store, connections, self.clients, run_id)
+                for budget in self.budgets.values():  # runs at once see each other's calls
+                    self.leases.on_beat(budget.sharer(self.store, run_id))
             counted = map(self._count, plans)
             work = [(plan, model) for plan, model in counted if model is not None]
             estimates = {m.model: m.planned_calls for m in self.result.models if m.planned_calls}

@@ -7,6 +7,7 @@ Tables in a schema of the user's choice (default ``<target schema>_gainsight``):
 - ``gainsight_sync_state``: per accepted record, its key hash, row hash and Gsid.
 - ``gainsight_rejects``: per rejected record, Gainsight's code and message; retried next run.
 - ``gainsight_locks``: the models a running sync holds (lock.py).
+- ``gainsight_call_ledger``: the calls each running sync has spent so far (budget.py).
 
 Only accepted records reach the state table, written by ``StateWriter`` (writer.py).
 """
@@ -25,13 +26,14 @@ from dbt_gainsight.errors import StateVersionError, StateWriteError
 from dbt_gainsight.warehouse import Warehouse
 
 STATE_VERSION = 1
-SYNCS, STATE, REJECTS, META, DESCRIBES, LOCKS = (
+SYNCS, STATE, REJECTS, META, DESCRIBES, LOCKS, LEDGER = (
     "gainsight_syncs",
     "gainsight_sync_state",
     "gainsight_rejects",
     "gainsight_meta",
     "gainsight_describe_cache",
     "gainsight_locks",
+    "gainsight_call_ledger",
 )
 #: How long a cached describe is trusted; a run that finds one older asks Gainsight again.
 DESCRIBE_TTL = timedelta(hours=24)
@@ -83,6 +85,7 @@ class StateStore:
         self.meta = wh.relation(schema, META)
         self.describes = wh.relation(schema, DESCRIBES)
         self.locks = wh.relation(schema, LOCKS)
+        self.ledger = wh.relation(schema, LEDGER)
 
     def refresh_statistics(self) -> None:
         """After a model's state writes: let the planner see the rows the next diff joins.
@@ -120,6 +123,11 @@ class StateStore:
             LOCKS: (
                 f"create table if not exists {self.locks} (sync_id {text}, model_name {text}, "
                 f"run_id {text}, host {text}, pid {text}, started_at {ts}, heartbeat_at {ts})"
+            ),
+            LEDGER: (
+                f"create table if not exists {self.ledger} (run_id {text}, "
+                f"connection_name {text}, calls {wh.macro('type_bigint')}, started_at {ts}, "
+                f"updated_at {ts})"
             ),
             REJECTS: (
                 f"create table if not exists {self.rejects} (sync_id {text}, run_id {text}, "

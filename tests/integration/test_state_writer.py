@@ -9,12 +9,13 @@ from datetime import timedelta
 
 import pytest
 
-from dbt_gainsight.errors import LockHeld, StateError, StateWriteError
+from dbt_gainsight.errors import CallBudgetUsed, LockHeld, StateError, StateWriteError
 from dbt_gainsight.project import DbtArgs, DbtProject
 from dbt_gainsight.sync import history, lock
 from dbt_gainsight.sync import writer as writer_module
+from dbt_gainsight.sync.budget import calls_today, daily_budgets
 from dbt_gainsight.sync.lock import Leases
-from dbt_gainsight.sync.state import Reject, StateStore
+from dbt_gainsight.sync.state import Reject, StateStore, utc_now
 from dbt_gainsight.sync.writer import StateWriter
 from dbt_gainsight.warehouse import Warehouse
 from tests.conftest import REPO, copy_project
@@ -205,4 +206,70 @@ def _age_leases_and_wait_for_renewal(store, leases: int) -> None:
     query = f"select count(*) from {store.locks} where heartbeat_at > '{old}'"
     while store.wh.execute(query, fetch=True) != [(leases,)]:
         assert time.monotonic() < deadline, f"{leases} leases not renewed within 10 s"
+        time.sleep(0.05)
+
+
+def test_runs_at_once_share_the_daily_call_budget(store):
+    """The daily budget counted finished runs only (the run history is written at the end),
+    so two runs at once on one connection each spent the whole budget, and a killed run's
+    calls never counted. Each run now shares its calls with every heartbeat, and counts
+    those of the runs still going (or killed) beside the history."""
+    first = Leases(store, "run-a", heartbeat_seconds=0.05)
+    first.acquire([("s1", "accounts")])
+    [budget_a] = _budgets(store, "run-a", first).values()
+    for _ in range(20):
+        budget_a.take()
+    _wait_for(lambda: _calls_today(store, "run-b") == 20)
+
+    second = Leases(store, "run-b", heartbeat_seconds=0.05)
+    second.acquire([("s2", "contacts")])  # another model, the same connection
+    [budget_b] = _budgets(store, "run-b", second).values()
+    for _ in range(10):
+        budget_b.take()
+    with pytest.raises(CallBudgetUsed, match="30 of 30 calls today"):
+        budget_b.take()
+    _wait_for(lambda: budget_a.spent)  # run-a sees run-b's calls within a heartbeat
+    first.release()  # killed, say: no history row; its shared calls still count
+    second.release()
+    assert _calls_today(store, "run-c") == 30
+
+    # Once a run is in the history, its history row counts, not its shared calls.
+    history_row = {"run_id": "run-a", "api_calls": 21, "metadata_calls": 1}
+    _insert_history(store, history_row)
+    assert _calls_today(store, "run-c") == 22 + 10
+
+
+def _budgets(store, run_id: str, leases: Leases) -> dict:
+    connection = type("Connection", (), {"name": "default", "daily_call_budget": 30})()
+    client = type("Client", (), {"gate_calls": lambda self, gate: None})()
+    budgets = daily_budgets(store, [connection], {"default": client}, run_id)
+    for budget in budgets.values():
+        leases.on_beat(budget.sharer(store, run_id))
+    return budgets
+
+
+def _calls_today(store, run_id: str) -> int:
+    """``calls_today`` as another run would see it (DuckDB: a new transaction's snapshot)."""
+    store.wh.run_in_transaction([])
+    return calls_today(store, "default", run_id)
+
+
+def _insert_history(store, row: dict) -> None:
+    relation = history.ensure(store)
+    b = store.wh.binding_char()
+    row = {**row, "connection_name": "default", "started_at": utc_now()}
+    store.wh.run_in_transaction(
+        [
+            (
+                f"insert into {relation} ({', '.join(row)}) values ({', '.join([b] * len(row))})",
+                list(row.values()),
+            )
+        ]
+    )
+
+
+def _wait_for(condition) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "not within 10 s"
         time.sleep(0.05)
