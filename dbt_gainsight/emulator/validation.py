@@ -122,7 +122,8 @@ def date_to_ms(stored: str) -> int:
 def ms_to_iso(ms: int) -> str:
     """Epoch ms -> ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (how the inspection API shows datetimes)."""
     dt = _EPOCH + timedelta(milliseconds=ms)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    # strftime's %Y does not pad years before 1000 on Linux ('44-03-15').
+    return f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 Converter = Callable[[Any], Any]

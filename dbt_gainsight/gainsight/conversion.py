@@ -17,7 +17,7 @@ Converter = Callable[[Any], Any]
 MAX_INT = 2**53  # every integer up to this magnitude is a double exactly
 BINARY = (bytes, bytearray, memoryview)
 _HINTS = {
-    "dict": "cast it to text in the model to send its JSON",
+    "dict": "turn it into text in the model (to_json() on DuckDB, ::text on Postgres)",
     "list": "cast it to text in the model to send it as text",
     "tuple": "cast it to text in the model to send it as text",
 }

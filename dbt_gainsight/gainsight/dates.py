@@ -16,8 +16,11 @@ from dbt_gainsight.gainsight.objects import FieldSchema
 
 _UTC = timezone.utc
 _OUT_OF_TIME = "out of range: not within years 1-9999 in UTC"
-# How drivers give dates Python cannot hold: as text ('10000-01-01 01:00:00+00', '0044-03-15 BC').
-_BEYOND_YEARS = re.compile(r"\s*(?:[+-]?[0-9]{5,}-|.*\sBC\s*\Z)")
+# How drivers give dates Python cannot hold, as text: '10000-01-01 01:00:00+00', '0044-03-15 BC'
+# (Postgres), '0044-03-15 (BC)', '-43-03-15T00:00:00' (DuckDB), 'infinity', '-infinity'.
+_BEYOND_YEARS = re.compile(
+    r"\s*(?:[+-]?[0-9]{5,}-|-[0-9]+-|[+-]?infinity\s*\Z|.*\s\(?BC\)?\s*\Z)", re.IGNORECASE
+)
 
 
 def format_datetime(value: datetime) -> str:

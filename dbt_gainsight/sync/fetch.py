@@ -9,6 +9,13 @@ correctly rounded decimal-to-binary conversion (Postgres), the same double as
 ``float(Decimal)``. Such a column, mapped only to a NUMBER, CURRENCY or PERCENTAGE field, is
 fetched as a double; the row hash is still taken from the column as stored, so state is
 unchanged. Other adapters keep the driver's values until their casts are shown exact too.
+
+DuckDB's cursor needs two more: it widens a 4-byte FLOAT to a double (0.1 arrives as
+0.10000000149011612), so such a column is fetched through its shortest text, as psycopg2
+reads Postgres's ``real``; and it hands ``infinity`` dates over as Python's largest and
+smallest (9999-12-31, 0001-01-01), which a real value may be too, so a date or timestamp
+column used only by DATE and DATETIME fields is fetched as ISO text, which says ``infinity``
+(rejected) and reads back on every Python this supports.
 """
 
 from __future__ import annotations
@@ -39,6 +46,22 @@ JSON_SCALAR_TEXT = {"postgres": "(" + COLUMN + " #>> '{}')"}
 _JSON = re.compile(r"jsonb?", re.IGNORECASE)
 
 
+TEMPORAL_FIELDS = frozenset({"DATE", "DATETIME"})
+#: DuckDB date and timestamp columns as ISO text (microseconds; instants in UTC).
+DUCKDB_TEMPORAL_TEXT = {
+    "DATE": "cast(" + COLUMN + " as varchar)",
+    **{
+        kind: "strftime(" + COLUMN + ", '%Y-%m-%dT%H:%M:%S.%f')"
+        for kind in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATETIME")
+    },
+    "TIMESTAMP WITH TIME ZONE": (
+        "strftime(timezone('UTC', " + COLUMN + "), '%Y-%m-%dT%H:%M:%S.%f+00:00')"
+    ),
+}
+DUCKDB_FLOAT4 = frozenset({"FLOAT", "FLOAT4", "REAL"})
+SHORTEST_DOUBLE = "cast(cast(" + COLUMN + " as varchar) as double)"
+
+
 def fetch_expr(quoted: str, spec: str) -> str:
     """The SQL that fetches a column: ``spec`` is a type to cast to, or a COLUMN template."""
     return spec.replace(COLUMN, quoted) if COLUMN in spec else f"cast({quoted} as {spec})"
@@ -49,29 +72,45 @@ def fetch_casts(
 ) -> dict[str, str]:
     """Real column name -> how to fetch it (``fetch_expr``), where not as stored.
 
-    Only columns that nothing but numeric fields use (keys are hashed and matched as stored):
-    short decimals as doubles, JSON as its scalar's text. The field types come from
+    Never a key (keys are hashed and matched as stored). Columns only numeric fields use:
+    short decimals as doubles, JSON as its scalar's text; on DuckDB, 4-byte floats through
+    their text, and dates only DATE/DATETIME fields use as ISO text. The field types come from
     ``schemas`` or the plan's describes; without them (counting, before validation) nothing
     is cast.
     """
     out: dict[str, str] = {}
     double, json_text = DOUBLE.get(adapter_type), JSON_SCALAR_TEXT.get(adapter_type)
-    for column in _numeric_only_columns(plan, schemas or plan.schemas or {}):
+    duckdb = adapter_type == "duckdb"
+    for column, types in _field_types(plan, schemas or plan.schemas or {}).items():
         column_type = (plan.column_types.get(column) or "").strip()
+        if None in types:  # a key, a lookup's match or a link field: as stored
+            continue
         match = _DECIMAL.fullmatch(column_type)
-        if double and match and int(match.group(1)) <= MAX_EXACT_DIGITS:
+        numeric_only = all(t in NUMERIC_FIELDS for t in types)
+        if numeric_only and double and match and int(match.group(1)) <= MAX_EXACT_DIGITS:
             out[column] = double
-        elif json_text and _JSON.fullmatch(column_type):
+        elif numeric_only and json_text and _JSON.fullmatch(column_type):
             out[column] = json_text
+        elif duckdb and column_type.upper() in DUCKDB_FLOAT4:
+            out[column] = SHORTEST_DOUBLE
+        elif duckdb and all(t in TEMPORAL_FIELDS for t in types):
+            template = DUCKDB_TEMPORAL_TEXT.get(column_type.upper())
+            if template:
+                out[column] = template
     return out
 
 
-def _numeric_only_columns(plan: ModelPlan, schemas: Mapping[str, ObjectSchema]) -> list[str]:
-    """The model's real column names that only numeric, non-key fields use."""
+def _field_types(
+    plan: ModelPlan, schemas: Mapping[str, ObjectSchema]
+) -> dict[str, list[str | None]]:
+    """Each mapped column (its real name) -> the field type of each of its uses.
+
+    None stands for a key, a lookup's match or a link field; empty without the describe.
+    """
     config = plan.config
     schema = schemas.get(config.fields_object)
     if schema is None:
-        return []
+        return {}
     uses: dict[str, list[str | None]] = {}  # folded column -> the field type of each use
     for mapping in config.fields:
         prefix, _, name = mapping.target.rpartition(".")
@@ -81,8 +120,4 @@ def _numeric_only_columns(plan: ModelPlan, schemas: Mapping[str, ObjectSchema]) 
         for column, _ in lookup.match:
             uses.setdefault(column.casefold(), []).append(None)
     real = {c.casefold(): c for c in plan.columns}
-    return [
-        real[folded]
-        for folded, types in uses.items()
-        if folded in real and all(t in NUMERIC_FIELDS for t in types)
-    ]
+    return {real[folded]: types for folded, types in uses.items() if folded in real}
