@@ -140,6 +140,7 @@ class DeleteOutcome:
     """
 
     gone: list[str] = field(default_factory=list)  # key hashes whose record is deleted
+    unsure: list[str] = field(default_factory=list)  # key hashes whose delete failed
     failed: int = 0
     first_error: str | None = None
     auth_error: AuthError | None = None
@@ -153,15 +154,16 @@ class DeleteOutcome:
             self.auth_error = self.auth_error or exc
             return
         if exc is not None:  # interrupted before an answer: tried again next run
-            self._fail(str(exc))
+            self._fail(key_hash, str(exc))
             return
         result = future.result()
         if result.status in (RecordStatus.ACCEPTED, RecordStatus.NOT_FOUND):
             self.gone.append(key_hash)
         else:
-            self._fail(f"{result.error_code}: {result.error_message}")
+            self._fail(key_hash, f"{result.error_code}: {result.error_message}")
 
-    def _fail(self, error: str) -> None:
+    def _fail(self, key_hash: str, error: str) -> None:
+        self.unsure.append(key_hash)
         self.failed += 1
         self.first_error = self.first_error or error
 
@@ -178,9 +180,11 @@ def run_deletes(
 ) -> None:
     """Delete the planned records, ``workers`` at a time; drop the deleted ones from the state.
 
-    A failed delete keeps its state row, so the next run tries again. On a Ctrl-C no new
-    delete starts, the ones in flight finish (a delete that landed must leave the state), and
-    SyncInterrupted follows once the state is written.
+    A failed delete keeps its state row, so the next run tries again, but no longer vouches
+    for the record (``_distrust``): Gainsight may have applied a delete whose reply was lost,
+    and a row that comes back to the model must then be sent, not skipped as unchanged. On a
+    Ctrl-C no new delete starts, the ones in flight finish (a delete that landed must leave
+    the state), and SyncInterrupted follows once the state is written.
     """
     workers = max(1, workers)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gs-delete")
@@ -218,6 +222,7 @@ def run_deletes(
                 if future.done():
                     outcome.take(future, key_hash)
             _forget(store, sync_id, list(dict.fromkeys(outcome.gone)))
+            _distrust(store, sync_id, list(dict.fromkeys(outcome.unsure)))
     if outcome.auth_error is not None:
         raise outcome.auth_error
     if interrupted:
@@ -229,6 +234,22 @@ def _forget(store, sync_id: str, key_hashes: list[str]) -> None:
     sid = wh.literal(sync_id)
     statements = [
         (f"delete from {store.state} where sync_id = {sid} and {where}", params)
+        for where, params in key_filters(wh, key_hashes)
+    ]
+    if statements:
+        wh.run_in_transaction(statements)
+
+
+def _distrust(store, sync_id: str, key_hashes: list[str]) -> None:
+    """Keep these state rows (their Gsid is deleted again next run) but blank their row hash.
+
+    The diff then calls a row that returns to the model changed, not unchanged, so it is
+    sent; an update of a record Gainsight deleted is routed to an insert.
+    """
+    wh = store.wh
+    sid = wh.literal(sync_id)
+    statements = [
+        (f"update {store.state} set row_hash = '' where sync_id = {sid} and {where}", params)
         for where, params in key_filters(wh, key_hashes)
     ]
     if statements:
