@@ -359,9 +359,7 @@ class Transport:
                 self._emit("outcome_unknown", exc, state, where, 0.0)
             raise exc
         delay = next(state.delays, None)
-        if delay is None:
-            if unknown:
-                self._emit("outcome_unknown", exc, state, where, 0.0)
+        if delay is None:  # an idempotent call (a read, an update) is not checked: it fails
             raise exc
         self._emit("retry", exc, state, where, delay)
         method, path, _ = where

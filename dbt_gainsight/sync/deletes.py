@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dbt_gainsight import interrupts
-from dbt_gainsight.errors import AuthError, SyncInterrupted, WarehouseError
+from dbt_gainsight.errors import AuthError, GainsightAPIError, SyncInterrupted, WarehouseError
 from dbt_gainsight.gainsight.limits import MAX_IN_VALUES
 from dbt_gainsight.gainsight.responses import RecordStatus
 from dbt_gainsight.sync import compare, diff
@@ -312,7 +312,18 @@ def mirror_deletes(
     before = client.stats.snapshot()["calls"]
     outcome = DeleteOutcome()
     try:
-        kept = still_in_model(wh, plan, client, planned, query.model_keys_sql)
+        try:
+            kept = still_in_model(wh, plan, client, planned, query.model_keys_sql)
+        except (AuthError, SyncInterrupted):
+            raise
+        except GainsightAPIError as exc:  # the read-back failed: nothing can be deleted safely
+            model.status = "error"
+            model.message = _joined(
+                model.message,
+                f"reading the {len(planned)} delete candidates back from Gainsight failed "
+                f"({exc}); nothing was deleted, they are tried again next run",
+            )
+            return
         if kept:
             stale = [key_hash for key_hash, gsid in planned.rows if gsid in kept]
             _forget(store, plan.sync_id, stale)

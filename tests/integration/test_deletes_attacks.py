@@ -261,7 +261,9 @@ def test_a_read_back_whose_reply_is_lost_deletes_nothing_and_says_so(project: In
     assert (routes[QUERY_ROUTE], routes[DELETE_ROUTE]) == (2, 0), routes
     assert failed.model["status"] == "error", failed.model
     assert failed.model["deleted"] == 0 and failed.model["api_calls"] == 2, failed.model
-    assert failed.model["planned_deletes"] == 5 and failed.model["message"], failed.model
+    assert failed.model["planned_deletes"] == 5, failed.model
+    assert "reading the 5 delete candidates back from Gainsight failed" in failed.model["message"]
+    assert "nothing was deleted" in failed.model["message"], failed.model
     assert "5 records no longer in the model (not deleted in Gainsight)" in failed.output
     assert len(gs.records("Company")) == ROWS and set(project.state()) == state
 

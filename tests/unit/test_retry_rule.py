@@ -74,6 +74,17 @@ def test_a_lost_reply_is_retried_only_when_idempotent(transport):
     assert transport.events[-1].kind == "outcome_unknown"
 
 
+def test_a_read_whose_replies_are_all_lost_fails_without_saying_it_is_checked(transport):
+    """An insert whose reply is lost is checked, not resent; a read or an update whose every
+    reply was lost simply fails (the log said "checked" for the deletes' read-back query)."""
+    st = state(transport)
+    for _ in range(2):
+        decide(transport, OutcomeUnknown("reset"), st, idempotent=True)
+    with pytest.raises(OutcomeUnknown):
+        decide(transport, OutcomeUnknown("reset"), st, idempotent=True)
+    assert [e.kind for e in transport.events] == ["retry", "retry"]
+
+
 def test_429_waits_in_the_limiter_without_using_the_backoff(transport):
     st = state(transport)
     assert decide(transport, RateLimited("429", status=429), st) == 0.0
