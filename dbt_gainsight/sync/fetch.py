@@ -47,15 +47,20 @@ _JSON = re.compile(r"jsonb?", re.IGNORECASE)
 
 
 TEMPORAL_FIELDS = frozenset({"DATE", "DATETIME"})
-#: DuckDB date and timestamp columns as ISO text (microseconds; instants in UTC).
+#: DuckDB date and timestamp columns as ISO text (microseconds, cut as the driver cuts them;
+#: instants in UTC). A TIMESTAMP_S or _MS goes through TIMESTAMP first: DuckDB formats them
+#: with the nanosecond strftime, which fails the whole query for a year past 2262.
+_ISO = "'%Y-%m-%dT%H:%M:%S.%f'"
+_ISO_UTC = "'%Y-%m-%dT%H:%M:%S.%f+00:00'"
 DUCKDB_TEMPORAL_TEXT = {
     "DATE": "cast(" + COLUMN + " as varchar)",
-    **{
-        kind: "strftime(" + COLUMN + ", '%Y-%m-%dT%H:%M:%S.%f')"
-        for kind in ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATETIME")
-    },
-    "TIMESTAMP WITH TIME ZONE": (
-        "strftime(timezone('UTC', " + COLUMN + "), '%Y-%m-%dT%H:%M:%S.%f+00:00')"
+    **dict.fromkeys(("TIMESTAMP", "DATETIME", "TIMESTAMP_NS"), f"strftime({COLUMN}, {_ISO})"),
+    **dict.fromkeys(
+        ("TIMESTAMP_S", "TIMESTAMP_MS"), f"strftime(cast({COLUMN} as timestamp), {_ISO})"
+    ),
+    **dict.fromkeys(
+        ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMPTZ_NS"),
+        f"strftime(timezone('UTC', {COLUMN}), {_ISO_UTC})",
     ),
 }
 DUCKDB_FLOAT4 = frozenset({"FLOAT", "FLOAT4", "REAL"})

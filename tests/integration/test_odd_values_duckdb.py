@@ -83,6 +83,8 @@ GOOD: dict[str, dict[str, Any]] = {
         "Segments__gc": "Retail;Software",
         "Doc__gc": None,
         "Attrs__gc": None,
+        "Happened_S__gc": "2026-01-02T03:04:05.000Z",
+        "Happened_Tz_Ns__gc": "2026-11-27T12:45:00.123Z",
     },
     "good-2": {
         "Label__gc": "Zoë 🎉 e\u0301 ☃",
@@ -106,6 +108,10 @@ GOOD: dict[str, dict[str, Any]] = {
         "Segments__gc": "Finance",
         "Doc__gc": None,
         "Attrs__gc": None,
+        # A TIMESTAMP_S past 2262 failed the model's query once (DuckDB formats it with the
+        # nanosecond strftime); it is an ordinary end of time.
+        "Happened_S__gc": "9999-12-31T00:00:00.000Z",
+        "Happened_Tz_Ns__gc": None,
     },
 }
 
@@ -132,6 +138,7 @@ BAD: dict[str, list[str]] = {
     "bad-map": ["Attrs__gc", "dict", "to_json()"],
     "bad-tag": ["Tags__gc", "Mining", "not an option"],
     "bad-flag": ["Flag__gc", "true/false"],
+    "bad-infinite-tz-ns": ["Happened_Tz_Ns__gc", "infinity"],
 }
 ROWS = len(GOOD) + len(BAD)
 

@@ -22,7 +22,9 @@ with good as (
         cast(['software', 'Retail'] as varchar[]) as tags,
         cast(['Retail', 'Software'] as enum('Software', 'Retail', 'Finance')[]) as segments,
         cast(null as struct(plan varchar, seats integer[])) as doc,
-        cast(null as map(varchar, integer)) as attrs
+        cast(null as map(varchar, integer)) as attrs,
+        cast('2026-01-02 03:04:05' as timestamp_s) as happened_s,
+        cast('2026-11-27 13:45:00.123456789+01' as timestamptz_ns) as happened_tz_ns
     union all
     select
         'good-2',
@@ -46,6 +48,8 @@ with good as (
         ['Finance'],
         cast(['Finance'] as enum('Software', 'Retail', 'Finance')[]),
         null,
+        null,
+        cast('9999-12-31 00:00:00' as timestamp_s),  -- past 2262: a query error once
         null
 ),
 
@@ -55,7 +59,7 @@ bad as (
         ('bad-end-of-time'), ('bad-infinite-time'), ('bad-infinite-ns'),
         ('bad-minus-infinite-at'), ('bad-infinite-day'), ('bad-minus-infinite-day'),
         ('bad-year-10000'), ('bad-bc-day'), ('bad-blob'), ('bad-interval'), ('bad-struct'),
-        ('bad-map'), ('bad-tag'), ('bad-flag')
+        ('bad-map'), ('bad-tag'), ('bad-flag'), ('bad-infinite-tz-ns')
     ) as t(key)
 )
 
@@ -113,6 +117,11 @@ select
         when 'bad-struct' then {'plan': 'pro', 'seats': [1, 2]}
         else g.doc
     end,
-    case bad.key when 'bad-map' then map {'seats': 3} else g.attrs end
+    case bad.key when 'bad-map' then map {'seats': 3} else g.attrs end,
+    g.happened_s,
+    case bad.key
+        when 'bad-infinite-tz-ns' then cast('infinity' as timestamptz_ns)
+        else g.happened_tz_ns
+    end
 from bad
 cross join (select * from good where key = 'good-1') as g
