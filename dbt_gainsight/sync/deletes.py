@@ -144,6 +144,7 @@ class DeleteOutcome:
     failed: int = 0
     first_error: str | None = None
     auth_error: AuthError | None = None
+    stopped: str | None = None  # why no further delete started (the run's lease)
 
     def take(self, future: Future, key_hash: str) -> None:
         """One delete's answer: a Gsid Gainsight no longer knows counts as deleted."""
@@ -177,6 +178,7 @@ def run_deletes(
     workers: int,
     cancel: threading.Event,
     outcome: DeleteOutcome,
+    lease_lost: Callable[[], str | None] = lambda: None,
 ) -> None:
     """Delete the planned records, ``workers`` at a time; drop the deleted ones from the state.
 
@@ -206,6 +208,9 @@ def run_deletes(
         for key_hash, gsid in planned.rows:
             collect(until=2 * workers - 1)
             if outcome.auth_error is not None:  # the key was refused: no further call
+                break
+            outcome.stopped = lease_lost()  # asked before each delete, as before each write
+            if outcome.stopped:
                 break
             future = pool.submit(client.delete, object_name, gsid)
             pending[future] = key_hash
@@ -335,11 +340,14 @@ def mirror_deletes(
                 "differently (a key column's type changed?)",
             )
         workers = plan.connection.max_in_flight
-        run_deletes(client, config.object, planned, store, plan.sync_id, workers, cancel, outcome)
+        args = (client, config.object, planned, store, plan.sync_id, workers, cancel, outcome)
+        run_deletes(*args, lease_lost=lease_lost)
     finally:  # true counts, also after a Ctrl-C
         model.api_calls += client.stats.snapshot()["calls"] - before
         model.deleted += len(outcome.gone)
         model.failed += outcome.failed
+    if outcome.stopped:
+        model.status, model.message = "error", _joined(model.message, outcome.stopped)
     if outcome.failed:
         model.message = _joined(
             model.message,

@@ -74,6 +74,7 @@ class Leases:
         self.heartbeat_seconds = heartbeat_seconds or HEARTBEAT_SECONDS
         self._heartbeat: _Heartbeat | None = None
         self.beats: list[Callable[[], None]] = []  # also run each beat (the call ledger)
+        self.taken_over = False  # a renewal found a lease of this run gone: for good
 
     def acquire(self, models: Sequence[tuple[str, str]]) -> None:
         """Take a lease on each (sync id, model name), or raise LockHeld and take none."""
@@ -138,10 +139,16 @@ class Leases:
         landed for ``LOST_AFTER``, another run may take the leases over within the next
         ``STALE_AFTER - LOST_AFTER``, and two runs sending one model duplicate its records.
         """
+        if self.taken_over:
+            return (
+                "another run took this run's sync lease over (its heartbeat had stopped for "
+                f"{int(STALE_AFTER.total_seconds() // 60)} minutes: a suspended process?); "
+                "stopped. What Gainsight accepted is saved; the rest is sent by the next run."
+            )
         beat = self._heartbeat
         if beat is None:
             return None
-        quiet = time.monotonic() - beat.renewed_at
+        quiet = _clock() - beat.renewed_at
         if quiet < LOST_AFTER.total_seconds():
             return None
         return (
@@ -151,17 +158,26 @@ class Leases:
         )
 
     def renew(self) -> None:
-        """Move the heartbeat of every lease this run holds to now."""
+        """Move the heartbeat of every lease this run holds to now; note one that is gone.
+
+        A renewal after a long pause (a suspended laptop) may find that another run took a
+        lease over: ``taken_over`` then stops this run's calls for good (``lost``).
+        """
         wh = self.store.wh
+        me = wh.literal(self.run_id)
+        # Counted first: the update's commit then ends the read's implicit transaction too.
+        held = wh.execute(f"select count(*) from {self.store.locks} where run_id = {me}", True)
         wh.run_in_transaction(
             [
                 (
                     f"update {self.store.locks} set heartbeat_at = {wh.binding_char()} "
-                    f"where run_id = {wh.literal(self.run_id)}",
+                    f"where run_id = {me}",
                     [utc_now()],
                 )
             ]
         )
+        if self.held and int(held[0][0]) < len(self.held):
+            self.taken_over = True
 
     def release(self) -> None:
         """Delete this run's leases (also after a failure: the next run may start)."""
@@ -236,7 +252,7 @@ class _Heartbeat:
         self._connected = threading.Event()
         self.error: BaseException | None = None  # could not connect at the start
         self.last_error: BaseException | None = None  # the latest failed renewal
-        self.renewed_at = time.monotonic()  # the leases were written just now
+        self.renewed_at = _clock()  # the leases were written just now
         self._thread = threading.Thread(target=self._run, name="gainsight-lease", daemon=True)
         self._thread.start()
         if not self._connected.wait(self.CONNECT_SECONDS) and self.error is None:
@@ -255,9 +271,8 @@ class _Heartbeat:
                     self._connected.set()
                     while not self._stopped.wait(self._seconds):
                         self._leases.renew()
-                        self.renewed_at = time.monotonic()
-                        for task in self._leases.beats:
-                            task()
+                        self.renewed_at = _clock()
+                        self._run_tasks()
             except Exception as exc:  # noqa: BLE001 - reported, then tried again
                 if first:
                     self.error = exc
@@ -266,6 +281,25 @@ class _Heartbeat:
                 self.last_error = exc
                 _log.warning("could not renew the sync leases (%s); trying again", exc)
                 self._stopped.wait(self._seconds)
+
+    def _run_tasks(self) -> None:
+        """The other beats' tasks; one that fails is logged and never holds up a renewal."""
+        for task in self._leases.beats:
+            try:
+                task()
+            except Exception as exc:  # noqa: BLE001 - the next beat tries again
+                _log.warning("a heartbeat task failed (%s); trying again next beat", exc)
+
+
+def _clock() -> float:
+    """Seconds on a clock that keeps counting while the machine sleeps (Linux: boot time).
+
+    ``time.monotonic`` stops during a suspend, so an hour asleep looked like no pause at all.
+    """
+    return time.clock_gettime(_BOOTTIME) if _BOOTTIME is not None else time.monotonic()
+
+
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)
 
 
 def _alive(pid: int) -> bool:

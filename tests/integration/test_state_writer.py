@@ -194,6 +194,33 @@ def test_leases_nobody_renews_stop_the_run_before_they_may_be_taken_over(store, 
     assert leases.lost() is None
 
 
+def test_a_run_whose_lease_was_taken_over_while_it_slept_stops_for_good(store):
+    """Suspended for an hour, a run's lease is taken over; on waking, its first renewal
+    succeeded (it updates no row) and cleared ``lost``, so the model went on sending beside
+    the run that took it (found by review). A renewal now notices the missing lease, and
+    ``lost`` says so for the rest of the run, renewals or not."""
+    leases = Leases(store, "run-slept", heartbeat_seconds=0.05)
+    leases.acquire([("s1", "first"), ("s2", "second")])
+    assert leases.lost() is None
+    wh = store.wh
+    wh.run_in_transaction(  # what another run's acquire does to a dead lease: delete, insert
+        [
+            (f"delete from {store.locks} where sync_id = 's2'", None),
+            (
+                f"insert into {store.locks} values ('s2', 'second', 'run-other', 'host', '1', "
+                f"{wh.binding_char()}, {wh.binding_char()})",
+                [utc_now(), utc_now()],
+            ),
+        ]
+    )
+    _wait_for(lambda: leases.lost() is not None)
+    time.sleep(0.3)  # several successful renewals of s1 later
+    assert "took this run's sync lease over" in leases.lost()
+    leases.release()
+    rows = wh.execute(f"select run_id from {store.locks}", fetch=True)
+    assert rows == [("run-other",)]  # its lease is not this run's to release
+
+
 def _refused_renewal(self):
     raise RuntimeError("connection reset by peer")
 
