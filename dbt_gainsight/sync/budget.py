@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from dbt_gainsight.errors import CallBudgetUsed, GainsightSyncError
 from dbt_gainsight.sync.state import utc_now
@@ -54,7 +54,7 @@ def calls_today(store, connection: str, run_id: str) -> int:
     wh = store.wh
     since = f"cast('{_midnight()}' as {wh.macro('type_timestamp')})"
     conn, me = wh.literal(connection), wh.literal(run_id)
-    today = f"connection_name = {conn} and started_at >= {since} and run_id <> {me}"
+    today = f"connection_name = {conn} and started_at >= {since} and coalesce(run_id, '') <> {me}"
     running = f"select calls from {store.ledger} where {today}"
     parts = [running]
     if RUNS in wh.table_names(store.schema):
@@ -62,7 +62,8 @@ def calls_today(store, connection: str, run_id: str) -> int:
         parts = [
             f"select coalesce(api_calls, 0) + coalesce(metadata_calls, 0) as calls "
             f"from {runs} where {today}",
-            f"{running} and run_id not in (select run_id from {runs})",
+            f"{running} and not exists "  # not "not in": a hash anti join, and no NULL trap
+            f"(select 1 from {runs} r where r.run_id = {store.ledger}.run_id)",
         ]
     rows = wh.execute(
         f"select coalesce(sum(calls), 0) from ({' union all '.join(parts)}) as today",
@@ -72,29 +73,37 @@ def calls_today(store, connection: str, run_id: str) -> int:
 
 
 def _midnight() -> str:
-    now = datetime.now(timezone.utc)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None).isoformat(" ")
+    return datetime.combine(utc_now().date(), datetime.min.time()).isoformat(" ")
 
 
 class DailyBudget:
     """What is left of one connection's ``daily_call_budget`` while a run goes on.
 
     The client asks :meth:`take` before each call leaves (``GainsightClient.gate_calls``),
-    so the count is exact with calls in flight, queued, or waiting for the rate limiter.
+    so the count is exact with calls in flight, queued, or waiting for the rate limiter. A
+    run that goes past midnight (UTC) starts the new day's count from zero.
     """
 
     def __init__(self, connection: str, limit: int, used_before: int):
-        """``used_before``: today's calls from the run history, before this run."""
+        """``used_before``: other runs' calls today, before this run."""
         self.connection = connection
         self.limit = limit
         self.used_before = used_before
-        self._taken = 0
+        self._taken = 0  # this run's calls
+        self._before_today = 0  # of which before today's midnight
+        self._day = utc_now().date()
         self._lock = threading.Lock()
 
     @property
     def used(self) -> int:
         """Calls spent today, this run's included."""
-        return self.used_before + self._taken
+        return self.used_before + self._taken - self._before_today
+
+    def _roll_day(self) -> None:
+        """At the first call or beat after midnight (UTC): a new day's count (under _lock)."""
+        today = utc_now().date()
+        if today != self._day:
+            self._day, self._before_today, self.used_before = today, self._taken, 0
 
     @property
     def spent(self) -> bool:
@@ -108,6 +117,7 @@ class DailyBudget:
     def take(self) -> None:
         """Count one call about to leave, or refuse it with CallBudgetUsed."""
         with self._lock:
+            self._roll_day()
             if self.used >= self.limit:
                 raise CallBudgetUsed(self.message())
             self._taken += 1
@@ -116,20 +126,25 @@ class DailyBudget:
         """What the run's heartbeat calls each beat: share this run's calls, learn the others'.
 
         Other runs' calls are read again each beat, so runs at once pass the budget by at
-        most the calls they make in one heartbeat.
+        most the calls they make in one heartbeat. The row holds today's calls, from
+        ``started_at`` (the run's start, or midnight for a run that began yesterday).
         """
         started_at = utc_now()
 
         def share() -> None:
             wh = store.wh
             b, me = wh.binding_char(), wh.literal(run_id)
+            with self._lock:
+                self._roll_day()
+                calls = self._taken - self._before_today
+                since = max(started_at, datetime.combine(self._day, datetime.min.time()))
             where = f"run_id = {me} and connection_name = {wh.literal(self.connection)}"
             wh.run_in_transaction(
                 [
                     (f"delete from {store.ledger} where {where}", None),
                     (
                         f"insert into {store.ledger} values ({b}, {b}, {b}, {b}, {b})",
-                        [run_id, self.connection, self._taken, started_at, utc_now()],
+                        [run_id, self.connection, calls, since, utc_now()],
                     ),
                 ]
             )

@@ -5,15 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from dbt_gainsight.errors import CallBudgetUsed, LockHeld, StateError, StateWriteError
 from dbt_gainsight.project import DbtArgs, DbtProject
-from dbt_gainsight.sync import history, lock
+from dbt_gainsight.sync import budget, history, lock
 from dbt_gainsight.sync import writer as writer_module
-from dbt_gainsight.sync.budget import calls_today, daily_budgets
+from dbt_gainsight.sync.budget import DailyBudget, calls_today, daily_budgets
 from dbt_gainsight.sync.lock import Leases
 from dbt_gainsight.sync.state import Reject, StateStore, utc_now
 from dbt_gainsight.sync.writer import StateWriter
@@ -264,14 +264,38 @@ def test_runs_at_once_share_the_daily_call_budget(store):
     history_row = {"run_id": "run-a", "api_calls": 21, "metadata_calls": 1}
     _insert_history(store, history_row)
     assert _calls_today(store, "run-c") == 22 + 10
+    # A history row without a run id once hid every running run ("not in" meets a NULL).
+    _insert_history(store, {"run_id": None, "api_calls": 1, "metadata_calls": 0})
+    assert _calls_today(store, "run-c") == 22 + 1 + 10
+
+
+def test_a_run_past_midnight_counts_the_new_day_from_zero(store, monkeypatch):
+    """Before, a run that began before midnight (UTC) kept yesterday's calls against today's
+    budget, and its ledger row, dated at its start, counted for no other run today."""
+    now = [datetime(2026, 12, 1, 23, 59)]
+    monkeypatch.setattr(budget, "utc_now", lambda: now[0])
+    late = DailyBudget("default", 30, used_before=25)
+    share = late.sharer(store, "run-late")
+    for _ in range(5):
+        late.take()
+    with pytest.raises(CallBudgetUsed):
+        late.take()
+    now[0] = datetime(2026, 12, 2, 0, 1)
+    for _ in range(3):
+        late.take()
+    assert late.used == 3
+    share()
+    rows = store.wh.execute(f"select calls, started_at from {store.ledger}", fetch=True)
+    assert rows == [(3, datetime(2026, 12, 2))]
+    assert _calls_today(store, "run-next") == 3
 
 
 def _budgets(store, run_id: str, leases: Leases) -> dict:
     connection = type("Connection", (), {"name": "default", "daily_call_budget": 30})()
     client = type("Client", (), {"gate_calls": lambda self, gate: None})()
     budgets = daily_budgets(store, [connection], {"default": client}, run_id)
-    for budget in budgets.values():
-        leases.on_beat(budget.sharer(store, run_id))
+    for daily in budgets.values():
+        leases.on_beat(daily.sharer(store, run_id))
     return budgets
 
 
