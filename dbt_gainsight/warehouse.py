@@ -195,7 +195,8 @@ class Warehouse:
         cursor, which DuckDB, Snowflake, BigQuery and Redshift drivers serve incrementally.
         """
         handle = self.adapter.connections.get_thread_connection().handle
-        cursor = _server_side_cursor(handle)
+        with self._failures():  # its catalog query too: a Ctrl-C there is an interrupt
+            cursor = _server_side_cursor(handle)
         failed = False
         try:
             with self._failures():
@@ -327,6 +328,8 @@ def _server_side_cursor(handle):
 def _read_text_arrays(handle: Any, cursor: Any) -> None:
     """Let a psycopg2 cursor read arrays of enums and other text-like types as lists.
 
+    Text-like: Postgres's string and enum categories, domains over them included.
+
     psycopg2 parses only the arrays of types it knows and hands any other over as one text,
     ``'{Retail,Software}'``; ``array_agg`` of an enum column makes such an array, and a
     multiselect would send that text as one label. One catalog query per stream; scoped to
@@ -337,7 +340,7 @@ def _read_text_arrays(handle: Any, cursor: Any) -> None:
     with handle.cursor() as catalog:
         catalog.execute(
             "select typarray from pg_catalog.pg_type "
-            "where typarray <> 0 and (typtype = 'e' or typcategory = 'S')"
+            "where typarray <> 0 and typcategory in ('S', 'E')"  # a domain takes its base's
         )
         oids = tuple(oid for (oid,) in catalog.fetchall())
     if oids:

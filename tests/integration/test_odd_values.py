@@ -71,6 +71,7 @@ def test_odd_postgres_values_are_rejected_per_record_and_good_rows_land_exactly(
     # psycopg2 hands an enum array over as one text, '{Retail,Software}': it was sent as one
     # label and rejected (found by an attack); it is read as the list it is.
     assert good1["Segments__gc"] == "Retail;Software"
+    assert good1["Segment_Codes__gc"] == "Software"  # an array of a domain over the enum
     assert (good2["Label__gc"], good2["Blob__gc"]) == ("Zoë ☃", None)
     assert (good2["Amount__gc"], good2["Big__gc"], good2["Ratio__gc"]) == (0.1, 10**20, -2.5)
     assert type(good2["Big__gc"]) is int  # sent digit for digit, not 1e+20
@@ -78,6 +79,7 @@ def test_odd_postgres_values_are_rejected_per_record_and_good_rows_land_exactly(
     assert good2["Happened__gc"] == "9999-12-31T23:00:00.000Z"
     assert (good2["Day__gc"], good2["Flag__gc"]) == ("0001-01-01", False)
     assert (good2["Tags__gc"], good2["Segments__gc"]) == ("Finance", "Finance")
+    assert good2["Segment_Codes__gc"] == "Finance;Retail"
 
     # Each bad row: one VALUE_CONVERSION reject naming the field and the problem; never sent.
     result = results_by_model(project)["odd_values"]

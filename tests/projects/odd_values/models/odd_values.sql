@@ -15,12 +15,14 @@ with good as (
         true as flag,
         array['software', 'Retail'] as tags,
         cast('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' as uuid) as ident,
-        cast(array['Retail', 'Software'] as segment[]) as segments
+        cast(array['Retail', 'Software'] as segment[]) as segments,
+        cast(array['Software'] as segment_code[]) as segment_codes
     union all
     select
         'good-2', 'Zoë ☃', null, null, null, 0.10, 1e20, -2.5, -0.25,
         cast('9999-12-31 18:00-05' as timestamptz), cast('0001-01-01' as date), false,
-        array['Finance'], null, cast(array['Finance'] as segment[])
+        array['Finance'], null, cast(array['Finance'] as segment[]),
+        cast(array['Finance', 'Retail'] as segment_code[])
 ),
 bad(key, column_name) as (
     values
@@ -55,5 +57,6 @@ select
     g.flag,
     g.tags,
     g.ident,
-    g.segments
+    g.segments,
+    g.segment_codes
 from bad cross join (select * from good where key = 'good-1') as g
