@@ -19,6 +19,7 @@ from dbt_gainsight.sync.state import Reject, StateStore, utc_now
 from dbt_gainsight.sync.writer import StateWriter
 from dbt_gainsight.warehouse import Warehouse
 from tests.conftest import REPO, copy_project
+from tests.unit.test_diff_sql import _warehouse
 
 
 @pytest.fixture
@@ -32,6 +33,16 @@ def store(tmp_path, monkeypatch):
         store.ensure()
         yield store
     wh.close()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_store(request, tmp_path, monkeypatch):
+    """A state store on DuckDB or Postgres: for what runs at once share (leases, the ledger)."""
+    pg = request.getfixturevalue("pg_database") if request.param == "postgres" else None
+    with _warehouse(tmp_path, monkeypatch, pg) as wh:
+        store = StateStore(wh, "shared_gainsight")
+        store.ensure()
+        yield store
 
 
 def test_accepted_records_are_flushed_to_state(store):
@@ -194,21 +205,22 @@ def test_leases_nobody_renews_stop_the_run_before_they_may_be_taken_over(store, 
     assert leases.lost() is None
 
 
-def test_a_run_whose_lease_was_taken_over_while_it_slept_stops_for_good(store):
+def test_a_run_whose_lease_was_taken_over_while_it_slept_stops_for_good(shared_store):
     """Suspended for an hour, a run's lease is taken over; on waking, its first renewal
     succeeded (it updates no row) and cleared ``lost``, so the model went on sending beside
     the run that took it (found by review). A renewal now notices the missing lease, and
     ``lost`` says so for the rest of the run, renewals or not."""
-    leases = Leases(store, "run-slept", heartbeat_seconds=0.05)
+    leases = Leases(shared_store, "run-slept", heartbeat_seconds=0.05)
     leases.acquire([("s1", "first"), ("s2", "second")])
     assert leases.lost() is None
-    wh = store.wh
+    wh = shared_store.wh
+    b = wh.binding_char()
     wh.run_in_transaction(  # what another run's acquire does to a dead lease: delete, insert
         [
-            (f"delete from {store.locks} where sync_id = 's2'", None),
+            (f"delete from {shared_store.locks} where sync_id = 's2'", None),
             (
-                f"insert into {store.locks} values ('s2', 'second', 'run-other', 'host', '1', "
-                f"{wh.binding_char()}, {wh.binding_char()})",
+                f"insert into {shared_store.locks} values "
+                f"('s2', 'second', 'run-other', 'host', '1', {b}, {b})",
                 [utc_now(), utc_now()],
             ),
         ]
@@ -217,7 +229,7 @@ def test_a_run_whose_lease_was_taken_over_while_it_slept_stops_for_good(store):
     time.sleep(0.3)  # several successful renewals of s1 later
     assert "took this run's sync lease over" in leases.lost()
     leases.release()
-    rows = wh.execute(f"select run_id from {store.locks}", fetch=True)
+    rows = wh.execute(f"select run_id from {shared_store.locks}", fetch=True)
     assert rows == [("run-other",)]  # its lease is not this run's to release
 
 
@@ -236,21 +248,21 @@ def _age_leases_and_wait_for_renewal(store, leases: int) -> None:
         time.sleep(0.05)
 
 
-def test_runs_at_once_share_the_daily_call_budget(store):
+def test_runs_at_once_share_the_daily_call_budget(shared_store):
     """The daily budget counted finished runs only (the run history is written at the end),
     so two runs at once on one connection each spent the whole budget, and a killed run's
     calls never counted. Each run now shares its calls with every heartbeat, and counts
     those of the runs still going (or killed) beside the history."""
-    first = Leases(store, "run-a", heartbeat_seconds=0.05)
+    first = Leases(shared_store, "run-a", heartbeat_seconds=0.05)
     first.acquire([("s1", "accounts")])
-    [budget_a] = _budgets(store, "run-a", first).values()
+    [budget_a] = _budgets(shared_store, "run-a", first).values()
     for _ in range(20):
         budget_a.take()
-    _wait_for(lambda: _calls_today(store, "run-b") == 20)
+    _wait_for(lambda: _calls_today(shared_store, "run-b") == 20)
 
-    second = Leases(store, "run-b", heartbeat_seconds=0.05)
+    second = Leases(shared_store, "run-b", heartbeat_seconds=0.05)
     second.acquire([("s2", "contacts")])  # another model, the same connection
-    [budget_b] = _budgets(store, "run-b", second).values()
+    [budget_b] = _budgets(shared_store, "run-b", second).values()
     for _ in range(10):
         budget_b.take()
     with pytest.raises(CallBudgetUsed, match="30 of 30 calls today"):
@@ -258,24 +270,24 @@ def test_runs_at_once_share_the_daily_call_budget(store):
     _wait_for(lambda: budget_a.spent)  # run-a sees run-b's calls within a heartbeat
     first.release()  # killed, say: no history row; its shared calls still count
     second.release()
-    assert _calls_today(store, "run-c") == 30
+    assert _calls_today(shared_store, "run-c") == 30
 
     # Once a run is in the history, its history row counts, not its shared calls.
     history_row = {"run_id": "run-a", "api_calls": 21, "metadata_calls": 1}
-    _insert_history(store, history_row)
-    assert _calls_today(store, "run-c") == 22 + 10
+    _insert_history(shared_store, history_row)
+    assert _calls_today(shared_store, "run-c") == 22 + 10
     # A history row without a run id once hid every running run ("not in" meets a NULL).
-    _insert_history(store, {"run_id": None, "api_calls": 1, "metadata_calls": 0})
-    assert _calls_today(store, "run-c") == 22 + 1 + 10
+    _insert_history(shared_store, {"run_id": None, "api_calls": 1, "metadata_calls": 0})
+    assert _calls_today(shared_store, "run-c") == 22 + 1 + 10
 
 
-def test_a_run_past_midnight_counts_the_new_day_from_zero(store, monkeypatch):
+def test_a_run_past_midnight_counts_the_new_day_from_zero(shared_store, monkeypatch):
     """Before, a run that began before midnight (UTC) kept yesterday's calls against today's
     budget, and its ledger row, dated at its start, counted for no other run today."""
     now = [datetime(2026, 12, 1, 23, 59)]
     monkeypatch.setattr(budget, "utc_now", lambda: now[0])
     late = DailyBudget("default", 30, used_before=25)
-    share = late.sharer(store, "run-late")
+    share = late.sharer(shared_store, "run-late")
     for _ in range(5):
         late.take()
     with pytest.raises(CallBudgetUsed):
@@ -285,9 +297,11 @@ def test_a_run_past_midnight_counts_the_new_day_from_zero(store, monkeypatch):
         late.take()
     assert late.used == 3
     share()
-    rows = store.wh.execute(f"select calls, started_at from {store.ledger}", fetch=True)
+    rows = shared_store.wh.execute(
+        f"select calls, started_at from {shared_store.ledger}", fetch=True
+    )
     assert rows == [(3, datetime(2026, 12, 2))]
-    assert _calls_today(store, "run-next") == 3
+    assert _calls_today(shared_store, "run-next") == 3
 
 
 def _budgets(store, run_id: str, leases: Leases) -> dict:
