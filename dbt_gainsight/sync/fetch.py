@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from dbt_gainsight.gainsight.objects import ObjectSchema
+from dbt_gainsight.sync.records import LINK_PREFIX
 
 if TYPE_CHECKING:
     from dbt_gainsight.sync.plan import ModelPlan
@@ -110,16 +111,24 @@ def _field_types(
 ) -> dict[str, list[str | None]]:
     """Each mapped column (its real name) -> the field type of each of its uses.
 
-    None stands for a key, a lookup's match or a link field; empty without the describe.
+    None stands for a key, a lookup's or a parent's match value (sent as stored), or a field
+    the describes do not type; empty without the describe.
     """
     config = plan.config
     schema = schemas.get(config.fields_object)
     if schema is None:
         return {}
+    link = schemas.get(LINK_PREFIX.get(config.kind, ""))  # a person's Company_Person fields
     uses: dict[str, list[str | None]] = {}  # folded column -> the field type of each use
     for mapping in config.fields:
         prefix, _, name = mapping.target.rpartition(".")
-        field = None if prefix or mapping.target in config.keys else schema.field(name)
+        field = None
+        if mapping.target in config.keys:
+            pass
+        elif not prefix:
+            field = schema.field(name)
+        elif link is not None and prefix == link.name:
+            field = link.field(name)
         uses.setdefault(mapping.column.casefold(), []).append(field and field.data_type.upper())
     for lookup in config.lookups:
         for column, _ in lookup.match:

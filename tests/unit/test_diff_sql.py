@@ -660,3 +660,40 @@ def test_the_state_writer_stores_every_gsid_exactly_as_answered(wh: Warehouse):
         )
         assert {k: (r, g) for k, r, g in stored} == records
         assert len(stored) == len(records)
+
+
+def test_duckdb_link_fields_of_people_are_fetched_like_the_persons_own():
+    """A person's link fields (``Company_Person.X``) were left as the driver gave them, so on
+    DuckDB a link DATE of 'infinity' went out as 9999-12-31 and a REAL 0.1 as
+    0.10000000149011612 (found by reading fetch.py); the link object's describe types them
+    like the Person's own fields. A key and the parent's match value stay as stored."""
+    meta = {
+        "object": "CompanyPerson",
+        "fields": {
+            "email": "Email",
+            "company_name": "Company.Name",
+            "since": "Company_Person.Since__gc",
+            "score": "Company_Person.Score__gc",
+            "born": "Birthday__gc",
+        },
+    }
+    config = parse_sync_config(meta, model="people", unique_id="model.t.people", yaml_path="m.yml")
+    schemas = {
+        "Person": ObjectSchema(
+            "Person",
+            "Person",
+            None,
+            {n: FieldSchema(n, t) for n, t in (("Email", "EMAIL"), ("Birthday__gc", "DATE"))},
+        ),
+        "Company_Person": ObjectSchema(
+            "Company_Person",
+            "Company Person",
+            None,
+            {n: FieldSchema(n, t) for n, t in (("Since__gc", "DATE"), ("Score__gc", "NUMBER"))},
+        ),
+    }
+    columns = ("email", "company_name", "since", "score", "born")
+    plan = ModelPlan(config, None, SYNC, columns=columns, key_columns=("email",))
+    plan.column_types = dict(zip(columns, ("VARCHAR", "DATE", "DATE", "FLOAT", "DATE")))
+    cast = fetch_casts(plan, "duckdb", schemas)
+    assert set(cast) == {"since", "score", "born"}  # not the key, not the parent's name
