@@ -694,6 +694,7 @@ def test_duckdb_link_fields_of_people_are_fetched_like_the_persons_own():
     }
     columns = ("email", "company_name", "since", "score", "born")
     plan = ModelPlan(config, None, SYNC, columns=columns, key_columns=("email",))
-    plan.column_types = dict(zip(columns, ("VARCHAR", "DATE", "DATE", "FLOAT", "DATE")))
+    types = ("VARCHAR", "DATE", "DATE", "FLOAT", "DATE")
+    plan.column_types = dict(zip(columns, types, strict=True))
     cast = fetch_casts(plan, "duckdb", schemas)
     assert set(cast) == {"since", "score", "born"}  # not the key, not the parent's name
