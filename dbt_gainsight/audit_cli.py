@@ -76,9 +76,9 @@ def audit(**kwargs: Any) -> None:
 def print_audit(result: AuditResult) -> None:
     """One line per model, then the first findings."""
     for m in result.models:
-        if m.status == "skipped":  # nothing was read: say why, not a line of zeros
+        if m.status in ("skipped", "error") and not m.read:  # say why, not a line of zeros
             reason = (m.message or "").removeprefix(f"{m.model}: ")
-            console.print(f"{m.model} ({m.object}): skipped: {reason}", markup=False)
+            console.print(f"{m.model} ({m.object}): {m.status}: {reason}", markup=False)
             continue
         line = (
             f"{m.model} ({m.object}): {m.status}; {m.rows:,} rows, {m.read:,} records read in "

@@ -100,7 +100,10 @@ def sync(**kwargs: Any) -> None:
     observer = _observer(kwargs)
     api_log = None
     if kwargs["api_log"]:
-        api_log = ApiLog(kwargs["api_log"], bodies=kwargs["api_log_bodies"], observer=observer)
+        try:
+            api_log = ApiLog(kwargs["api_log"], bodies=kwargs["api_log_bodies"], observer=observer)
+        except OSError as exc:
+            raise click.UsageError(f"--api-log {kwargs['api_log']}: {exc.strerror}") from None
         observer.on_call = api_log.call
     try:
         with observer:

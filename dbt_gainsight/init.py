@@ -77,7 +77,7 @@ def model_columns(args: DbtArgs, project: DbtProject, node) -> tuple[list[Column
             wh.close()
         columns = [Column(n, t, n.casefold() in unique) for n, t in pairs]
         return columns, f"the built relation {node.relation_name}"
-    except (ModelNotBuiltError, ProjectError):
+    except ModelNotBuiltError:  # a wrong target or profile is its own error, not this
         declared = node.columns or {}
         if not declared:
             raise ProjectError(

@@ -253,6 +253,11 @@ class DbtProject:
         error naming it; a block dbt will not hand us (misspelt, or directly under
         ``config:``) is warned about, since the model would silently not sync.
         """
+        if selector and (select or exclude):  # dbt would ignore them without a word
+            raise SelectionError(
+                "--selector cannot be combined with --select or --exclude (dbt ignores them "
+                "beside a selector); put them in the selector's definition in selectors.yml."
+            )
         with_meta = {uid for uid, node in self._models() if META_KEY in (node.config.meta or {})}
         if not (select or exclude or selector):
             chosen = with_meta
@@ -262,6 +267,9 @@ class DbtProject:
             for expr in select if len(select) > 1 else ():
                 if not self._ls([expr], (), None):
                     raise SelectionError(f"--select {expr} matches no model.")
+            for expr in exclude:  # a misspelt exclude would send what it meant to hold back
+                if not self._ls([expr], (), None):
+                    raise SelectionError(f"--exclude {expr} matches no model.")
             listed = self._ls(select, exclude, selector)
             if not listed:
                 raise SelectionError(
@@ -340,12 +348,16 @@ class DbtProject:
             payload = json.loads(path.read_text())
         except (OSError, ValueError):
             return {}
-        self.dbt_invocation_id = (payload.get("metadata") or {}).get("invocation_id")
-        command = (payload.get("args") or {}).get("which")
+        if not isinstance(payload, dict):  # not dbt's: as if unreadable
+            return {}
+        metadata, args, results = (payload.get(k) for k in ("metadata", "args", "results"))
+        metadata = metadata if isinstance(metadata, dict) else {}
+        self.dbt_invocation_id = metadata.get("invocation_id")
+        command = args.get("which") if isinstance(args, dict) else None
         return {
             entry["unique_id"]: LastRun(status=str(entry.get("status")), command=command)
-            for entry in payload.get("results", [])
-            if "unique_id" in entry
+            for entry in (results if isinstance(results, list) else [])
+            if isinstance(entry, dict) and "unique_id" in entry
         }
 
 

@@ -281,3 +281,6 @@ def print_status(out: Console, report: dict[str, Any]) -> None:
                 *(_cell(run[k]) for k in ("sent", "accepted", "rejected", "failed", "api_calls")),
             )
         out.print(table)
+        latest = entry["runs"][0]
+        if latest["status"] != "success" and latest.get("message"):  # why it did not succeed
+            out.print(f"  last run: {latest['status']}: {latest['message']}", markup=False)

@@ -274,6 +274,14 @@ def _build_connection(name: str, raw: Any, jenv: jinja2.Environment, source: str
     access_key = options.get("access_key")
     if isinstance(access_key, str) and not access_key.strip() and "access_key" in raw:
         found.append((f"connections.{name}.access_key", "is empty"))
+    elif isinstance(access_key, str) and not access_key.strip().isprintable():
+        found.append(  # an HTTP header cannot carry it, and its error would print the key
+            (
+                f"connections.{name}.access_key",
+                "holds a line break or another control character (not shown: it is a "
+                "secret); copy the key again",
+            )
+        )
     if found:
         raise _Unbuildable([(source, key, message) for key, message in found])
     return Connection(

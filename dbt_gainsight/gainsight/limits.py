@@ -87,9 +87,16 @@ def check_base_url(
     User info, a query or a fragment are refused, and the message never repeats a password.
     """
     raw = (url or "").strip()
-    parts = urlsplit(raw)
-    shown = _redacted_url(raw)
     example = "e.g. https://acme.gainsightcloud.com"
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises for a port out of range or not a number
+        shown = _redacted_url(raw)
+    except ValueError as exc:  # an unclosed IPv6 bracket, a bad port
+        raise ConfigError(
+            f"{where}: not a usable URL ({exc}; not shown: it may hold a secret); "
+            f"expected {example}"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         if "://" in raw or _HOST_LIKE.fullmatch(raw):
             shown = raw if _HOST_LIKE.fullmatch(raw) else shown

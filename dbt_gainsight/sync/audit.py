@@ -211,8 +211,9 @@ def _estimate(plans, store: StateStore, result: AuditResult) -> list[tuple[Any, 
         config = plan.config
         model = AuditModel(model=config.model, object=config.object)
         result.models.append(model)
-        if plan.skip_reason or plan.error:
-            model.status, model.message = "skipped", plan.skip_reason or plan.error
+        if plan.skip_reason or plan.error:  # an error (e.g. not built) is not a clean audit
+            model.status = "skipped" if plan.skip_reason else "error"
+            model.message = plan.skip_reason or plan.error
             continue
         rows = wh.execute(f"select count(*) from {plan.relation}", fetch=True)[0][0]
         synced = wh.execute(
