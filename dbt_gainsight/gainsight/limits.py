@@ -92,10 +92,10 @@ def check_base_url(
         parts = urlsplit(raw)
         parts.port  # noqa: B018 - raises for a port out of range or not a number
         shown = _redacted_url(raw)
-    except ValueError as exc:  # an unclosed IPv6 bracket, a bad port
+    except ValueError:  # an unclosed IPv6 bracket, a bad port: its text would echo the value
         raise ConfigError(
-            f"{where}: not a usable URL ({exc}; not shown: it may hold a secret); "
-            f"expected {example}"
+            f"{where}: not a usable URL (a port that is not a number from 0 to 65535, or an "
+            f"unclosed '['; not shown: it may hold a secret); expected {example}"
         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         if "://" in raw or _HOST_LIKE.fullmatch(raw):
