@@ -39,10 +39,9 @@ from dbt_gainsight.sync.lock import Leases
 from dbt_gainsight.sync.online import objects_to_describe
 from dbt_gainsight.sync.readback import ReadBack
 from dbt_gainsight.sync.records import LINK_PREFIX, RecordBuilder
-from dbt_gainsight.sync.state import StateStore, chunks, key_filters, tenant_of, utc_now
+from dbt_gainsight.sync.state import StateStore, chunks, tenant_of, utc_now
 
 AUDIT_TABLE = "gainsight_audit"
-REPAIR_HASH = "audit-repair"  # a row hash no row has: the diff sees the row as changed
 MAX_SAMPLES = 20
 MAX_AUDIT_ROWS = 100_000  # drift rows written per model; the counts are always exact
 REPAIR_CHUNK = 50_000  # key hashes a repair marks at once (one bound array on DuckDB, Postgres)
@@ -511,19 +510,14 @@ def _repair(store: StateStore, plan, audit_id: str, gainsight: ReadBack) -> int:
     model's lease, as a sync does: a sync running now would write the same state rows.
     """
     wh = store.wh
-    sid = wh.literal(plan.sync_id)
     marked = 0
 
     def statements() -> Iterator[tuple[str, list]]:
         nonlocal marked
-        for kind, change in (
-            (DIFFERS, f"update {store.state} set row_hash = {wh.literal(REPAIR_HASH)}"),
-            (MISSING, f"delete from {store.state}"),
-        ):
+        for kind, change in ((DIFFERS, store.resend_rows), (MISSING, store.forget_rows)):
             for keys in chunks(gainsight.drifted(kind), REPAIR_CHUNK):
                 marked += len(keys)
-                for where, params in key_filters(wh, keys):
-                    yield f"{change} where sync_id = {sid} and {where}", params
+                yield from change(plan.sync_id, keys)
 
     leases = Leases(store, audit_id)
     try:

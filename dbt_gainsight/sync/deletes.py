@@ -236,28 +236,20 @@ def run_deletes(
 
 def _forget(store, sync_id: str, key_hashes: list[str]) -> None:
     """Drop these state rows: Gainsight no longer holds their records."""
-    _on_state_rows(store, sync_id, key_hashes, f"delete from {store.state}")
+    statements = store.forget_rows(sync_id, key_hashes)
+    if statements:
+        store.wh.run_in_transaction(statements)
 
 
 def _distrust(store, sync_id: str, key_hashes: list[str]) -> None:
-    """Keep these state rows (their Gsid is deleted again next run) but blank their row hash.
+    """Keep these state rows (their Gsid is deleted again next run), marked to be resent.
 
     The diff then calls a row that returns to the model changed, not unchanged, so it is
     sent; an update of a record Gainsight deleted is routed to an insert.
     """
-    _on_state_rows(store, sync_id, key_hashes, f"update {store.state} set row_hash = ''")
-
-
-def _on_state_rows(store, sync_id: str, key_hashes: list[str], statement: str) -> None:
-    """Run ``statement`` on this sync's state rows of ``key_hashes``, in one transaction."""
-    wh = store.wh
-    sid = wh.literal(sync_id)
-    statements = [
-        (f"{statement} where sync_id = {sid} and {where}", params)
-        for where, params in key_filters(wh, key_hashes)
-    ]
+    statements = store.resend_rows(sync_id, key_hashes)
     if statements:
-        wh.run_in_transaction(statements)
+        store.wh.run_in_transaction(statements)
 
 
 # The runner's two hooks -------------------------------------------------------------------

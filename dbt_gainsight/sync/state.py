@@ -35,6 +35,8 @@ SYNCS, STATE, REJECTS, META, DESCRIBES, LOCKS, LEDGER = (
     "gainsight_locks",
     "gainsight_call_ledger",
 )
+#: A row hash no row has: a state row marked so is sent again by the next sync.
+RESEND_HASH = "audit-repair"
 #: How long a cached describe is trusted; a run that finds one older asks Gainsight again.
 DESCRIBE_TTL = timedelta(hours=24)
 ARRAY_BINDING_ADAPTERS = frozenset({"duckdb", "postgres"})
@@ -211,6 +213,28 @@ class StateStore:
             f"and run_id <> {wh.literal(run_id)}"
         )
         self._write([(sql, None)], "dropping stale rejects")
+
+    def forget_rows(self, sync_id: str, key_hashes: Sequence[str]) -> list[tuple[str, list]]:
+        """Statements that drop these state rows: their records are not in Gainsight."""
+        return self._on_rows(sync_id, key_hashes, f"delete from {self.state}")
+
+    def resend_rows(self, sync_id: str, key_hashes: Sequence[str]) -> list[tuple[str, list]]:
+        """Statements that keep these state rows (and Gsids) but mark them to be sent again.
+
+        The row hash no row has makes the next diff call each row changed (audit --repair,
+        deletes whose outcome is unknown).
+        """
+        hash_ = self.wh.literal(RESEND_HASH)
+        return self._on_rows(sync_id, key_hashes, f"update {self.state} set row_hash = {hash_}")
+
+    def _on_rows(
+        self, sync_id: str, key_hashes: Sequence[str], statement: str
+    ) -> list[tuple[str, list]]:
+        sid = self.wh.literal(sync_id)
+        return [
+            (f"{statement} where sync_id = {sid} and {where}", params)
+            for where, params in key_filters(self.wh, list(key_hashes))
+        ]
 
     def _write(self, statements: list[tuple[str, Sequence | None]], what: str) -> None:
         """Run state statements; a failure is a StateWriteError for the model (exit 1)."""
