@@ -100,6 +100,8 @@ def build(
     # dbt build compiles every node: it needs a parsed manifest, never one read from JSON.
     project = DbtProject(args, parse=True)
     manifest = project.manifest  # the one parse of this invocation
+    if select or exclude or selector:  # a typo is a usage error before anything is built
+        project.resolve(select, exclude, selector, resource_type=None)
     argv = ["build", *args.cli_args()]
     for flag, values in (("--select", select), ("--exclude", exclude)):
         for value in values:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbt_gainsight.config.connections import load_settings
+from dbt_gainsight.config.connections import DEFAULT_CONNECTION, load_settings
 from dbt_gainsight.errors import (
     AuthError,
     ConfigError,
@@ -123,6 +123,8 @@ def init(
     try:
         catalog = Catalog(client.describe, lambda name: client.describe_entries.get(name, {}))
         proposal = propose(node.name, object_name, columns, catalog, keys)
+        if conn.name != DEFAULT_CONNECTION:  # the block syncs to the tenant it was built from
+            proposal.connection = conn.name
     except (AuthError, ConnectionFailed, RetryableError):
         raise
     except GainsightAPIError as exc:

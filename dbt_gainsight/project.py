@@ -253,28 +253,13 @@ class DbtProject:
         error naming it; a block dbt will not hand us (misspelt, or directly under
         ``config:``) is warned about, since the model would silently not sync.
         """
-        if selector and (select or exclude):  # dbt would ignore them without a word
-            raise SelectionError(
-                "--selector cannot be combined with --select or --exclude (dbt ignores them "
-                "beside a selector); put them in the selector's definition in selectors.yml."
-            )
         with_meta = {uid for uid, node in self._models() if META_KEY in (node.config.meta or {})}
         if not (select or exclude or selector):
             chosen = with_meta
             listed = set(with_meta)
             listed.update(uid for uid, node in self._models() if misplaced_block(node))
         else:
-            for expr in select if len(select) > 1 else ():
-                if not self._ls([expr], (), None):
-                    raise SelectionError(f"--select {expr} matches no model.")
-            for expr in exclude:  # a misspelt exclude would send what it meant to hold back
-                if not self._ls([expr], (), None):
-                    raise SelectionError(f"--exclude {expr} matches no model.")
-            listed = self._ls(select, exclude, selector)
-            if not listed:
-                raise SelectionError(
-                    f"{_show_selection(select, exclude, selector)} matches no model."
-                )
+            listed = self.resolve(select, exclude, selector)
             chosen = listed & with_meta
         self.misplaced = []
         for uid in sorted(listed - with_meta):
@@ -301,10 +286,50 @@ class DbtProject:
             )
         return [uid for uid in self.dag_order() if uid in chosen]
 
-    def _ls(self, select: Sequence[str], exclude: Sequence[str], selector: str | None) -> set[str]:
+    def resolve(
+        self,
+        select: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        selector: str | None = None,
+        *,
+        resource_type: str | None = "model",
+    ) -> set[str]:
+        """Unique ids the selection matches (models only, unless ``resource_type`` is None).
+
+        The one home of the selection's usage errors, for sync and for build before its
+        ``dbt build``: an expression that matches nothing is named (a misspelt ``--exclude``
+        would send what it meant to hold back), and ``--selector`` beside ``-s``/``--exclude``
+        is refused, since dbt ignores them there without a word.
+        """
+        if selector and (select or exclude):
+            raise SelectionError(
+                "--selector cannot be combined with --select or --exclude (dbt ignores them "
+                "beside a selector); put them in the selector's definition in selectors.yml."
+            )
+        what = "model" if resource_type == "model" else "node"
+        for expr in select if len(select) > 1 else ():
+            if not self._ls([expr], (), None, resource_type):
+                raise SelectionError(f"--select {expr} matches no {what}.")
+        for expr in exclude:
+            if not self._ls([expr], (), None, resource_type):
+                raise SelectionError(f"--exclude {expr} matches no {what}.")
+        listed = self._ls(select, exclude, selector, resource_type)
+        if not listed:
+            raise SelectionError(f"{_show_selection(select, exclude, selector)} matches no {what}.")
+        return listed
+
+    def _ls(
+        self,
+        select: Sequence[str],
+        exclude: Sequence[str],
+        selector: str | None,
+        resource_type: str | None = "model",
+    ) -> set[str]:
         from dbt.cli.main import dbtRunner
 
-        args = ["ls", "--log-level", "none", *QUIET_FLAGS, "--resource-type", "model"]
+        args = ["ls", "--log-level", "none", *QUIET_FLAGS]
+        if resource_type:
+            args += ["--resource-type", resource_type]
         args += ["--output", "json", "--output-keys", "unique_id", *self.args.cli_args()]
         for expr in select:
             args += ["--select", expr]

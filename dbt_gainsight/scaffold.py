@@ -116,6 +116,8 @@ class Proposal:
     unmapped: list[str] = field(default_factory=list)
     missing_required: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The gainsight.yml connection whose describe this was built from (None: ``default``).
+    connection: str | None = None
 
     @property
     def mismatches(self) -> list[str]:
@@ -124,7 +126,10 @@ class Proposal:
 
     def block(self) -> dict:
         """The ``meta.gainsight`` block as plain data (what a YAML loader would read back)."""
-        out: dict = {"object": self.object, "behavior": "upsert"}
+        out: dict = {"object": self.object}
+        if self.connection:
+            out["connection"] = self.connection
+        out["behavior"] = "upsert"
         if self.keys:
             out["keys"] = list(self.keys)
         out["fields"] = {m.column: m.target for m in self.fields}

@@ -10,9 +10,10 @@ import io
 from pathlib import Path
 from typing import Any
 
+import yaml as yaml_1_1  # PyYAML: how dbt reads the file back
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.util import load_yaml_guess_indent
+from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
 from dbt_gainsight.errors import ConfigError
 from dbt_gainsight.scaffold import Proposal
@@ -24,6 +25,38 @@ def _yaml(mapping: int = 2, sequence: int = 4, offset: int = 2) -> YAML:
     yaml.width = 4096  # never re-wrap the user's long descriptions
     yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
     return yaml
+
+
+def _layout(text: str) -> tuple[int, int, int]:
+    """The file's (mapping indent, sequence indent, dash offset), as ``YAML.indent`` takes them.
+
+    Read from the first nested mapping and the first block sequence, so a file written with
+    indentless sequences (``- name:`` under ``models:``) or four-space mappings is written
+    back in its own layout. (ruamel's ``load_yaml_guess_indent`` gives only the sequence's.)
+    """
+    mapping = sequence = offset = None
+    parent: int | None = None  # the indent of the last line that was a key alone
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        column = len(line) - len(line.lstrip(" "))
+        if parent is not None:
+            if stripped.startswith("- ") and sequence is None:
+                after = stripped[1:]
+                offset = column - parent
+                sequence = offset + 1 + len(after) - len(after.lstrip(" "))
+            elif not stripped.startswith("-") and mapping is None and column > parent:
+                mapping = column - parent
+        if mapping is not None and sequence is not None:
+            break
+        content = stripped.lstrip("- ")
+        key_alone = content.split(" #")[0].rstrip().endswith(":")
+        parent = column + len(stripped) - len(content) if key_alone else None
+    mapping = mapping or 2
+    if sequence is None or sequence < offset + 2:
+        sequence, offset = mapping + 2, 2
+    return mapping, sequence, offset
 
 
 def _flow_seq(items: list[Any]) -> CommentedSeq:
@@ -38,6 +71,21 @@ def _flow_map(items: dict[str, Any]) -> CommentedMap:
     return out
 
 
+def _column(name: str) -> str:
+    """The column name, quoted where dbt's YAML 1.1 loader would not read it back as itself.
+
+    ruamel writes YAML 1.2, where ``on``, ``no`` and ``yes`` are plain strings; dbt reads them
+    as booleans, so an unquoted ``on: On__gc`` would become ``true: On__gc``.
+    """
+    try:
+        plain = yaml_1_1.safe_load(f"{name}: x")
+    except yaml_1_1.YAMLError:
+        plain = None
+    if isinstance(plain, dict) and list(plain) == [name]:
+        return name
+    return SingleQuotedScalarString(name)
+
+
 def render_block(proposal: Proposal) -> CommentedMap:
     """The ``gainsight`` mapping, each guess and each doubt as a comment beside its line."""
     block = CommentedMap()
@@ -49,6 +97,9 @@ def render_block(proposal: Proposal) -> CommentedMap:
         )
     if object_notes:
         block.yaml_add_eol_comment("; ".join(object_notes), "object")
+    if proposal.connection:
+        block["connection"] = proposal.connection
+        block.yaml_add_eol_comment("the connection in gainsight.yml init described", "connection")
     block["behavior"] = "upsert"
     block.yaml_add_eol_comment("upsert | update_only", "behavior")
     if proposal.keys:
@@ -56,10 +107,11 @@ def render_block(proposal: Proposal) -> CommentedMap:
         block.yaml_add_eol_comment(proposal.key_reason, "keys")
     fields = CommentedMap()
     for m in proposal.fields:
-        fields[m.column] = m.target
+        column = _column(m.column)
+        fields[column] = m.target
         note = f"CHECK: {m.mismatch}" if m.mismatch else ("" if m.reason == "by name" else m.reason)
         if note:
-            fields.yaml_add_eol_comment(note, m.column)
+            fields.yaml_add_eol_comment(note, column)
     block["fields"] = fields
     if proposal.unmapped:
         block.yaml_add_eol_comment(
@@ -70,7 +122,7 @@ def render_block(proposal: Proposal) -> CommentedMap:
         for lk in proposal.lookups:
             entry = CommentedMap()
             entry["object"] = lk.object
-            entry["match"] = _flow_map({lk.column: lk.match})
+            entry["match"] = _flow_map({_column(lk.column): lk.match})
             lookups[lk.field] = entry
             note = f"CHECK: {lk.mismatch}" if lk.mismatch else lk.reason
             lookups.yaml_add_eol_comment(note, lk.field)
@@ -102,8 +154,7 @@ def write_block(path: Path, proposal: Proposal, *, replace: bool = False) -> str
     """
     if path.exists():
         text = path.read_text(encoding="utf-8")
-        _, sequence, offset = load_yaml_guess_indent(text) if text.strip() else (None, 4, 2)
-        yaml = _yaml(mapping=offset or 2, sequence=sequence or 4, offset=offset or 2)
+        yaml = _yaml(*_layout(text))
         doc = yaml.load(text) or CommentedMap()
     else:
         yaml, doc = _yaml(), CommentedMap()
@@ -123,17 +174,9 @@ def write_block(path: Path, proposal: Proposal, *, replace: bool = False) -> str
         entry = CommentedMap(name=proposal.model)
         models.append(entry)
         action = "added a new entry to"
-    config = entry.get("config")
-    if not isinstance(config, CommentedMap):
-        config = CommentedMap()
-        if "config" in entry:
-            entry["config"] = config
-        else:
-            position = list(entry).index("description") + 1 if "description" in entry else 1
-            entry.insert(position, "config", config)
-    meta = config.get("meta")
-    if not isinstance(meta, CommentedMap):
-        meta = config["meta"] = CommentedMap()
+    meta = _meta_of(entry)
+    if meta is entry.get("meta"):
+        action += " (under its top-level meta:, as dbt refuses meta in both places)"
     if "gainsight" in meta and not replace:
         raise ConfigError(
             f"{path}: {proposal.model} already has a config.meta.gainsight block; "
@@ -145,6 +188,29 @@ def write_block(path: Path, proposal: Proposal, *, replace: bool = False) -> str
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(out.getvalue(), encoding="utf-8")
     return f"{action} {path}"
+
+
+def _meta_of(entry: CommentedMap) -> CommentedMap:
+    """The mapping the block goes in: the entry's ``config.meta``, made if missing.
+
+    An entry with a top-level ``meta:`` (dbt 1.11 still reads it) gets the block there, as
+    dbt refuses a project with meta in both places.
+    """
+    config = entry.get("config")
+    if not isinstance(config, CommentedMap) or "meta" not in config:
+        if isinstance(entry.get("meta"), CommentedMap):
+            return entry["meta"]
+    if not isinstance(config, CommentedMap):
+        config = CommentedMap()
+        if "config" in entry:
+            entry["config"] = config
+        else:
+            position = list(entry).index("description") + 1 if "description" in entry else 1
+            entry.insert(position, "config", config)
+    meta = config.get("meta")
+    if not isinstance(meta, CommentedMap):
+        meta = config["meta"] = CommentedMap()
+    return meta
 
 
 def yaml_files_beside(model_path: Path) -> list[Path]:
