@@ -111,18 +111,21 @@ def collect(
     """Group the enabled, valid gainsight models by (connection, object); warnings beside."""
     warnings: list[str] = []
     groups: dict[tuple[str, str], Exposure] = {}
+    urls: dict[str, str | None] = {}
     parsed, problems = parse_models(project, project.select(select, exclude))
     for config, node in parsed:
         if not config.enabled:
             continue
         name = config.connection or "default"
         key = (name, config.object)
-        if key not in groups:
+        if name not in urls:  # once a connection, however many objects it feeds
             try:
-                url = public_url(settings.connection(name).url)
+                urls[name] = public_url(settings.connection(name).url)
             except ConfigError as exc:
-                url = None
-                warnings.append(f"connection '{name}': no url in the exposure ({exc})")
+                urls[name] = None
+                warnings.append(f"connection '{name}': no url in the exposures ({exc})")
+        if key not in groups:
+            url = urls[name]
             label_object = re.sub(r"__gc$", "", config.object).replace("_", " ")
             label_object = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", label_object)
             label = f"Gainsight {label_object}" + ("" if name == "default" else f" ({name})")

@@ -220,6 +220,19 @@ def test_exposures_write_to_a_folder_is_a_one_line_usage_error(sample):
     assert "models" in proc.stderr, proc.stderr
 
 
+def test_exposures_without_a_url_warn_once_a_connection(sample):
+    """Without GAINSIGHT_URL the exposures are written without a url: one warning saying so,
+    not one for every object the connection feeds (before: one per object, the same text)."""
+    project, gs, env = sample
+    env = {k: v for k, v in env.items() if k != "GAINSIGHT_URL"}
+    proc = gainsight("exposures", project, env, "--owner-name", "CS Ops")
+    _no_traceback(proc)
+    assert proc.returncode == 0, _output(proc)
+    objects = {e["name"] for e in yaml.safe_load(proc.stdout)["exposures"]}
+    assert len(objects) > 1, proc.stdout
+    assert _output(proc).count("no url in the exposure") == 1, _output(proc)
+
+
 def test_exposures_write_never_overwrites_the_models_own_yaml(sample):
     """`exposures --write models/gainsight/schema.yml` replaced the hand-written properties file
     (every model's meta.gainsight block, tests and docs) with the generated exposures, exit 0.
