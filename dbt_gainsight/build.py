@@ -8,11 +8,14 @@ children). The exit code is dbt's when dbt failed, else the sync's.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbt_gainsight import interrupts
 from dbt_gainsight.errors import ProjectError
 from dbt_gainsight.project import META_KEY, DbtArgs, DbtProject
 from dbt_gainsight.sync.report import SyncResult
@@ -76,6 +79,33 @@ def outcome(results: Sequence[Any], manifest) -> tuple[list[str], dict[str, str]
     return built, not_synced
 
 
+class _InterruptTraceback(logging.Filter):
+    """Drops dbt's "Encountered an error:" and stack trace for a Ctrl-C.
+
+    dbt says the run was interrupted and cancels its queries; its error handler then logs the
+    KeyboardInterrupt's traceback to stdout, 40 lines above our one-line "Interrupted.".
+    dbt.log keeps the trace.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not interrupts.tripped():
+            return True
+        text = record.getMessage()
+        return "Encountered an error:" not in text and "Traceback (most recent call" not in text
+
+
+@contextmanager
+def _no_interrupt_traceback() -> Iterator[None]:
+    # dbt's console logger (dbt_common's get_stdout_config); dbt clears its handlers, not filters.
+    console = logging.getLogger("stdout_log")
+    quiet = _InterruptTraceback()
+    console.addFilter(quiet)
+    try:
+        yield
+    finally:
+        console.removeFilter(quiet)
+
+
 def build(
     dbt_args: Sequence[str] = (),
     *,
@@ -108,7 +138,8 @@ def build(
             argv += [flag, value]
     if selector:
         argv += ["--selector", selector]
-    run = dbtRunner(manifest=manifest).invoke([*argv, *dbt_args])
+    with _no_interrupt_traceback():
+        run = dbtRunner(manifest=manifest).invoke([*argv, *dbt_args])
     if run.exception is not None and run.result is None:
         raise ProjectError(f"dbt build could not run: {run.exception}")
     results = list(getattr(run.result, "results", None) or [])

@@ -25,11 +25,17 @@ TYPE_NAMES = {
 }
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """Return ``"; did you mean 'x'?"`` for a close choice (case-insensitive), else ``""``."""
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``word`` (case-insensitive), or None when none is close."""
     folded = {c.casefold(): c for c in choices}
     hits = difflib.get_close_matches(word.casefold(), list(folded), n=1, cutoff=0.6)
-    return f"; did you mean {folded[hits[0]]!r}?" if hits else ""
+    return folded[hits[0]] if hits else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ``"; did you mean 'x'?"`` for a close choice (case-insensitive), else ``""``."""
+    hit = closest(word, choices)
+    return f"; did you mean {hit!r}?" if hit is not None else ""
 
 
 def show(value: Any) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dbt_gainsight.config.messages import did_you_mean
+from dbt_gainsight.config.messages import closest, did_you_mean
 from dbt_gainsight.config.model import SyncConfig
 from dbt_gainsight.errors import AuthError, ConfigProblem, GainsightAPIError, UnknownObject
 from dbt_gainsight.gainsight.limits import KEY_TYPES
@@ -50,6 +50,21 @@ def _key_path_of(config: SyncConfig, name: str) -> str:
     return "object"
 
 
+def _object_hint(name: str, object_names: Callable[[], list[str]], describe: Describe) -> str:
+    """``; did you mean 'X'?`` with the tenant's closest object, as describe spells it.
+
+    The object list gives names in lower case (``usage_summary__gc``); the YAML wants the
+    API name, so the suggestion is described (one call, only when a name is wrong).
+    """
+    try:
+        listed = closest(name, object_names())
+        return f"; did you mean {describe(listed).name!r}?" if listed else ""
+    except AuthError:
+        raise
+    except GainsightAPIError:
+        return ""
+
+
 def online_problems(
     config: SyncConfig,
     describe: Describe,
@@ -72,14 +87,7 @@ def online_problems(
         try:
             schemas[name] = describe(name)
         except UnknownObject as exc:  # anything else (auth, network, load) is not the model's
-            hint = ""
-            if object_names is not None:
-                try:
-                    hint = did_you_mean(name, object_names())
-                except AuthError:
-                    raise
-                except GainsightAPIError:
-                    hint = ""
+            hint = _object_hint(name, object_names, describe) if object_names else ""
             problems.append(problem(_key_path_of(config, name), f"{exc}{hint}"))
     main = schemas.get(config.fields_object)
     if main is None:

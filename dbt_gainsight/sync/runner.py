@@ -222,7 +222,8 @@ class Runner:
             client = self.clients[plan.connection.name]
             tenant = tenant_of(plan.connection.url)  # describes differ per tenant, not per name
             with self._talking_to(plan), _metadata_calls(model, client):
-                found = online_problems(plan.config, self.describes.describer(tenant, client))
+                describe = self.describes.describer(tenant, client)
+                found = online_problems(plan.config, describe, client.object_names)
                 if not found:
                     plan.schemas = self.describes.schemas_for(plan.config, tenant, client)
             problems += found

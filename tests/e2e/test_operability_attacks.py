@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import run
+from tests.conftest import BIN, reaped, run, signal_and_wait, wait_until
 from tests.e2e.support import (
     duckdb_execute,
     gainsight,
@@ -208,6 +209,24 @@ def test_init_quotes_column_names_that_dbt_reads_as_booleans(
     assert fields == {"code": "Code__gc", "on": "On__gc", "no": "No__gc"}, proc.stdout
 
 
+def test_sync_to_a_misspelt_object_says_which_object_was_meant(sample):
+    """`object: Usage_Sumary__gc` passes the schema (any `__gc` name may exist); sync stopped
+    at Gainsight's "no such object" with no hint, where `validate --online` suggests the
+    tenant's object. Now sync says the same, and nothing is written."""
+    project, gs, env = sample
+    path = project / SCHEMA_YML
+    text = path.read_text()
+    assert "object: Usage_Summary__gc" in text
+    path.write_text(text.replace("object: Usage_Summary__gc", "object: Usage_Sumary__gc", 1))
+
+    proc = gainsight("sync", project, env, "-s", "gs_usage_summary")
+    _no_traceback(proc)
+    assert proc.returncode == 2, _output(proc)
+    assert "did you mean 'Usage_Summary__gc'?" in proc.stderr, proc.stderr
+    assert SCHEMA_YML in proc.stderr and "gs_usage_summary" in proc.stderr, proc.stderr
+    assert gs.counters()["records_written"] == 0
+
+
 # --- exposures --write -----------------------------------------------------------------
 
 
@@ -332,6 +351,32 @@ def test_build_with_a_selection_that_matches_nothing_is_a_usage_error(sample):
     assert proc.returncode == 2, _output(proc)
     assert "tag:gainsigth matches no node" in proc.stderr, proc.stderr
     assert gs.counters()["calls"] == 0
+
+
+def test_ctrl_c_while_build_runs_dbt_exits_130_without_a_traceback(sample, tmp_path):
+    """Ctrl-C while `build`'s dbt phase runs a query: dbt cancels it and says so, then dbt's
+    own error handler printed a 40-line KeyboardInterrupt traceback under "Encountered an
+    error:" before our "Interrupted.". One clear stop, exit 130, nothing sent."""
+    project, gs, env = sample
+    (project / "models" / "slow.sql").write_text(
+        '{{ config(materialized="table") }}\n'
+        "select sum(hash(a.x * b.x)) as n from range(400000) a(x), range(400000) b(x)\n"
+    )
+    log = tmp_path / "build.log"
+    command = [str(BIN / "dbt-gainsight"), "build", *project_args(project)]
+    full_env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    with reaped(proc):
+        wait_until(lambda: "START sql table model main.slow" in log.read_text(), proc, log)
+        time.sleep(1)  # the query is running
+        code, seconds = signal_and_wait(proc)
+    output = log.read_text()
+    assert code == 130, output
+    assert seconds < 15, f"{seconds:.1f} s from Ctrl-C to exit:\n{output}"
+    assert "Traceback" not in output, output
+    assert "Interrupted" in output, output
+    assert gs.counters()["records_written"] == 0
 
 
 # --- audit and status of a model that could not be synced --------------------------------

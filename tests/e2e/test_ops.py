@@ -350,7 +350,7 @@ def test_validate_says_what_it_could_not_check_and_checks_types_online(ops):
     ), err
     # 5: an unknown lookup object is reported at its lookup, not at meta.gainsight.object.
     assert re.search(
-        r"gs_bad_types: meta.gainsight.lookups.Csm.object: .*GsUsr.*did you mean 'gsuser'\?", err
+        r"gs_bad_types: meta.gainsight.lookups.Csm.object: .*GsUsr.*did you mean 'GsUser'\?", err
     ), err
     assert "meta.gainsight.object:" not in err
     assert gs.counters()["by_route"].get("POST /v1/data/objects/{object}", 0) == 0
