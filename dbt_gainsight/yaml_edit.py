@@ -152,8 +152,12 @@ def write_block(path: Path, proposal: Proposal, *, replace: bool = False) -> str
     Returns what was done, for the user. An existing ``meta.gainsight`` is kept unless
     ``replace``: the user may have edited it.
     """
+    crlf = False
     if path.exists():
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="") as f:
+            text = f.read()
+        crlf = "\r\n" in text  # written back as it came: a Windows team's diff is the block
+        text = text.replace("\r\n", "\n")
         yaml = _yaml(*_layout(text))
         doc = yaml.load(text) or CommentedMap()
     else:
@@ -165,6 +169,8 @@ def write_block(path: Path, proposal: Proposal, *, replace: bool = False) -> str
     models = doc.get("models")
     if models is None:
         models = doc["models"] = CommentedSeq()
+    if not isinstance(models, CommentedSeq):
+        raise ConfigError(f"{path}: models: is not a list of models")
     entry = next(
         (m for m in models if isinstance(m, CommentedMap) and m.get("name") == proposal.model),
         None,
@@ -175,6 +181,9 @@ def write_block(path: Path, proposal: Proposal, *, replace: bool = False) -> str
         models.append(entry)
         action = "added a new entry to"
     meta = _meta_of(entry)
+    for written in (models, entry, entry.get("config"), meta):
+        if isinstance(written, (CommentedMap, CommentedSeq)):  # a block is unreadable in flow
+            written.fa.set_block_style()
     if meta is entry.get("meta"):
         action += " (under its top-level meta:, as dbt refuses meta in both places)"
     if "gainsight" in meta and not replace:
@@ -186,7 +195,7 @@ def write_block(path: Path, proposal: Proposal, *, replace: bool = False) -> str
     out = io.StringIO()
     yaml.dump(doc, out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(out.getvalue(), encoding="utf-8")
+    path.write_text(out.getvalue(), encoding="utf-8", newline="\r\n" if crlf else "\n")
     return f"{action} {path}"
 
 

@@ -170,6 +170,40 @@ def test_write_keeps_comments_and_formatting_and_refuses_to_overwrite(catalog, t
     assert render_block(proposal)["keys"] == ["Usage_Id__gc"]
 
 
+def test_write_keeps_windows_line_ends_turns_a_flow_entry_to_block_and_refuses_a_non_list(
+    catalog, tmp_path: Path
+):
+    """A CRLF file stays CRLF, its lines byte for byte (before: every line ending changed, so
+    the diff was the whole file); an entry written in flow style (`- {name: x}`) becomes a
+    block, as a nested block inside `{...}` is unreadable; `models:` that is not a list is a
+    ConfigError naming the file (before: AttributeError)."""
+    proposal = propose(
+        "gs_usage_summary", "Usage_Summary__gc", _columns("gs_usage_summary"), catalog
+    )
+    path = tmp_path / "schema.yml"
+    crlf = ORIGINAL.replace("\n", "\r\n")
+    path.write_bytes(crlf.encode())
+    write_block(path, proposal)
+    written = path.read_bytes().decode()
+    assert "\n" not in written.replace("\r\n", ""), repr(written)
+    rest = iter(written.split("\r\n"))
+    assert [line for line in ORIGINAL.splitlines() if line not in rest] == []
+    assert yaml.safe_load(written)["models"][1]["config"]["meta"]["gainsight"]["object"] == (
+        "Usage_Summary__gc"
+    )
+
+    path.write_text("version: 2\nmodels:\n  - {name: other}\n  - {name: gs_usage_summary}\n")
+    write_block(path, proposal)
+    written = path.read_text()
+    assert "  - {name: other}\n" in written, written
+    assert "  - name: gs_usage_summary\n    config:\n      meta:\n        gainsight:\n" in written
+    assert yaml.safe_load(written)["models"][1]["config"]["meta"]["gainsight"]["keys"]
+
+    path.write_text("version: 2\nmodels:\n  gs_usage_summary: {}\n")
+    with pytest.raises(ConfigError, match=r"schema.yml: models: is not a list"):
+        write_block(path, proposal)
+
+
 def test_keys_take_several_values_as_dbts_select_does():
     from dbt_gainsight.cli import spread_selectors
 
