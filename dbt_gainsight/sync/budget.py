@@ -8,7 +8,9 @@ over ``--max-calls``. A model stops before it would pass its connection's
 Today's calls (UTC) are the run history's (finished runs) plus the call ledger's: each run
 with a budget shares the calls it has spent so far with every lease heartbeat (a minute), so
 runs at once on one connection see each other's calls, and a killed run's calls still
-count. A run's ledger row stops counting once its history row is written.
+count. A run's ledger row stops counting once its history row is written (unless the run
+began yesterday: its ledger row holds what it spent today). The last beat comes as the run
+ends, so the ledger holds its final count.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def calls_today(store, connection: str, run_id: str) -> int:
     """Calls spent on ``connection`` since 00:00 UTC today by runs other than ``run_id``.
 
     Finished runs from the run history; running and killed ones from the call ledger (a run
-    is in one or the other: its ledger row no longer counts once its history row exists).
+    is in one or the other: its ledger row no longer counts once its history row exists),
+    except a run that began before midnight: its history row is yesterday's, and its ledger
+    row, which holds the calls it made today, goes on counting.
     """
     wh = store.wh
     since = f"cast('{_midnight()}' as {wh.macro('type_timestamp')})"
@@ -62,8 +66,10 @@ def calls_today(store, connection: str, run_id: str) -> int:
         parts = [
             f"select coalesce(api_calls, 0) + coalesce(metadata_calls, 0) as calls "
             f"from {runs} where {today}",
-            f"{running} and not exists "  # not "not in": a hash anti join, and no NULL trap
-            f"(select 1 from {runs} r where r.run_id = {store.ledger}.run_id)",
+            # not "not in": a hash anti join, and no NULL trap. A run that began yesterday
+            # keeps its ledger row (today's calls) once its history row (yesterday's) exists.
+            f"{running} and not exists (select 1 from {runs} r "
+            f"where r.run_id = {store.ledger}.run_id and r.started_at >= {since})",
         ]
     rows = wh.execute(
         f"select coalesce(sum(calls), 0) from ({' union all '.join(parts)}) as today",

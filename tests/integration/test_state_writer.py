@@ -281,6 +281,18 @@ def test_runs_at_once_share_the_daily_call_budget(shared_store):
     assert _calls_today(shared_store, "run-c") == 22 + 1 + 10
 
 
+def test_a_run_shares_its_final_count_as_it_ends(shared_store):
+    """The ledger held a run's calls as of its last heartbeat (a minute before it ended); an
+    overnight run's today's calls count from the ledger, so the end is a last beat."""
+    leases = Leases(shared_store, "run-x", heartbeat_seconds=3600)
+    leases.acquire([("s9", "accounts")])
+    [daily] = _budgets(shared_store, "run-x", leases).values()
+    for _ in range(7):
+        daily.take()
+    leases.release()
+    assert _calls_today(shared_store, "run-y") == 7
+
+
 def test_a_run_past_midnight_counts_the_new_day_from_zero(shared_store, monkeypatch):
     """Before, a run that began before midnight (UTC) kept yesterday's calls against today's
     budget, and its ledger row, dated at its start, counted for no other run today."""
@@ -302,6 +314,11 @@ def test_a_run_past_midnight_counts_the_new_day_from_zero(shared_store, monkeypa
     )
     assert rows == [(3, datetime(2026, 12, 2))]
     assert _calls_today(shared_store, "run-next") == 3
+    # The run ends and its history row (dated at its start, yesterday) is written: today's
+    # three calls still count (before, they dropped out of today's total with the ledger row).
+    started = datetime(2026, 12, 1, 23, 0)
+    _insert_history(shared_store, {"run_id": "run-late", "api_calls": 8, "started_at": started})
+    assert _calls_today(shared_store, "run-next") == 3
 
 
 def _budgets(store, run_id: str, leases: Leases) -> dict:
@@ -322,7 +339,7 @@ def _calls_today(store, run_id: str) -> int:
 def _insert_history(store, row: dict) -> None:
     relation = history.ensure(store)
     b = store.wh.binding_char()
-    row = {**row, "connection_name": "default", "started_at": utc_now()}
+    row = {"connection_name": "default", "started_at": utc_now(), **row}
     store.wh.run_in_transaction(
         [
             (
