@@ -119,7 +119,14 @@ def _lookup_text(value: Any) -> Any:
 
 
 def same(model: Any, gainsight: Any, folded: bool) -> bool:
-    """Whether two values in the sync's form are equal as Gainsight stores them."""
+    """Whether two values in the sync's form are equal as Gainsight stores them.
+
+    An empty text is a null: Gainsight reads '' back as null (``read_converter``), so a
+    model's '' against it is no drift (an audit would fail on it for ever, and repair it
+    for nothing).
+    """
+    if model == "":
+        model = None
     if model is None or gainsight is None:
         return model is None and gainsight is None
     if folded and isinstance(model, str) and isinstance(gainsight, str):

@@ -24,9 +24,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dbt_gainsight import interrupts
-from dbt_gainsight.errors import AuthError, GainsightAPIError, SyncInterrupted, WarehouseError
+from dbt_gainsight.errors import (
+    AuthError,
+    GainsightAPIError,
+    SyncInterrupted,
+    ValueConversionError,
+    WarehouseError,
+)
 from dbt_gainsight.gainsight.limits import MAX_IN_VALUES
+from dbt_gainsight.gainsight.query import key_text
 from dbt_gainsight.gainsight.responses import RecordStatus
+from dbt_gainsight.gainsight.types import converter_for
 from dbt_gainsight.sync import compare, diff
 from dbt_gainsight.sync.state import chunks, key_filters
 
@@ -36,13 +44,25 @@ CANCEL_POLL_SECONDS = 0.5  # how often a wait for answers looks at the cancel ev
 
 @dataclass(frozen=True)
 class PlannedDeletes:
-    """The records a run would delete, and how many records this sync wrote."""
+    """The records a run would delete, and how many records this sync wrote.
+
+    A record is one Gsid, whatever the number of its state rows (a state written before
+    claims dropped older rows may hold two, under an old and a new key hash).
+    """
 
     rows: tuple[tuple[str, str], ...]  # (key_hash, gsid)
     synced: int
 
+    @property
+    def records(self) -> dict[str, list[str]]:
+        """Gsid -> its state rows' key hashes, in the plan's order."""
+        out: dict[str, list[str]] = {}
+        for key_hash, gsid in self.rows:
+            out.setdefault(gsid, []).append(key_hash)
+        return out
+
     def __len__(self) -> int:
-        return len(self.rows)
+        return len({gsid for _, gsid in self.rows})
 
     def without(self, gsids: set[str]) -> PlannedDeletes:
         """The plan less the records of these Gsids."""
@@ -50,49 +70,93 @@ class PlannedDeletes:
 
     def read_calls(self) -> int:
         """Query calls that read the candidates' keys back (``still_in_model``)."""
-        return -(-len(self.rows) // MAX_IN_VALUES)
+        return -(-len(self) // MAX_IN_VALUES)
 
     def describe(self) -> str:
         """The planned deletes for a dry run: count and the first Gsids."""
-        shown = ", ".join(gsid for _, gsid in self.rows[:SHOWN])
-        more = f" and {len(self.rows) - SHOWN} more" if len(self.rows) > SHOWN else ""
-        return f"would delete {len(self.rows)} records whose rows left the model: {shown}{more}"
+        gsids = list(self.records)
+        shown = ", ".join(gsids[:SHOWN])
+        more = f" and {len(gsids) - SHOWN} more" if len(gsids) > SHOWN else ""
+        return f"would delete {len(gsids)} records whose rows left the model: {shown}{more}"
 
 
-def plan_deletes(wh, store, gone_sql: str, sync_id: str) -> PlannedDeletes:
-    """State rows whose key left the model (with a Gsid), and this sync's state size."""
+def plan_deletes(wh, store, gone_sql: str, plan) -> PlannedDeletes:
+    """State rows whose key left the model (with a Gsid), and this sync's records.
+
+    The records are counted once, when the run counts the model (``plan.records_before``):
+    measured after the model's sends, a broken model that rewrites every key would double
+    them and pass any ``max_fraction`` of a half or more.
+    """
     rows = tuple((k, g) for k, g in wh.execute(gone_sql, fetch=True) if g)
-    synced = wh.execute(
-        f"select count(*) from {store.state} where sync_id = {wh.literal(sync_id)}", fetch=True
-    )[0][0]
-    return PlannedDeletes(rows=rows, synced=int(synced))
+    if plan.records_before is None:
+        sql = f"select count(*) from {store.state} where sync_id = {wh.literal(plan.sync_id)}"
+        plan.records_before = int(wh.execute(sql, fetch=True)[0][0])
+    return PlannedDeletes(rows=rows, synced=plan.records_before)
 
 
-def still_in_model(wh, plan, client, planned: PlannedDeletes, model_keys_sql: str) -> set[str]:
+def still_in_model(wh, plan, client, planned: PlannedDeletes, query) -> set[str]:
     """Gsids of candidates whose key, as Gainsight holds it, is a key of the model now.
 
-    The keys read back are hashed by the warehouse as the diff hashes the model's key columns
-    (each value cast to its column's type first), so they match whatever the state's old hash
-    was. A candidate Gainsight no longer holds is not returned: its delete answers "not
-    found" and its state row goes.
+    Two checks, either of which keeps a record. The keys read back are hashed by the
+    warehouse as the diff hashes the model's key columns (each value cast to its column's
+    type first), so they match whatever the state's old hash was. And the rows the diff does
+    not call unchanged (rejected or failed in this run) are converted as the sync converts
+    them and compared in Gainsight's form: a key column that turned from ``7`` to ``'0007'``
+    hashes differently, but both are record 7 to Gainsight. A candidate Gainsight no longer
+    holds is not returned: its delete answers "not found" and its state row goes.
     """
     config = plan.config
     schema = (plan.schemas or {}).get(config.object)
-    readers = [
-        compare.read_converter(f) if (f := schema and schema.field(k)) else (lambda v: v)
-        for k in config.keys
-    ]
+    fields = [schema.field(k) if schema else None for k in config.keys]
+    readers = [compare.read_converter(f) if f else (lambda v: v) for f in fields]
+    types = [f.data_type if f else None for f in fields]
     found: list[tuple[str, list[str]]] = []
-    for part in chunks([gsid for _, gsid in planned.rows], MAX_IN_VALUES):
+    as_gainsight: dict[tuple, str] = {}  # the key in Gainsight's form -> Gsid
+    for part in chunks(list(planned.records), MAX_IN_VALUES):
         for row in client.query(config.object, ["Gsid", *config.keys], [("Gsid", "IN", part)]):
-            texts = [
-                compare.key_text(read(row.get(key)), False)
-                for key, read in zip(config.keys, readers, strict=True)
-            ]
+            values = [read(row.get(key)) for key, read in zip(config.keys, readers, strict=True)]
+            texts = [compare.key_text(v, False) for v in values]
             if None not in texts:
                 found.append((row["Gsid"], texts))
+                as_gainsight[tuple(map(key_text, values, types))] = row["Gsid"]
     if not found:
         return set()
+    live = _hashed_in_model(wh, plan, found, query.model_keys_sql)
+    rest = {key: gsid for key, gsid in as_gainsight.items() if gsid not in live}
+    if rest and schema is not None:
+        live |= _converted_in_model(wh, plan, schema, rest, query.stream_sql)
+    return live
+
+
+def _converted_in_model(wh, plan, schema, candidates: dict[tuple, str], stream_sql: str):
+    """Gsids of ``candidates`` a changed, new or rejected model row converts its key to.
+
+    ``candidates`` are keyed in Gainsight's form; each row's key columns are converted as
+    the sync converts them to send (unchanged rows own their state rows: not read).
+    """
+    at = [plan.columns.index(c) for c in plan.key_columns]
+    converts = [converter_for(schema.field(k)) for k in plan.config.keys]
+    types = [schema.field(k).data_type for k in plan.config.keys]
+    live: set[str] = set()
+    for _, rows in wh.stream(stream_sql):
+        for row in rows:
+            if any(row[i] is None for i in at):
+                continue
+            try:
+                key = tuple(
+                    key_text(convert(row[i]), t)
+                    for i, convert, t in zip(at, converts, types, strict=True)
+                )
+            except (ValueConversionError, TypeError, ValueError):
+                continue  # a key the sync cannot send names no record
+            gsid = candidates.get(key)
+            if gsid:
+                live.add(gsid)
+    return live
+
+
+def _hashed_in_model(wh, plan, found: list[tuple[str, list[str]]], model_keys_sql: str):
+    """Gsids of ``found`` whose key texts, hashed as the model's key columns, are in it."""
     types = [plan.column_types.get(c) for c in plan.key_columns]
     folded = [c in plan.folded_keys for c in plan.key_columns]
     hashes: list[str] = []
@@ -146,7 +210,9 @@ class DeleteOutcome:
     auth_error: AuthError | None = None
     stopped: str | None = None  # why no further delete started (the run's lease)
 
-    def take(self, future: Future, key_hash: str) -> None:
+    deleted: int = 0  # records (Gsids) deleted
+
+    def take(self, future: Future, key_hashes: list[str]) -> None:
         """One delete's answer: a Gsid Gainsight no longer knows counts as deleted."""
         if future.cancelled():
             return  # never left
@@ -155,16 +221,17 @@ class DeleteOutcome:
             self.auth_error = self.auth_error or exc
             return
         if exc is not None:  # interrupted before an answer: tried again next run
-            self._fail(key_hash, str(exc))
+            self._fail(key_hashes, str(exc))
             return
         result = future.result()
         if result.status in (RecordStatus.ACCEPTED, RecordStatus.NOT_FOUND):
-            self.gone.append(key_hash)
+            self.gone += key_hashes
+            self.deleted += 1
         else:
-            self._fail(key_hash, f"{result.error_code}: {result.error_message}")
+            self._fail(key_hashes, f"{result.error_code}: {result.error_message}")
 
-    def _fail(self, key_hash: str, error: str) -> None:
-        self.unsure.append(key_hash)
+    def _fail(self, key_hashes: list[str], error: str) -> None:
+        self.unsure += key_hashes
         self.failed += 1
         self.first_error = self.first_error or error
 
@@ -191,7 +258,7 @@ def run_deletes(
     workers = max(1, workers)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gs-delete")
     finished: queue.Queue[Future] = queue.Queue()
-    pending: dict[Future, str] = {}
+    pending: dict[Future, list[str]] = {}
 
     def collect(until: int) -> None:
         while len(pending) > until:
@@ -205,7 +272,7 @@ def run_deletes(
 
     interrupted = False
     try:
-        for key_hash, gsid in planned.rows:
+        for gsid, key_hashes in planned.records.items():
             collect(until=2 * workers - 1)
             if outcome.auth_error is not None:  # the key was refused: no further call
                 break
@@ -213,7 +280,7 @@ def run_deletes(
             if outcome.stopped:
                 break
             future = pool.submit(client.delete, object_name, gsid)
-            pending[future] = key_hash
+            pending[future] = key_hashes
             future.add_done_callback(finished.put)
         collect(until=0)
     except (KeyboardInterrupt, SyncInterrupted):
@@ -223,9 +290,9 @@ def run_deletes(
         try:
             pool.shutdown(wait=True, cancel_futures=True)
         finally:  # also after a second Ctrl-C: what Gainsight deleted leaves the state
-            for future, key_hash in pending.items():
+            for future, key_hashes in pending.items():
                 if future.done():
-                    outcome.take(future, key_hash)
+                    outcome.take(future, key_hashes)
             _forget(store, sync_id, list(dict.fromkeys(outcome.gone)))
             _distrust(store, sync_id, list(dict.fromkeys(outcome.unsure)))
     if outcome.auth_error is not None:
@@ -255,16 +322,18 @@ def _distrust(store, sync_id: str, key_hashes: list[str]) -> None:
 # The runner's two hooks -------------------------------------------------------------------
 
 
-def count_deletes(wh, store, plan, model, gone_sql: str, dry_run: bool) -> None:
+def count_deletes(
+    wh, store, plan, model, gone_sql: str, dry_run: bool, allow: int | None = None
+) -> None:
     """At counting time: how many records this run would delete (a dry run lists them)."""
     config = plan.config
     if not config.deletes.enabled or config.is_people:
         return
-    planned = plan_deletes(wh, store, gone_sql, plan.sync_id)
+    planned = plan_deletes(wh, store, gone_sql, plan)
     model.planned_deletes = len(planned)
     model.planned_calls += planned.read_calls() + len(planned)
     if dry_run and planned:
-        blocked = over_limit(config.deletes, planned, None)
+        blocked = over_limit(config.deletes, planned, allow)
         model.message = planned.describe() + (f". Blocked: {blocked}" if blocked else "")
 
 
@@ -289,7 +358,7 @@ def mirror_deletes(
     config = plan.config
     if not config.deletes.enabled or config.is_people:
         return
-    planned = plan_deletes(wh, store, query.gone_sql, plan.sync_id)
+    planned = plan_deletes(wh, store, query.gone_sql, plan)
     model.planned_deletes = len(planned)
     if not planned:
         return
@@ -309,7 +378,7 @@ def mirror_deletes(
     outcome = DeleteOutcome()
     try:
         try:
-            kept = still_in_model(wh, plan, client, planned, query.model_keys_sql)
+            kept = still_in_model(wh, plan, client, planned, query)
         except (AuthError, SyncInterrupted):
             raise
         except GainsightAPIError as exc:  # the read-back failed: nothing can be deleted safely
@@ -335,7 +404,7 @@ def mirror_deletes(
         run_deletes(*args, lease_lost=lease_lost)
     finally:  # true counts, also after a Ctrl-C
         model.api_calls += client.stats.snapshot()["calls"] - before
-        model.deleted += len(outcome.gone)
+        model.deleted += outcome.deleted
         model.failed += outcome.failed
     if outcome.stopped:
         model.status, model.message = "error", _joined(model.message, outcome.stopped)

@@ -444,12 +444,14 @@ class ModelSync:
 
     def _accept(self, items: Sequence[Item], gsids: Sequence[str | None]) -> None:
         """Gainsight accepted these records (Gsids as answered): one message to the writer."""
-        at, new = self.action_at, diff.NEW
+        at, new, changed = self.action_at, diff.NEW, diff.CHANGED
         self.writer.accepted(
             [item.key_hash for item in items],
             [item.row_hash for item in items],
             [gsid or item.gsid for item, gsid in zip(items, gsids, strict=True)],
             [item.row[at] != new for item in items],
+            # a Gsid the existence check found for a new (or retried) row's key
+            [item.gsid for item in items if item.gsid and item.row[at] != changed],
         )
         self.result.accepted += len(items)
 

@@ -53,6 +53,9 @@ class ModelPlan:
     skip_reason: str | None = None  # set when the model is not synced this run
     not_built: bool = False  # skipped because its last dbt run failed or skipped it
     error: str | None = None  # set when the model cannot be synced (not built, ...)
+    #: This sync's state rows when the run counted the model, before it sent anything: the
+    #: base of ``deletes.max_fraction`` (after the sends, a rewrite of every key would halve it).
+    records_before: int | None = None
 
     def email_key_columns(self, schema: ObjectSchema | None) -> tuple[str, ...]:
         """Key columns whose Gainsight field is EMAIL, which the diff hashes lower-cased.

@@ -206,7 +206,8 @@ class Runner:
         query = plan.diff_query(self.wh, self.store, self._counting_sync_id(plan))
         count_plan(self.wh, query.counts_sql, model)
         model.planned_calls = estimate_calls(plan, model)
-        count_deletes(self.wh, self.store, plan, model, query.gone_sql, self.options.dry_run)
+        dry_run, allow = self.options.dry_run, self.options.allow_deletes
+        count_deletes(self.wh, self.store, plan, model, query.gone_sql, dry_run, allow)
         if self.options.dry_run:
             model.status = PLANNED
             self.finished.add(id(model))

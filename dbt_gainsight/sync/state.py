@@ -291,8 +291,10 @@ class StateStore:
         wh.run_in_transaction(statements)
 
 
-def key_filters(wh: Warehouse, keys: list[str]) -> list[tuple[str, list]]:
-    """``key_hash in (...)`` conditions covering ``keys``, with their bindings.
+def key_filters(
+    wh: Warehouse, keys: list[str], column: str = "key_hash"
+) -> list[tuple[str, list]]:
+    """``key_hash in (...)`` (or ``column``) conditions covering ``keys``, with their bindings.
 
     One bound array where the driver binds lists as arrays (one scan of the table, however
     many keys), else lists of IN_CHUNK.
@@ -302,9 +304,9 @@ def key_filters(wh: Warehouse, keys: list[str]) -> list[tuple[str, list]]:
     b = wh.binding_char()
     if wh.adapter_type in ARRAY_BINDING_ADAPTERS:
         array = f"cast({b} as {wh.macro('type_string')}[])"
-        return [(f"key_hash in (select unnest({array}))", [keys])]
+        return [(f"{column} in (select unnest({array}))", [keys])]
     return [
-        (f"key_hash in ({', '.join([b] * len(chunk))})", chunk) for chunk in chunks(keys, IN_CHUNK)
+        (f"{column} in ({', '.join([b] * len(chunk))})", chunk) for chunk in chunks(keys, IN_CHUNK)
     ]
 
 

@@ -1,0 +1,1 @@
+select * from acct.raw_acct
