@@ -8,9 +8,9 @@ over ``--max-calls``. A model stops before it would pass its connection's
 Today's calls (UTC) are the run history's (finished runs) plus the call ledger's: each run
 with a budget shares the calls it has spent so far with every lease heartbeat (a minute), so
 runs at once on one connection see each other's calls, and a killed run's calls still
-count. A run's ledger row stops counting once its history row is written (unless the run
-began yesterday: its ledger row holds what it spent today). The last beat comes as the run
-ends, so the ledger holds its final count.
+count. A run's ledger row stops counting once its history rows are written, unless the run
+began yesterday: its ledger row holds what it spent today and counts instead of them. The
+last beat comes as the run ends, so the ledger holds its final count.
 """
 
 from __future__ import annotations
@@ -52,24 +52,37 @@ def calls_today(store, connection: str, run_id: str) -> int:
 
     Finished runs from the run history; running and killed ones from the call ledger (a run
     is in one or the other: its ledger row no longer counts once its history row exists),
-    except a run that began before midnight: its history row is yesterday's, and its ledger
-    row, which holds the calls it made today, goes on counting.
+    except a run that began before midnight: its history rows (one per model, dated at each
+    model's start) cannot tell which of a model's calls came after midnight, so its ledger
+    row, which holds the calls it made today, counts instead of them.
     """
     wh = store.wh
     since = f"cast('{_midnight()}' as {wh.macro('type_timestamp')})"
     conn, me = wh.literal(connection), wh.literal(run_id)
-    today = f"connection_name = {conn} and started_at >= {since} and coalesce(run_id, '') <> {me}"
-    running = f"select calls from {store.ledger} where {today}"
+
+    def today(t: str) -> str:
+        return (
+            f"{t}.connection_name = {conn} and {t}.started_at >= {since} "
+            f"and coalesce({t}.run_id, '') <> {me}"
+        )
+
+    running = f"select l.calls from {store.ledger} l where {today('l')}"
     parts = [running]
     if RUNS in wh.table_names(store.schema):
         runs = wh.relation(store.schema, RUNS)
+
+        def overnight(run: str) -> str:
+            return (
+                f"exists (select 1 from {runs} y where y.run_id = {run} and y.started_at < {since})"
+            )
+
+        # "not exists", not "not in": a hash anti join, and no NULL trap (NULL run ids).
         parts = [
-            f"select coalesce(api_calls, 0) + coalesce(metadata_calls, 0) as calls "
-            f"from {runs} where {today}",
-            # not "not in": a hash anti join, and no NULL trap. A run that began yesterday
-            # keeps its ledger row (today's calls) once its history row (yesterday's) exists.
-            f"{running} and not exists (select 1 from {runs} r "
-            f"where r.run_id = {store.ledger}.run_id and r.started_at >= {since})",
+            f"select coalesce(h.api_calls, 0) + coalesce(h.metadata_calls, 0) as calls "
+            f"from {runs} h where {today('h')} and not exists (select 1 from {store.ledger} l "
+            f"where {today('l')} and l.run_id = h.run_id and {overnight('h.run_id')})",
+            f"{running} and (not exists (select 1 from {runs} r where r.run_id = l.run_id) "
+            f"or {overnight('l.run_id')})",
         ]
     rows = wh.execute(
         f"select coalesce(sum(calls), 0) from ({' union all '.join(parts)}) as today",
@@ -113,12 +126,14 @@ class DailyBudget:
 
     @property
     def spent(self) -> bool:
-        """Whether no further call fits."""
-        return self.used >= self.limit
+        """Whether no further call fits (today's: a run past midnight has a new budget)."""
+        return not self.allows(1)
 
     def allows(self, calls: int = 1) -> bool:
-        """Whether ``calls`` more calls still fit."""
-        return self.used + calls <= self.limit
+        """Whether ``calls`` more calls still fit (today's, as ``take`` counts them)."""
+        with self._lock:
+            self._roll_day()
+            return self.used + calls <= self.limit
 
     def take(self) -> None:
         """Count one call about to leave, or refuse it with CallBudgetUsed."""
@@ -142,8 +157,8 @@ class DailyBudget:
             b, me = wh.binding_char(), wh.literal(run_id)
             with self._lock:
                 self._roll_day()
-                calls = self._taken - self._before_today
-                since = max(started_at, datetime.combine(self._day, datetime.min.time()))
+                day, calls = self._day, self._taken - self._before_today
+                since = max(started_at, datetime.combine(day, datetime.min.time()))
             where = f"run_id = {me} and connection_name = {wh.literal(self.connection)}"
             wh.run_in_transaction(
                 [
@@ -154,7 +169,11 @@ class DailyBudget:
                     ),
                 ]
             )
-            self.used_before = calls_today(store, self.connection, run_id)
+            others = calls_today(store, self.connection, run_id)
+            with self._lock:  # a read that began before midnight is not the new day's count
+                self._roll_day()
+                if self._day == day:
+                    self.used_before = others
 
         return share
 

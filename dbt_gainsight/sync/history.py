@@ -72,7 +72,13 @@ def ensure(store) -> Any:
     relation = wh.relation(store.schema, RUNS)
     if RUNS not in wh.table_names(store.schema):
         cols = ", ".join(f"{name} {kind}" for name, kind in _columns(wh))
-        wh.run_in_transaction([(f"create table if not exists {relation} ({cols})", None)])
+        try:
+            wh.run_in_transaction([(f"create table if not exists {relation} ({cols})", None)])
+        except Exception:
+            # Runs ending at once on a new schema race to create it: the loser fails once
+            # the winner commits ("if not exists" notwithstanding), and finds it made.
+            if RUNS not in wh.table_names(store.schema):
+                raise
     return relation
 
 

@@ -86,28 +86,35 @@ class Leases:
         self._clear_dead(ids, now)
         b = wh.binding_char()
         host, pid = socket.gethostname(), str(os.getpid())
-        wh.run_in_transaction(
-            [
-                (
-                    f"insert into {store.locks} values ({b}, {b}, {b}, {b}, {b}, {b}, {b})",
-                    [sync_id, model, self.run_id, host, pid, now, now],
-                )
-                for sync_id, model in models
-            ]
-        )
-        self.held = ids
-        others = [lease for lease in self._rows(ids) if lease.run_id != self.run_id]
-        if others:
-            self.release()
-            raise LockHeld(_message(others, store))
-        self._heartbeat = _Heartbeat(self, self.heartbeat_seconds)
-        if self._heartbeat.error is not None:  # a lease nobody renews would be taken over
-            error = self._heartbeat.error
-            self.release()
-            raise StateError(
-                f"could not open a warehouse connection to renew the sync leases ({error}); "
-                "nothing was sent. A run needs one connection more than dbt's threads."
-            ) from error
+        self.held = ids  # first: whatever stops acquire from here deletes the rows it wrote
+        try:
+            wh.run_in_transaction(
+                [
+                    (
+                        f"insert into {store.locks} values ({b}, {b}, {b}, {b}, {b}, {b}, {b})",
+                        [sync_id, model, self.run_id, host, pid, now, now],
+                    )
+                    for sync_id, model in models
+                ]
+            )
+            others = [lease for lease in self._rows(ids) if lease.run_id != self.run_id]
+            if others:
+                raise LockHeld(_message(others, store))
+            # Kept before it starts: a Ctrl-C while it connects must still stop it.
+            self._heartbeat = _Heartbeat(self, self.heartbeat_seconds)
+            self._heartbeat.start()
+            if self._heartbeat.error is not None:  # a lease nobody renews would be taken over
+                error = self._heartbeat.error
+                raise StateError(
+                    f"could not open a warehouse connection to renew the sync leases ({error}); "
+                    "nothing was sent. A run needs one connection more than dbt's threads."
+                ) from error
+        except BaseException:  # a Ctrl-C or SIGTERM too: no lease, no heartbeat left behind
+            try:
+                self.release()
+            except Exception as exc:  # noqa: BLE001 - the first error is the one to report
+                _log.warning("could not delete this run's new sync leases (%s)", exc)
+            raise
 
     def confirm(self, sync_id: str, model: str) -> None:
         """Raise LockHeld unless this run still holds the lease on ``sync_id`` (``model``).
@@ -165,8 +172,6 @@ class Leases:
         """
         wh = self.store.wh
         me = wh.literal(self.run_id)
-        # Counted first: the update's commit then ends the read's implicit transaction too.
-        held = wh.execute(f"select count(*) from {self.store.locks} where run_id = {me}", True)
         wh.run_in_transaction(
             [
                 (
@@ -176,6 +181,10 @@ class Leases:
                 )
             ]
         )
+        # Counted after the update: a takeover before it shows now (one between a count and
+        # the update went unseen); a taker deletes only the heartbeat it read, never this one.
+        held = wh.execute(f"select count(*) from {self.store.locks} where run_id = {me}", True)
+        wh.run_in_transaction([])  # ends the read's implicit transaction
         if self.held and int(held[0][0]) < len(self.held):
             self.taken_over = True
 
@@ -225,17 +234,18 @@ class Leases:
         The same run may hold others that look alive (a lease aged by hand, a clock step):
         they stay its own.
         """
-        dead = sorted({(ls.sync_id, ls.run_id) for ls in self._rows(ids) if ls.dead(now)})
+        dead = [lease for lease in self._rows(ids) if lease.dead(now)]
         if dead:
             wh = self.store.wh
+            b = wh.binding_char()
             wh.run_in_transaction(
-                [
+                [  # only the heartbeat read: a holder that renewed since (awake again) keeps it
                     (
-                        f"delete from {self.store.locks} where sync_id = {wh.literal(sync_id)} "
-                        f"and run_id = {wh.literal(run_id)}",
-                        None,
+                        f"delete from {self.store.locks} where sync_id = {wh.literal(ls.sync_id)} "
+                        f"and run_id = {wh.literal(ls.run_id)} and heartbeat_at = {b}",
+                        [ls.heartbeat_at],
                     )
-                    for sync_id, run_id in dead
+                    for ls in dead
                 ]
             )
 
@@ -259,13 +269,17 @@ class _Heartbeat:
         self.last_error: BaseException | None = None  # the latest failed renewal
         self.renewed_at = _clock()  # the leases were written just now
         self._thread = threading.Thread(target=self._run, name="gainsight-lease", daemon=True)
+
+    def start(self) -> None:
+        """Start renewing; return once connected (or ``error`` says why not)."""
         self._thread.start()
         if not self._connected.wait(self.CONNECT_SECONDS) and self.error is None:
             self.error = TimeoutError(f"no connection within {self.CONNECT_SECONDS:g}s")
 
     def stop(self) -> None:
         self._stopped.set()
-        self._thread.join(timeout=10)  # a renewal in flight is one short statement
+        if self._thread.is_alive():  # not started: a Ctrl-C came first
+            self._thread.join(timeout=10)  # a renewal in flight is one short statement
 
     def _run(self) -> None:
         first = True

@@ -93,10 +93,10 @@ class Runner:
 
     def run(self, plans: list[ModelPlan]) -> None:
         """Lease the models, count, then (unless a dry run) validate those with work, send."""
-        if not self.options.dry_run:
-            active = [p for p in plans if not (p.skip_reason or p.error)]
-            self.leases.acquire([(p.sync_id, p.config.model) for p in active])
         try:
+            if not self.options.dry_run:  # in the try: a Ctrl-C as they are taken frees them
+                active = [p for p in plans if not (p.skip_reason or p.error)]
+                self.leases.acquire([(p.sync_id, p.config.model) for p in active])
             if not self.options.dry_run:  # before the run's first call (a describe, maybe)
                 if self.options.max_calls is not None:
                     check_max_calls(preflight(self, plans), self.options.max_calls)

@@ -102,6 +102,32 @@ class StateStore:
 
     def ensure(self) -> None:
         """Create the schema and tables when absent; refuse a newer state version."""
+        seen = -1
+        while True:
+            try:
+                self._create()
+                break
+            except Exception:
+                # First syncs at once on a new schema race to create it: "if not exists" does
+                # not stop a loser failing (Postgres: "duplicate key value violates unique
+                # constraint pg_type_typname_nsp_index"; DuckDB: a write-write conflict).
+                # Listed again, what the others made is there: go on while that grows.
+                tables = len(self.wh.table_names(self.schema))
+                if tables <= seen:
+                    raise
+                seen = tables
+        rows = self.wh.execute(
+            f"select value from {self.meta} where name = 'state_version'", fetch=True
+        )
+        version = int(rows[0][0]) if rows else STATE_VERSION
+        if version > STATE_VERSION:
+            raise StateVersionError(
+                f"The state in schema {self.schema} is version {version}, newer than this "
+                f"dbt-gainsight understands ({STATE_VERSION}). Upgrade dbt-gainsight."
+            )
+
+    def _create(self) -> None:
+        """Create the schema and the tables it lacks (one transaction: all or none)."""
         wh = self.wh
         text = wh.macro("type_string")
         ts = wh.macro("type_timestamp")
@@ -144,13 +170,6 @@ class StateStore:
             )
         if statements:
             wh.run_in_transaction(statements)
-        rows = wh.execute(f"select value from {self.meta} where name = 'state_version'", fetch=True)
-        version = int(rows[0][0]) if rows else STATE_VERSION
-        if version > STATE_VERSION:
-            raise StateVersionError(
-                f"The state in schema {self.schema} is version {version}, newer than this "
-                f"dbt-gainsight understands ({STATE_VERSION}). Upgrade dbt-gainsight."
-            )
 
     def fingerprint(self, sync_id: str) -> str | None:
         """The mapping fingerprint the sync's state was built with; None for a new sync."""
@@ -291,9 +310,7 @@ class StateStore:
         wh.run_in_transaction(statements)
 
 
-def key_filters(
-    wh: Warehouse, keys: list[str], column: str = "key_hash"
-) -> list[tuple[str, list]]:
+def key_filters(wh: Warehouse, keys: list[str], column: str = "key_hash") -> list[tuple[str, list]]:
     """``key_hash in (...)`` (or ``column``) conditions covering ``keys``, with their bindings.
 
     One bound array where the driver binds lists as arrays (one scan of the table, however

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
-from dbt_gainsight.errors import CallBudgetUsed, LockHeld, StateError, StateWriteError
+from dbt_gainsight.errors import (
+    CallBudgetUsed,
+    LockHeld,
+    StateError,
+    StateWriteError,
+    WarehouseError,
+)
 from dbt_gainsight.project import DbtArgs, DbtProject
 from dbt_gainsight.sync import budget, history, lock
 from dbt_gainsight.sync import writer as writer_module
 from dbt_gainsight.sync.budget import DailyBudget, calls_today, daily_budgets
 from dbt_gainsight.sync.lock import Leases
+from dbt_gainsight.sync.report import SyncResult
+from dbt_gainsight.sync.runner import Runner, SyncOptions
 from dbt_gainsight.sync.state import Reject, StateStore, utc_now
 from dbt_gainsight.sync.writer import StateWriter
 from dbt_gainsight.warehouse import Warehouse
@@ -58,7 +69,7 @@ def test_accepted_records_are_flushed_to_state(store):
 def test_a_failing_writer_raises_instead_of_blocking(store, monkeypatch):
     monkeypatch.setattr(writer_module, "QUEUE_LIMIT", 10)
 
-    def broken_flush(self, accepted, rejected):
+    def broken_flush(self, *batch):
         raise RuntimeError("warehouse went away")
 
     monkeypatch.setattr(StateWriter, "_flush", broken_flush)
@@ -355,3 +366,235 @@ def _wait_for(condition) -> None:
     while not condition():
         assert time.monotonic() < deadline, "not within 10 s"
         time.sleep(0.05)
+
+
+def test_an_overnight_runs_calls_after_midnight_count_once_it_has_ended(shared_store, monkeypatch):
+    """History rows are one per model, dated at the model's start. A run that began before
+    midnight, whose first model went on after it and whose second began after it, had its
+    ledger row (today's calls) dropped for the second model's history row: the first model's
+    calls after midnight counted for no one. Such a run now counts by its ledger row only."""
+    now = [datetime(2026, 12, 1, 23, 50)]
+    monkeypatch.setattr(budget, "utc_now", lambda: now[0])
+    late = DailyBudget("default", 1000, used_before=0)
+    share = late.sharer(shared_store, "run-late")
+    for _ in range(10):  # the first model, before midnight: yesterday's
+        late.take()
+    now[0] = datetime(2026, 12, 2, 0, 20)
+    for _ in range(40):  # the first model, after midnight
+        late.take()
+    now[0] = datetime(2026, 12, 2, 0, 30)
+    for _ in range(5):  # the second model, begun after midnight
+        late.take()
+    share()  # the run's last beat
+    day = DailyBudget("default", 1000, used_before=0)  # a run of today's, beside it
+    share_day = day.sharer(shared_store, "run-day")
+    for _ in range(7):
+        day.take()
+    share_day()
+    assert _calls_today(shared_store, "run-next") == 45 + 7
+
+    late_models = [(datetime(2026, 12, 1, 23, 50), 50), (datetime(2026, 12, 2, 0, 30), 5)]
+    for started, calls in late_models:
+        _insert_history(
+            shared_store, {"run_id": "run-late", "api_calls": calls, "started_at": started}
+        )
+    started = datetime(2026, 12, 2, 0, 40)
+    _insert_history(shared_store, {"run_id": "run-day", "api_calls": 7, "started_at": started})
+    assert _calls_today(shared_store, "run-next") == 45 + 7
+
+
+def test_spent_and_allows_see_a_new_day_before_the_next_call(monkeypatch):
+    """Only ``take`` rolled the day over: past midnight, a run whose budget was used went on
+    saying ``spent`` (and ``allows`` nothing) until its next call, which never came."""
+    now = [datetime(2026, 12, 1, 23, 59)]
+    monkeypatch.setattr(budget, "utc_now", lambda: now[0])
+    daily = DailyBudget("default", 30, used_before=30)
+    assert daily.spent and not daily.allows()
+    now[0] = datetime(2026, 12, 2, 0, 1)
+    assert not daily.spent and daily.allows(30) and not daily.allows(31)
+
+
+def test_a_beat_across_midnight_keeps_no_count_of_yesterday(store, monkeypatch):
+    """A beat read the other runs' calls, then set them as today's outside the lock: one whose
+    read began before midnight put yesterday's calls into the new day's count."""
+    now = [datetime(2026, 12, 1, 23, 59, 59)]
+    monkeypatch.setattr(budget, "utc_now", lambda: now[0])
+
+    def read_at_midnight(store, connection, run_id):
+        now[0] = datetime(2026, 12, 2, 0, 0, 1)
+        daily.take()  # a call of the new day, on another thread, while the beat reads
+        return 29_000  # yesterday's
+
+    monkeypatch.setattr(budget, "calls_today", read_at_midnight)
+    daily = DailyBudget("default", 30_000, used_before=0)
+    daily.sharer(store, "run-late")()
+    assert daily.used == 1
+
+
+def test_an_acquire_that_fails_after_its_insert_leaves_no_lease(shared_store, monkeypatch):
+    """A warehouse error in the read that verifies the new leases left them behind, held
+    (same host, pid alive) for an hour against every later run."""
+    rows = Leases._rows
+
+    def dropped(self, ids):
+        if self.held:  # the read after the insert
+            raise WarehouseError("server closed the connection unexpectedly")
+        return rows(self, ids)
+
+    monkeypatch.setattr(Leases, "_rows", dropped)
+    leases = Leases(shared_store, "run-a", heartbeat_seconds=0.05)
+    with pytest.raises(WarehouseError):
+        leases.acquire([("s1", "accounts")])
+    assert shared_store.wh.execute(f"select count(*) from {shared_store.locks}", True) == [(0,)]
+    assert not [t for t in threading.enumerate() if t.name == "gainsight-lease"]
+
+
+def test_a_ctrl_c_while_the_heartbeat_connects_leaves_no_lease(shared_store, monkeypatch):
+    """A Ctrl-C (or SIGTERM) that landed while acquire waited for the heartbeat's connection
+    came before the heartbeat was kept: its lease stayed behind, renewed by a thread nothing
+    could stop, so the model was locked for as long as the process lived."""
+    connection = type(shared_store.wh).connection
+
+    @contextmanager
+    def slow(self, name):
+        if name == "gainsight-lease":
+            _thread.interrupt_main()  # the signal lands while acquire waits for this
+            time.sleep(0.5)  # a remote warehouse's connect
+        with connection(self, name):
+            yield self
+
+    monkeypatch.setattr(type(shared_store.wh), "connection", slow)
+    leases = Leases(shared_store, "run-a", heartbeat_seconds=0.05)
+    with pytest.raises(KeyboardInterrupt):
+        leases.acquire([("s1", "accounts")])
+    assert shared_store.wh.execute(f"select count(*) from {shared_store.locks}", True) == [(0,)]
+    _wait_for(lambda: not [t for t in threading.enumerate() if t.name == "gainsight-lease"])
+    time.sleep(0.2)  # no renewal writes a lease back
+    assert shared_store.wh.execute(f"select count(*) from {shared_store.locks}", True) == [(0,)]
+
+
+def test_a_ctrl_c_as_the_leases_are_taken_releases_them(store, monkeypatch):
+    """The runner took its leases outside the try whose finally releases them: a Ctrl-C just
+    after they were taken left them behind."""
+    acquire = Leases.acquire
+
+    def interrupted(self, models):
+        acquire(self, models)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Leases, "acquire", interrupted)
+    plan = SimpleNamespace(
+        sync_id="s1", config=SimpleNamespace(model="accounts"), skip_reason=None, error=None
+    )
+    result = SyncResult(run_id="run-r", started_at=utc_now().isoformat())
+    runner = Runner(wh=store.wh, store=store, clients={}, options=SyncOptions(), result=result)
+    with contextlib.suppress(KeyboardInterrupt):
+        runner.run([plan])
+    assert store.wh.execute(f"select count(*) from {store.locks}", True) == [(0,)]
+    assert not [t for t in threading.enumerate() if t.name == "gainsight-lease"]
+
+
+def test_a_takeover_never_deletes_a_lease_renewed_since_it_was_read(shared_store, monkeypatch):
+    """A run read a lease as dead, its holder renewed it (awake again), then the run deleted it
+    by sync and run id: both went on sending the model. The delete now needs the heartbeat it
+    read, so the renewed lease stays and the taker stops with LockHeld."""
+    holder = Leases(shared_store, "run-a", heartbeat_seconds=3600)  # renewed by hand below
+    holder.acquire([("s1", "accounts")])
+    _make_dead(shared_store)
+    rows = Leases._rows
+
+    def renewed_after_the_read(self, ids):
+        found = rows(self, ids)
+        if self is taker and not taker.held:  # the read that finds the lease dead
+            holder.renew()
+        return found
+
+    monkeypatch.setattr(Leases, "_rows", renewed_after_the_read)
+    taker = Leases(shared_store, "run-b", heartbeat_seconds=3600)
+    with pytest.raises(LockHeld, match="run-a"):
+        taker.acquire([("s1", "accounts")])
+    assert not holder.taken_over
+    assert shared_store.wh.execute(f"select run_id from {shared_store.locks}", True) == [("run-a",)]
+    holder.release()
+
+
+def test_a_renewal_sees_a_takeover_that_lands_just_before_its_update(shared_store, monkeypatch):
+    """A renewal counted its leases, then updated them: a takeover between the two went
+    unseen (the update touched nothing), so the run went on sending beside the taker."""
+    holder = Leases(shared_store, "run-a", heartbeat_seconds=3600)  # renewed by hand below
+    holder.acquire([("s1", "accounts")])
+    _make_dead(shared_store)
+    taker = Leases(shared_store, "run-b", heartbeat_seconds=3600)
+    wh = shared_store.wh
+    run_in_transaction = wh.run_in_transaction
+
+    def taken_over_first(statements):
+        if any(sql.startswith("update") for sql, _ in statements):
+            monkeypatch.setattr(wh, "run_in_transaction", run_in_transaction)
+            taker.acquire([("s1", "accounts")])
+        run_in_transaction(statements)
+
+    monkeypatch.setattr(wh, "run_in_transaction", taken_over_first)
+    holder.renew()
+    assert holder.taken_over
+    assert "took this run's sync lease over" in holder.lost()
+    taker.release()
+    holder.release()
+
+
+def _make_dead(store) -> None:
+    """Age every lease past STALE_AFTER and move it to another host (no pid to check)."""
+    b = store.wh.binding_char()
+    old = utc_now() - lock.STALE_AFTER - timedelta(minutes=1)
+    store.wh.run_in_transaction(
+        [(f"update {store.locks} set heartbeat_at = {b}, host = 'ci-elsewhere'", [old])]
+    )
+
+
+@pytest.mark.postgres
+def test_first_syncs_at_once_on_a_new_schema_all_start(pg_database, tmp_path, monkeypatch):
+    """Syncs that start at once on a new Postgres state schema each created its tables: all
+    but one failed ("duplicate key value violates unique constraint
+    pg_type_typname_nsp_index"). The losers now find the tables made and go on."""
+    with _warehouse(tmp_path, monkeypatch, pg_database) as wh:
+        _first_syncs_at_once(wh, monkeypatch)
+
+
+def _first_syncs_at_once(wh, monkeypatch) -> None:
+    table_names = wh.table_names
+    barriers = {"state": threading.Barrier(3, timeout=20), "history": threading.Barrier(3)}
+    seen = threading.local()
+
+    def listed_at_once(schema):
+        """Every run lists the new schema before any creates a table (the race at its widest)."""
+        names = table_names(schema)
+        if seen.phase not in seen.listed:
+            seen.listed.add(seen.phase)
+            barriers[seen.phase].wait(timeout=20)
+        return names
+
+    monkeypatch.setattr(wh, "table_names", listed_at_once)
+    errors: list[BaseException] = []
+
+    def first_sync(n: int) -> None:
+        seen.listed = set()
+        try:
+            with wh.connection(f"race-{n}"):
+                store = StateStore(wh, "race_gainsight")
+                seen.phase = "state"
+                store.ensure()
+                seen.phase = "history"
+                history.ensure(store)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            for barrier in barriers.values():
+                barrier.abort()
+
+    threads = [threading.Thread(target=first_sync, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    names = table_names("race_gainsight")
+    assert {"gainsight_locks", "gainsight_meta", "gainsight_runs"} <= names

@@ -401,8 +401,10 @@ def test_max_calls_refuses_and_the_daily_budget_stops_a_run_the_next_day_continu
     again = project.sync(expect=1)
     assert calls_since(gs, before)["calls"] == 0 and again.model["accepted"] == 0
 
-    runs = f"{project.state_schema}.gainsight_runs"
-    project.execute(f"update {runs} set started_at = started_at - interval '1 day'")
+    # The next day: the runs' history and their call ledger rows are yesterday's.
+    for table in ("gainsight_runs", "gainsight_call_ledger"):
+        relation = f"{project.state_schema}.{table}"
+        project.execute(f"update {relation} set started_at = started_at - interval '1 day'")
     before = gs.counters()
     nextday = project.sync()
     assert calls_since(gs, before)["calls"] == 3  # 1 existence check + 2 inserts
