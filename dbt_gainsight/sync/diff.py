@@ -46,6 +46,7 @@ class DiffQuery:
     rows_sql: str = ""  # like stream_sql, unchanged rows included (audit)
     gone_sql: str = ""  # -> (key_hash, gsid) of state rows whose row left the model
     gone_keys_sql: str = ""  # -> key_hash of those rows, a Gsid shared with a live row or not
+    superseded_sql: str = ""  # -> key_hash of gone rows whose Gsid a live row holds
     model_keys_sql: str = ""  # -> key_hash of every row of the model
 
 
@@ -176,6 +177,14 @@ and not exists (
 select st.key_hash from st
 where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
 """
+    superseded_sql = f"""{base}
+select st.key_hash from st
+where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
+and exists (
+    select 1 from st live join model_keys mk on mk.key_hash = live.key_hash
+    where live.gsid = st.gsid
+)
+"""
     return DiffQuery(
         model_keys_sql=model_keys_sql,
         counts_sql=counts_sql,
@@ -183,6 +192,7 @@ where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
         rows_sql=f"{base}\nselect {fetched} from classified\n",
         gone_sql=gone_sql,
         gone_keys_sql=gone_keys_sql,
+        superseded_sql=superseded_sql,
     )
 
 

@@ -108,6 +108,7 @@ class ModelSync:
             WriteKind.PEOPLE_BULK: [],  # person bodies for the async bulk call
         }
         self.fresh_buf: list[Item] = []  # rows whose existence in Gainsight is not known
+        self.found_again = 0  # rows new to the diff whose record the existence check found
 
     # The run -----------------------------------------------------------------------------
 
@@ -119,6 +120,8 @@ class ModelSync:
                 self._send(query)  # else nothing changed: one query, zero API calls
             if not (self.stopped or self.result.failed):
                 self.store.drop_stale_rejects(self.plan.sync_id, self.run_id)
+            if self.found_again:  # records claimed under a key of another form
+                self.store.drop_superseded_rows(self.plan.sync_id, query.superseded_sql)
         finally:
             self.result.seconds += time.monotonic() - started
         self.result.finish()
@@ -276,6 +279,7 @@ class ModelSync:
             gsid = found.get(key)
             if gsid:
                 item.gsid = gsid
+                self.found_again += 1
                 self._add(WriteKind.UPDATE, item)
             else:
                 self._add(WriteKind.INSERT, item)
@@ -444,14 +448,12 @@ class ModelSync:
 
     def _accept(self, items: Sequence[Item], gsids: Sequence[str | None]) -> None:
         """Gainsight accepted these records (Gsids as answered): one message to the writer."""
-        at, new, changed = self.action_at, diff.NEW, diff.CHANGED
+        at, new = self.action_at, diff.NEW
         self.writer.accepted(
             [item.key_hash for item in items],
             [item.row_hash for item in items],
             [gsid or item.gsid for item, gsid in zip(items, gsids, strict=True)],
             [item.row[at] != new for item in items],
-            # a Gsid the existence check found for a new (or retried) row's key
-            [item.gsid for item in items if item.gsid and item.row[at] != changed],
         )
         self.result.accepted += len(items)
 

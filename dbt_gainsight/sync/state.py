@@ -233,6 +233,18 @@ class StateStore:
         )
         self._write([(sql, None)], "dropping stale rejects")
 
+    def drop_superseded_rows(self, sync_id: str, superseded_sql: str) -> None:
+        """Drop state rows whose key left the model while their Gsid is held by a live row.
+
+        A row whose key changed form (``7`` became ``'0007'``) is new to the diff; the
+        existence check finds its record and the update writes a state row under the new key
+        hash, beside the old one. Left there, the old row would count as "no longer in the
+        model" on every run, and as a second delete of the record when its row leaves.
+        """
+        self.wh.run_in_transaction([])  # a fresh snapshot: the writer's thread just committed
+        stale = [key_hash for (key_hash,) in self.wh.execute(superseded_sql, fetch=True)]
+        self._write(self.forget_rows(sync_id, stale), "dropping superseded state rows")
+
     def forget_rows(self, sync_id: str, key_hashes: Sequence[str]) -> list[tuple[str, list]]:
         """Statements that drop these state rows: their records are not in Gainsight."""
         return self._on_rows(sync_id, key_hashes, f"delete from {self.state}")
@@ -310,8 +322,8 @@ class StateStore:
         wh.run_in_transaction(statements)
 
 
-def key_filters(wh: Warehouse, keys: list[str], column: str = "key_hash") -> list[tuple[str, list]]:
-    """``key_hash in (...)`` (or ``column``) conditions covering ``keys``, with their bindings.
+def key_filters(wh: Warehouse, keys: list[str]) -> list[tuple[str, list]]:
+    """``key_hash in (...)`` conditions covering ``keys``, with their bindings.
 
     One bound array where the driver binds lists as arrays (one scan of the table, however
     many keys), else lists of IN_CHUNK.
@@ -321,9 +333,9 @@ def key_filters(wh: Warehouse, keys: list[str], column: str = "key_hash") -> lis
     b = wh.binding_char()
     if wh.adapter_type in ARRAY_BINDING_ADAPTERS:
         array = f"cast({b} as {wh.macro('type_string')}[])"
-        return [(f"{column} in (select unnest({array}))", [keys])]
+        return [(f"key_hash in (select unnest({array}))", [keys])]
     return [
-        (f"{column} in ({', '.join([b] * len(chunk))})", chunk) for chunk in chunks(keys, IN_CHUNK)
+        (f"key_hash in ({', '.join([b] * len(chunk))})", chunk) for chunk in chunks(keys, IN_CHUNK)
     ]
 
 

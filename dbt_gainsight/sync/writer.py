@@ -76,10 +76,6 @@ class AcceptedBatch:
     row_hashes: Sequence[str]
     gsids: Sequence[str | None]
     replaces: Sequence[bool]
-    #: Gsids of records found in Gainsight for rows the diff called new (their key's form
-    #: changed: ``7`` became ``'0007'``): the flush drops their older state rows first, so a
-    #: record has one state row, and one DELETE when its row leaves the model.
-    claims: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -137,13 +133,11 @@ class StateWriter:
         row_hashes: Sequence[str],
         gsids: Sequence[str | None],
         replaces: Sequence[bool] | None = None,
-        claims: Sequence[str] = (),
     ) -> None:
         """Gainsight accepted these records (one call's): their hashes replace their rejects.
 
         ``replaces`` says per record whether the state may hold a row for its key already
-        (``AcceptedBatch``); None: every one may, which is always safe. ``claims``: Gsids the
-        existence check found for new rows (``AcceptedBatch.claims``).
+        (``AcceptedBatch``); None: every one may, which is always safe.
         """
         if not key_hashes:
             return
@@ -151,7 +145,7 @@ class StateWriter:
             replaces = [True] * len(key_hashes)
         if not (len(key_hashes) == len(row_hashes) == len(gsids) == len(replaces)):
             raise ValueError("accepted: the columns of a batch differ in length")
-        self._put(AcceptedBatch(key_hashes, row_hashes, gsids, replaces, claims))
+        self._put(AcceptedBatch(key_hashes, row_hashes, gsids, replaces))
 
     def rejected(self, reject: Reject) -> None:
         """Gainsight refused the record: keep Gainsight's reason; it is retried next run."""
@@ -201,7 +195,6 @@ class StateWriter:
     def _loop(self) -> None:
         accepted: dict[str, Kept] = {}
         rejected: dict[str, Reject] = {}
-        claimed: set[str] = set()
         deadline = time.monotonic() + self.flush_seconds
         done = False
         while not done:
@@ -214,7 +207,6 @@ class StateWriter:
             elif isinstance(item, AcceptedBatch):
                 kept = zip(item.row_hashes, item.gsids, item.replaces, strict=True)
                 accepted.update(zip(item.key_hashes, kept, strict=True))
-                claimed.update(item.claims)
                 if rejected:  # an answer replaces an earlier reject of the same key
                     for key_hash in item.key_hashes:
                         rejected.pop(key_hash, None)
@@ -224,10 +216,10 @@ class StateWriter:
             size = len(accepted) + len(rejected)
             if done or time.monotonic() >= deadline or size >= self.flush_rows:
                 if size:
-                    self._flush(accepted, rejected, claimed)
+                    self._flush(accepted, rejected)
                     self.flushed_accepted += len(accepted)
                     self.flushed_rejected += len(rejected)
-                    accepted, rejected, claimed = {}, {}, set()
+                    accepted, rejected = {}, {}
                 deadline = time.monotonic() + self.flush_seconds
         if self.flushed_accepted or self.flushed_rejected:
             try:  # the next run's diff plans with the real counts
@@ -235,9 +227,7 @@ class StateWriter:
             except Exception as exc:  # noqa: BLE001 - the state is written; autovacuum catches up
                 _log.debug("could not refresh the state's statistics: %s", exc)
 
-    def _flush(
-        self, accepted: dict[str, Kept], rejected: dict[str, Reject], claimed: set[str]
-    ) -> None:
+    def _flush(self, accepted: dict[str, Kept], rejected: dict[str, Reject]) -> None:
         store = self.store
         sid = store.wh.literal(self.sync_id)
         statements: list[tuple[str, Sequence | None]] = []
@@ -248,10 +238,6 @@ class StateWriter:
                 (f"delete from {store.rejects} where sync_id = {sid} and {where}", params)
             )
         for where, params in key_filters(self.store.wh, replaced):
-            statements.append(
-                (f"delete from {store.state} where sync_id = {sid} and {where}", params)
-            )
-        for where, params in key_filters(self.store.wh, sorted(claimed), column="gsid"):
             statements.append(
                 (f"delete from {store.state} where sync_id = {sid} and {where}", params)
             )

@@ -178,6 +178,21 @@ def test_a_record_claimed_under_a_new_key_hash_is_one_record(accounts: Accounts)
     assert accounts.numbers() == [1, 2, *range(4, 11)]
     assert len(accounts.state_rows()) == 9
 
+    # Two live rows, one record ('0007' and '07' are both 7 to Gainsight): the second is sent
+    # once, then the model is settled. (A first mend dropped every other state row of a found
+    # Gsid, so each run resent one of the two and record 7's label flipped for ever.)
+    other = "union all select '07' as acct_no, 'OTHER' as label, 'n' as note"
+    accounts.model(f"{PADDED_KEYS.format(label=PLAIN_LABEL)} {TEN} where i <> 3 {other}")
+    accounts.cli("sync")
+    assert accounts.result()["accepted"] == 1
+    labels = []
+    for _ in range(2):
+        accounts.cli("sync")
+        assert (accounts.result()["new"], accounts.result()["accepted"]) == (0, 0)
+        labels += [r["Label__gc"] for r in accounts.gs.records(OBJECT) if r["AcctNo__gc"] == 7]
+    assert labels == ["OTHER", "OTHER"]
+    assert accounts.numbers() == [1, 2, *range(4, 11)] and accounts.deletes() == 1
+
 
 def test_an_empty_text_is_no_drift(accounts: Accounts):
     """Gainsight reads '' back as null. Before: the audit reported the model's '' against
