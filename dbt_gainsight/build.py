@@ -79,6 +79,44 @@ def outcome(results: Sequence[Any], manifest) -> tuple[list[str], dict[str, str]
     return built, not_synced
 
 
+#: Selector methods that read a saved manifest or a previous run (``--state``): ``dbt ls``
+#: cannot resolve them without build's own flags, and matching nothing is an answer there.
+STATEFUL_METHODS = ("state:", "result:", "source_status:")
+
+
+def _stateful(expression: str) -> bool:
+    return any(method in expression for method in STATEFUL_METHODS)
+
+
+def _check_selection(
+    project: DbtProject,
+    select: Sequence[str],
+    exclude: Sequence[str],
+    selector: str | None,
+    dbt_args: Sequence[str],
+) -> None:
+    """A typo in the selection is a usage error before anything is built, as for sync.
+
+    Expressions that read dbt's state (slim CI: ``-s state:modified+ --state prod/``) are
+    left to dbt: with nothing modified they rightly select nothing. The others are checked
+    one by one.
+    """
+    if selector and any(arg.startswith(("--state", "--defer")) for arg in dbt_args):
+        if select or exclude:  # the combination is refused whatever the selector reads
+            project.resolve(select, exclude, selector, resource_type=None)
+        return
+    if not any(map(_stateful, (*select, *exclude))):
+        if select or exclude or selector:
+            project.resolve(select, exclude, selector, resource_type=None)
+        return
+    for expr in select:
+        if not _stateful(expr):
+            project.resolve([expr], resource_type=None)
+    for expr in exclude:
+        if not _stateful(expr):
+            project.resolve((), [expr], resource_type=None)
+
+
 class _InterruptTraceback(logging.Filter):
     """Drops dbt's "Encountered an error:" and stack trace for a Ctrl-C.
 
@@ -130,8 +168,7 @@ def build(
     # dbt build compiles every node: it needs a parsed manifest, never one read from JSON.
     project = DbtProject(args, parse=True)
     manifest = project.manifest  # the one parse of this invocation
-    if select or exclude or selector:  # a typo is a usage error before anything is built
-        project.resolve(select, exclude, selector, resource_type=None)
+    _check_selection(project, select, exclude, selector, dbt_args)
     argv = ["build", *args.cli_args()]
     for flag, values in (("--select", select), ("--exclude", exclude)):
         for value in values:

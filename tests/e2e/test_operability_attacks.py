@@ -379,6 +379,29 @@ def test_ctrl_c_while_build_runs_dbt_exits_130_without_a_traceback(sample, tmp_p
     assert gs.counters()["records_written"] == 0
 
 
+def test_build_leaves_a_slim_ci_selection_to_dbt(sample, tmp_path):
+    """`build -s state:modified+ --state prod/` (slim CI). The first typo check resolved
+    every expression with `dbt ls` without build's --state: "no comparison manifest", exit 2,
+    nothing built. State expressions are dbt's to resolve; the others are still checked."""
+    project, gs, env = sample
+    prod = tmp_path / "prod"
+    prod.mkdir()
+    (prod / "manifest.json").write_text((project / "target" / "manifest.json").read_text())
+    model = project / "models" / "gainsight" / "gs_companies.sql"
+    model.write_text(model.read_text() + "\n-- changed in this pull request\n")
+
+    proc = gainsight("build", project, env, "-s", "state:modified", "--state", str(prod))
+    assert proc.returncode == 0, _output(proc)
+    synced = {m["model"] for m in run_results(project)["results"]}
+    assert synced == {"gs_companies"}, synced
+
+    typo = ("-s", "state:modified", "tag:gainsigth", "--state", str(prod))
+    proc = gainsight("build", project, env, *typo)
+    _no_traceback(proc)
+    assert proc.returncode == 2, _output(proc)
+    assert "tag:gainsigth matches no node" in proc.stderr, proc.stderr
+
+
 # --- audit and status of a model that could not be synced --------------------------------
 
 
