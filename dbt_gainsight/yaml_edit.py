@@ -7,11 +7,12 @@ changes only the lines of the new block.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml as yaml_1_1  # PyYAML: how dbt reads the file back
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
@@ -36,11 +37,21 @@ def _layout(text: str) -> tuple[int, int, int]:
     """
     mapping = sequence = offset = None
     parent: int | None = None  # the indent of the last line that was a key alone
-    for line in text.splitlines():
+    scalar: int | None = None  # inside a block scalar (``|``, ``>``) opened at this indent
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if _MODELS.match(line)), 0)
+    for line in lines[start:]:  # the models: section first: sources: may be laid out apart
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         column = len(line) - len(line.lstrip(" "))
+        if scalar is not None:
+            if column > scalar:
+                continue  # text, not YAML structure
+            scalar = None
+        if _BLOCK_SCALAR.search(stripped):
+            scalar, parent = column, None
+            continue
         if parent is not None:
             if stripped.startswith("- ") and sequence is None:
                 after = stripped[1:]
@@ -53,10 +64,16 @@ def _layout(text: str) -> tuple[int, int, int]:
         content = stripped.lstrip("- ")
         key_alone = content.split(" #")[0].rstrip().endswith(":")
         parent = column + len(stripped) - len(content) if key_alone else None
-    mapping = mapping or 2
     if sequence is None or sequence < offset + 2:
+        mapping = mapping or 2
         sequence, offset = mapping + 2, 2
+    elif mapping is None:  # an entry's own keys sit ``sequence - offset`` past its dash
+        mapping = sequence - offset
     return mapping, sequence, offset
+
+
+_MODELS = re.compile(r"^models:\s*(#.*)?$")
+_BLOCK_SCALAR = re.compile(r":\s+[|>][-+0-9]*\s*(#.*)?$")
 
 
 def _flow_seq(items: list[Any]) -> CommentedSeq:
@@ -157,11 +174,15 @@ def write_block(path: Path, proposal: Proposal, *, replace: bool = False) -> str
         with path.open(encoding="utf-8", newline="") as f:
             text = f.read()
         crlf = "\r\n" in text  # written back as it came: a Windows team's diff is the block
-        text = text.replace("\r\n", "\n")
+        header, text = _document_start(text.replace("\r\n", "\n"))
         yaml = _yaml(*_layout(text))
-        doc = yaml.load(text) or CommentedMap()
+        try:
+            doc = yaml.load(text) or CommentedMap()
+        except YAMLError as exc:
+            problem = " ".join(str(exc).split())[:200]
+            raise ConfigError(f"{path}: not valid YAML ({problem})") from None
     else:
-        yaml, doc = _yaml(), CommentedMap()
+        header, yaml, doc = "", _yaml(), CommentedMap()
     if not isinstance(doc, CommentedMap):
         raise ConfigError(f"{path}: expected a YAML mapping with a models: list")
     if "version" not in doc:
@@ -180,6 +201,7 @@ def write_block(path: Path, proposal: Proposal, *, replace: bool = False) -> str
         entry = CommentedMap(name=proposal.model)
         models.append(entry)
         action = "added a new entry to"
+    _refuse_shared(path, proposal.model, entry)
     meta = _meta_of(entry)
     for written in (models, entry, entry.get("config"), meta):
         if isinstance(written, (CommentedMap, CommentedSeq)):  # a block is unreadable in flow
@@ -195,8 +217,51 @@ def write_block(path: Path, proposal: Proposal, *, replace: bool = False) -> str
     out = io.StringIO()
     yaml.dump(doc, out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(out.getvalue(), encoding="utf-8", newline="\r\n" if crlf else "\n")
+    written = header + out.getvalue()
+    path.write_text(written, encoding="utf-8", newline="\r\n" if crlf else "\n")
     return f"{action} {path}"
+
+
+def _document_start(text: str) -> tuple[str, str]:
+    """(the lines up to an explicit ``---``, the rest): ruamel drops both when dumping."""
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            if stripped == "---" or stripped.startswith("--- #"):
+                return "".join(lines[: i + 1]), "".join(lines[i + 1 :])
+            break
+    return "", text
+
+
+def _own(mapping: CommentedMap, key: str) -> bool:
+    """Whether ``key`` is the mapping's own, not one a merge key (``<<: *x``) brings in."""
+    return key in mapping and key in getattr(mapping, "_ok", mapping)
+
+
+def _anchored(node: Any) -> bool:
+    return getattr(getattr(node, "anchor", None), "value", None) is not None
+
+
+def _refuse_shared(path: Path, model: str, entry: CommentedMap) -> None:
+    """Refuse to write into YAML another entry shares (an anchor, or a merge key's map).
+
+    Written there, the block would land in every model that uses the anchor.
+    """
+    shared = _anchored(entry)
+    for keys in (("config", "meta"), ("meta",)):  # config.meta, or a top-level meta:
+        node = entry
+        for key in keys:
+            if shared or not isinstance(node, CommentedMap) or key not in node:
+                break
+            shared = not _own(node, key) or _anchored(node[key])
+            node = node[key]
+    if shared:
+        raise ConfigError(
+            f"{path}: {model}'s entry shares its config through a YAML anchor or merge key "
+            "(&name, *name, <<:); written there, the block would reach every model that uses "
+            "it. Run init without --write and paste the block under the model by hand."
+        )
 
 
 def _meta_of(entry: CommentedMap) -> CommentedMap:

@@ -204,6 +204,69 @@ def test_write_keeps_windows_line_ends_turns_a_flow_entry_to_block_and_refuses_a
         write_block(path, proposal)
 
 
+SHARED_CONFIG = """\
+version: 2
+models:
+  - name: other
+    config: &shared
+      tags: [gainsight]
+  - name: gs_usage_summary
+    config: *shared
+"""
+MERGED_META = """\
+version: 2
+models:
+  - name: other
+    config: &defaults
+      meta: {owner: cs-data}
+  - name: gs_usage_summary
+    config:
+      <<: *defaults
+      tags: [gainsight]
+"""
+HEADER_AND_TEXT = """\
+# Owned by the CS data team.
+---
+version: 2
+models:
+    -   name: gs_usage_summary
+        description: |
+            Usage. The query, for reference:
+              sql:
+               y: 1
+"""
+
+
+def test_write_refuses_shared_yaml_and_keeps_headers_and_block_text(catalog, tmp_path: Path):
+    """Found by a review of `init --write`: an entry whose config is an anchor (`*shared`) or
+    whose meta comes through a merge key got the block in the shared map, so every model
+    using it gained the block (refused now, nothing written); a `---` and the comment above
+    it were dropped; lines inside a block scalar (`sql:`) were read as the file's layout and
+    the file was re-indented; a tab after a dash was a ruamel traceback."""
+    proposal = propose(
+        "gs_usage_summary", "Usage_Summary__gc", _columns("gs_usage_summary"), catalog
+    )
+    path = tmp_path / "schema.yml"
+    for shared in (SHARED_CONFIG, MERGED_META):
+        path.write_text(shared)
+        with pytest.raises(ConfigError, match="YAML anchor or merge key"):
+            write_block(path, proposal)
+        assert path.read_text() == shared
+
+    path.write_text(HEADER_AND_TEXT)
+    write_block(path, proposal)
+    written = path.read_text()
+    rest = iter(written.splitlines())
+    assert [line for line in HEADER_AND_TEXT.splitlines() if line not in rest] == [], written
+    assert "        config:\n            meta:\n                gainsight:\n" in written, written
+    block = yaml.safe_load(written)["models"][0]["config"]["meta"]["gainsight"]
+    assert block["object"] == "Usage_Summary__gc"
+
+    path.write_text("version: 2\nmodels:\n  -\tname: gs_usage_summary\n")
+    with pytest.raises(ConfigError, match="schema.yml: not valid YAML"):
+        write_block(path, proposal)
+
+
 def test_keys_take_several_values_as_dbts_select_does():
     from dbt_gainsight.cli import spread_selectors
 
