@@ -18,7 +18,7 @@ demo: $(BIN)/dbt-gainsight
 
 test: $(BIN)/dbt-gainsight
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist worksteal tests
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=15 tests
 
 lint: $(BIN)/dbt-gainsight
 	$(BIN)/ruff check .
