@@ -155,6 +155,41 @@ class SyncConfig:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def identity(config: SyncConfig) -> str:
+    """What the state remembers of a mapping beside its fingerprint: keys and fields written.
+
+    Enough to see a key change that would insert every record again (``key_change``).
+    """
+    shown = {"keys": list(config.keys), "fields": sorted({f.target for f in config.fields})}
+    return json.dumps(shown, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def key_change(previous: str | None, config: SyncConfig, records: int) -> str | None:
+    """Why a mapping change may not reset the state now, or None.
+
+    New keys that this sync never wrote are on none of the records it wrote: the existence
+    check would find none of them and every row would be inserted again, beside its record.
+    """
+    try:
+        before = json.loads(previous) if previous else None
+    except ValueError:
+        before = None
+    if not isinstance(before, dict) or not records or list(config.keys) == before.get("keys"):
+        return None
+    unwritten = [k for k in config.keys if k not in (before.get("fields") or [])]
+    if not unwritten:
+        return None
+    was, now = ", ".join(before.get("keys") or []), ", ".join(config.keys)
+    missing = ", ".join(unwritten)
+    return (
+        f"keys changed from [{was}] to [{now}], and this sync never wrote {missing}: the "
+        f"{records} records it wrote would not be found under the new keys, and every row "
+        f"would be inserted again beside its record. Nothing was sent. Map {missing} under "
+        f"the old keys and sync, then change the keys; or, if Gainsight's records already "
+        f"hold {missing}, run once with --full-refresh."
+    )
+
+
 def load_schema() -> dict[str, Any]:
     """Return the JSON Schema of ``meta.gainsight`` (a fresh copy; callers may mutate it)."""
     text = resources.files("dbt_gainsight.config").joinpath("schema.json").read_text("utf-8")

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from dbt_gainsight import interrupts
+from dbt_gainsight.config.model import identity, key_change
 from dbt_gainsight.errors import (
     AuthError,
     ConfigError,
@@ -202,6 +203,12 @@ class Runner:
         if model.status in (ERROR, SKIPPED):
             self.finished.add(id(model))
             return plan, None
+        refused = self._key_change(plan)
+        if refused:  # before anything is counted or sent: the run would duplicate records
+            model.status, model.message = ERROR, refused
+            self.emit("error", f"{plan.config.model}: {refused}")
+            self.finished.add(id(model))
+            return plan, None
         plan.folded_keys = self._email_keys(plan, model)
         query = plan.diff_query(self.wh, self.store, self._counting_sync_id(plan))
         count_plan(self.wh, query.counts_sql, model)
@@ -242,6 +249,7 @@ class Runner:
             connection=plan.connection.name,
             fingerprint=config.fingerprint(),
             full_refresh=self.options.full_refresh,
+            identity=identity(config),
         )
         if model.state_reset:
             self.emit("info", f"{config.model}: state reset ({model.state_reset}); all rows resent")
@@ -321,6 +329,18 @@ class Runner:
             except GainsightAPIError:
                 schema = None  # an unknown object: validation reports it before any write
         return plan.email_key_columns(schema)
+
+    def _key_change(self, plan: ModelPlan) -> str | None:
+        """Why this model's mapping change may not reset its state (``key_change``), or None."""
+        if self.options.full_refresh:
+            return None
+        previous = self.store.fingerprint(plan.sync_id)
+        if previous is None or previous == plan.config.fingerprint():
+            return None
+        before = self.store.identity(plan.sync_id)
+        if before is None:
+            return None  # a state written before identities were: nothing to compare
+        return key_change(before, plan.config, self.store.records(plan.sync_id))
 
     def _counting_sync_id(self, plan: ModelPlan) -> str:
         """The sync id to count against: none when the state is about to be reset.

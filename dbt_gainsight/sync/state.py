@@ -173,11 +173,30 @@ class StateStore:
 
     def fingerprint(self, sync_id: str) -> str | None:
         """The mapping fingerprint the sync's state was built with; None for a new sync."""
+        return self._recorded(sync_id)[0]
+
+    def identity(self, sync_id: str) -> str | None:
+        """The keys and fields the sync's state was built with (``config.model.identity``)."""
+        return self._recorded(sync_id)[1]
+
+    def records(self, sync_id: str) -> int:
+        """How many records this sync's state holds."""
+        sql = f"select count(*) from {self.state} where sync_id = {self.wh.literal(sync_id)}"
+        return int(self.wh.execute(sql, fetch=True)[0][0])
+
+    def _recorded(self, sync_id: str) -> tuple[str | None, str | None]:
+        """The sync's (fingerprint, identity), stored as ``<fingerprint> <identity>``.
+
+        One column: a state written before identities existed reads as the same fingerprint.
+        """
         rows = self.wh.execute(
             f"select fingerprint from {self.syncs} where sync_id = {self.wh.literal(sync_id)}",
             fetch=True,
         )
-        return rows[0][0] if rows else None
+        if not rows or rows[0][0] is None:
+            return None, None
+        fingerprint, _, identity = str(rows[0][0]).partition(" ")
+        return fingerprint, identity or None
 
     def prepare_sync(
         self,
@@ -188,6 +207,7 @@ class StateStore:
         connection: str,
         fingerprint: str,
         full_refresh: bool,
+        identity: str = "",
     ) -> str | None:
         """Record the sync's fingerprint; reset its state when the mapping changed.
 
@@ -195,20 +215,21 @@ class StateStore:
         """
         wh = self.wh
         sid = wh.literal(sync_id)
-        previous = self.fingerprint(sync_id)
+        previous, known = self._recorded(sync_id)
         reason = None
         if full_refresh and previous is not None:
             reason = "full refresh"
         elif previous is not None and previous != fingerprint:
             reason = "mapping changed"
-        if previous == fingerprint and reason is None:
+        if previous == fingerprint and reason is None and (known or not identity):
             return None
+        recorded = f"{fingerprint} {identity}" if identity else fingerprint
         b = wh.binding_char()
         statements: list[tuple[str, Sequence | None]] = [
             (f"delete from {self.syncs} where sync_id = {sid}", None),
             (
                 f"insert into {self.syncs} values ({b}, {b}, {b}, {b}, {b}, {b})",
-                [sync_id, model_unique_id, object_name, connection, fingerprint, utc_now()],
+                [sync_id, model_unique_id, object_name, connection, recorded, utc_now()],
             ),
         ]
         if reason:

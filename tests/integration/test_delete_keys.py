@@ -202,3 +202,38 @@ def test_an_empty_text_is_no_drift(accounts: Accounts):
     proc = accounts.cli("audit", "--output", "json")
     (model,) = json.loads(proc.stdout)["models"]
     assert (model["missing"], model["differs"], model["orphans"]) == (0, 0, 0), model
+
+
+def test_a_key_change_to_a_field_never_synced_is_refused_before_it_duplicates(
+    accounts: Accounts,
+):
+    """Keys changed from AcctNo__gc to Note__gc, a field this sync never wrote, in one edit.
+    Before: "state reset (mapping changed)", none of the ten found under the new key, ten
+    inserted again (twenty records, exit 0), and the audit was clean. Now the model stops
+    with nothing sent, saying why and what to do; a key that was synced before is allowed."""
+    schema = accounts.dir / "models" / "schema.yml"
+    text = schema.read_text()
+    without_note = text.replace("            note: Note__gc\n", "")
+    schema.write_text(without_note)
+    accounts.cli("sync")  # Note__gc unmapped: a mapping change, every record found again
+    assert accounts.numbers() == list(range(1, 11))
+
+    schema.write_text(text.replace("keys: [AcctNo__gc]", "keys: [Note__gc]"))
+    accounts.execute("update acct.raw_acct set note = 'n' || cast(acct_no as varchar)")
+    before = accounts.gs.counters()["calls"]
+    dry = accounts.cli("sync", "--dry-run", expect=1)
+    message = accounts.result()["message"]
+    assert "keys changed from [AcctNo__gc] to [Note__gc]" in message, dry.stdout + dry.stderr
+    assert "--full-refresh" in message
+    accounts.cli("sync", expect=1)
+    assert accounts.result()["status"] == "error"
+    assert accounts.gs.counters()["calls"] == before
+    assert accounts.numbers() == list(range(1, 11))
+
+    # Synced under the old keys first, the new key is on every record: the change is allowed.
+    schema.write_text(text)
+    accounts.cli("sync")
+    schema.write_text(text.replace("keys: [AcctNo__gc]", "keys: [Note__gc]"))
+    accounts.cli("sync")
+    assert accounts.numbers() == list(range(1, 11))
+    assert accounts.result()["accepted"] == 10
