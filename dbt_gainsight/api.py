@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dbt_gainsight import interrupts
-from dbt_gainsight.build import BuildResult, build
+from dbt_gainsight.build import BuildResult
+from dbt_gainsight.build import build as _build
 from dbt_gainsight.config import typecheck
 from dbt_gainsight.config.connections import GainsightSettings, load_settings
 from dbt_gainsight.config.model import SyncConfig, check_columns, parse_models
@@ -30,6 +31,7 @@ from dbt_gainsight.errors import (
 )
 from dbt_gainsight.events import RunObserver
 from dbt_gainsight.gainsight.client import GainsightClient, client_for
+from dbt_gainsight.one_call import one_at_a_time
 from dbt_gainsight.project import DbtArgs, DbtProject, declared_columns, yaml_path_of
 from dbt_gainsight.results import CheckResult, ValidateResult
 from dbt_gainsight.sync import history
@@ -61,6 +63,10 @@ __all__ = [
 
 #: dbt statuses after which a model is not synced (its table may be stale or half-built).
 NOT_BUILT_STATUSES = {"error", "skipped", "fail", "runtime error"}
+
+
+#: ``dbt build``, then sync what built (dbt_gainsight/build.py), taking its turn.
+build = one_at_a_time(_build)
 
 
 class Session:
@@ -159,6 +165,7 @@ def _skip_not_built(session: Session, plans: list[ModelPlan]) -> None:
             )
 
 
+@one_at_a_time
 def sync(
     *,
     project_dir: str | os.PathLike | None = None,
@@ -249,6 +256,7 @@ def _state_schema(options: SyncOptions, session: Session, wh: Warehouse) -> str:
     return options.state_schema or session.settings.state_schema or f"{wh.target_schema}_gainsight"
 
 
+@one_at_a_time
 def validate(
     *,
     project_dir: str | os.PathLike | None = None,
