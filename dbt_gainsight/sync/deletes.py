@@ -46,8 +46,8 @@ CANCEL_POLL_SECONDS = 0.5  # how often a wait for answers looks at the cancel ev
 class PlannedDeletes:
     """The records a run would delete, and how many records this sync wrote.
 
-    A record is one Gsid, whatever the number of its state rows (a state written before
-    claims dropped older rows may hold two, under an old and a new key hash).
+    A record is one Gsid, whatever the number of its state rows (a state from before
+    ``drop_superseded_rows`` may hold two, under an old and a new key hash).
     """
 
     rows: tuple[tuple[str, str], ...]  # (key_hash, gsid)

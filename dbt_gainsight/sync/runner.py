@@ -91,6 +91,7 @@ class Runner:
         self.describes = DescribeCache(store, fresh=options.full_refresh)
         self.leases = Leases(store, result.run_id)
         self.budgets: dict = {}  # connection name -> DailyBudget (daily_call_budget)
+        self._fingerprints: dict[str, str | None] = {}  # sync id -> as the run found it
 
     def run(self, plans: list[ModelPlan]) -> None:
         """Lease the models, count, then (unless a dry run) validate those with work, send."""
@@ -332,10 +333,7 @@ class Runner:
 
     def _key_change(self, plan: ModelPlan) -> str | None:
         """Why this model's mapping change may not reset its state (``key_change``), or None."""
-        if self.options.full_refresh:
-            return None
-        previous = self.store.fingerprint(plan.sync_id)
-        if previous is None or previous == plan.config.fingerprint():
+        if self.options.full_refresh or not self._mapping_changed(plan):
             return None
         before = self.store.identity(plan.sync_id)
         if before is None:
@@ -348,12 +346,16 @@ class Runner:
         Counting happens before ``prepare_sync`` resets anything, so a dry run never writes
         and its counts equal what the real run then does.
         """
-        if self.options.full_refresh:
-            return NO_STATE
-        previous = self.store.fingerprint(plan.sync_id)
-        if previous is not None and previous != plan.config.fingerprint():
+        if self.options.full_refresh or self._mapping_changed(plan):
             return NO_STATE
         return plan.sync_id
+
+    def _mapping_changed(self, plan: ModelPlan) -> bool:
+        """Whether the model's state was built with another mapping (read once a run)."""
+        if plan.sync_id not in self._fingerprints:
+            self._fingerprints[plan.sync_id] = self.store.fingerprint(plan.sync_id)
+        previous = self._fingerprints[plan.sync_id]
+        return previous is not None and previous != plan.config.fingerprint()
 
 
 #: Allocations between young collections while sending (Python's default is 700).
