@@ -89,8 +89,7 @@ def plan_deletes(wh, store, gone_sql: str, plan) -> PlannedDeletes:
     """
     rows = tuple((k, g) for k, g in wh.execute(gone_sql, fetch=True) if g)
     if plan.records_before is None:
-        sql = f"select count(*) from {store.state} where sync_id = {wh.literal(plan.sync_id)}"
-        plan.records_before = int(wh.execute(sql, fetch=True)[0][0])
+        plan.records_before = store.records(plan.sync_id)
     return PlannedDeletes(rows=rows, synced=plan.records_before)
 
 

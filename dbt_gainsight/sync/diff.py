@@ -165,13 +165,16 @@ where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
     stream_sql = f"""{base}
 select {fetched} from classified where {ACTION} <> '{UNCHANGED}'
 """
+    # A state row whose key left the model, and whether a live row holds its Gsid.
+    gone = "not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)"
+    held = (
+        "exists (select 1 from st live join model_keys mk on mk.key_hash = live.key_hash "
+        "where live.gsid = st.gsid)"
+    )
     gone_sql = f"""{base}
 select st.key_hash, st.gsid from st
-where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
-and not exists (
-    select 1 from st live join model_keys mk on mk.key_hash = live.key_hash
-    where live.gsid = st.gsid
-)
+where {gone}
+and not {held}
 """
     gone_keys_sql = f"""{base}
 select st.key_hash from st
@@ -179,11 +182,8 @@ where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
 """
     superseded_sql = f"""{base}
 select st.key_hash from st
-where not exists (select 1 from model_keys mk where mk.key_hash = st.key_hash)
-and exists (
-    select 1 from st live join model_keys mk on mk.key_hash = live.key_hash
-    where live.gsid = st.gsid
-)
+where {gone}
+and {held}
 """
     return DiffQuery(
         model_keys_sql=model_keys_sql,
